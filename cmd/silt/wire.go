@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/lake"
+)
+
+// commonFlags are the flags every command that reads config takes.
+type commonFlags struct {
+	config    string
+	logFormat string
+	logLevel  string
+}
+
+func (c *commonFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", os.Getenv("SILT_CONFIG"), "config file (silt.yaml); empty: the embedded default (env SILT_CONFIG)")
+	fs.StringVar(&c.logFormat, "log-format", "", "log format: text or json (overrides log.format)")
+	fs.StringVar(&c.logLevel, "log-level", "", "log level: debug, info, warn or error (overrides log.level)")
+}
+
+// load reads the config and sets up the default logger from it.
+func (c *commonFlags) load() (*config.Config, error) {
+	cfg, err := config.Load(c.config)
+	if err != nil {
+		return nil, err
+	}
+	if c.logFormat != "" {
+		cfg.Log.Format = c.logFormat
+	}
+	if c.logLevel != "" {
+		cfg.Log.Level = c.logLevel
+	}
+	slog.SetDefault(newLogger(os.Stderr, cfg.Log))
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, l config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openLake opens the configured object store.
+func openLake(ctx context.Context, cfg *config.Config) (lake.Store, error) {
+	switch cfg.Lake.Kind {
+	case "s3":
+		s := cfg.Lake.S3
+		return lake.NewS3(ctx, lake.S3Options{
+			Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region,
+			AccessKey: s.AccessKey, SecretKey: s.SecretKey, Secure: s.Secure,
+			PathStyle: s.PathStyle, CreateBucket: s.CreateBucket,
+		})
+	case "local":
+		return lake.NewLocal(cfg.Lake.Root)
+	}
+	return nil, fmt.Errorf("lake.kind %q: use local or s3", cfg.Lake.Kind)
+}

@@ -1,0 +1,248 @@
+// Package config loads silt.yaml: defaults first, then the file (strictly:
+// an unknown key is an error), then SILT_* environment overrides, then
+// validation whose errors name the key and the fix.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of silt.yaml. Every leaf key can be overridden by the
+// environment variable named in its env tag.
+type Config struct {
+	// Embedded is true when no config file was given: an in-process broker,
+	// a local lake and DuckDB. It is never read from YAML.
+	Embedded bool `yaml:"-"`
+
+	Kafka   Kafka   `yaml:"kafka"`
+	Lake    Lake    `yaml:"lake"`
+	Ingest  Ingest  `yaml:"ingest"`
+	Catalog Catalog `yaml:"catalog"`
+	Reports Reports `yaml:"reports"`
+	Jobs    []Job   `yaml:"jobs"`
+	HTTP    HTTP    `yaml:"http"`
+	Collect Collect `yaml:"collect"`
+	Gen     Gen     `yaml:"gen"`
+	Log     Log     `yaml:"log"`
+}
+
+type Kafka struct {
+	Brokers        []string `yaml:"brokers" env:"SILT_KAFKA_BROKERS"`
+	Topics         []string `yaml:"topics" env:"SILT_KAFKA_TOPICS"`
+	Group          string   `yaml:"group" env:"SILT_KAFKA_GROUP"`
+	SessionTimeout Duration `yaml:"session_timeout" env:"SILT_KAFKA_SESSION_TIMEOUT"`
+	// Acks is what the collector and generator wait for: "all", "leader" or "none".
+	Acks string `yaml:"acks" env:"SILT_KAFKA_ACKS"`
+}
+
+type Lake struct {
+	// Kind is "local" (a directory) or "s3" (MinIO or any S3).
+	Kind string `yaml:"kind" env:"SILT_LAKE_KIND"`
+	// Root is the directory of a local lake.
+	Root string `yaml:"root" env:"SILT_LAKE_ROOT"`
+	S3   S3     `yaml:"s3"`
+}
+
+type S3 struct {
+	Endpoint  string `yaml:"endpoint" env:"SILT_S3_ENDPOINT"`
+	Bucket    string `yaml:"bucket" env:"SILT_S3_BUCKET"`
+	Prefix    string `yaml:"prefix" env:"SILT_S3_PREFIX"`
+	Region    string `yaml:"region" env:"SILT_S3_REGION"`
+	AccessKey string `yaml:"access_key" env:"SILT_S3_ACCESS_KEY" secret:"true"`
+	SecretKey string `yaml:"secret_key" env:"SILT_S3_SECRET_KEY" secret:"true"`
+	Secure    bool   `yaml:"secure" env:"SILT_S3_SECURE"`
+	PathStyle bool   `yaml:"path_style" env:"SILT_S3_PATH_STYLE"`
+	// CreateBucket makes silt create the bucket when it is missing.
+	CreateBucket bool `yaml:"create_bucket" env:"SILT_S3_CREATE_BUCKET"`
+}
+
+type Ingest struct {
+	EventTypeField string `yaml:"event_type_field" env:"SILT_INGEST_EVENT_TYPE_FIELD"`
+	TimeField      string `yaml:"time_field" env:"SILT_INGEST_TIME_FIELD"`
+	// TimestampUnit is the Parquet unit of every timestamp column: "millis" or "micros".
+	TimestampUnit string `yaml:"timestamp_unit" env:"SILT_INGEST_TIMESTAMP_UNIT"`
+
+	// A batch drains up to the high watermarks seen at its start, and stops
+	// earlier at any of these bounds.
+	MaxRecords int      `yaml:"max_records" env:"SILT_INGEST_MAX_RECORDS"`
+	MaxBytes   Size     `yaml:"max_bytes" env:"SILT_INGEST_MAX_BYTES"`
+	MaxWait    Duration `yaml:"max_wait" env:"SILT_INGEST_MAX_WAIT"`
+
+	// TargetFileBytes bounds one Parquet object, counted in input bytes so
+	// that a replay splits files at the same offsets.
+	TargetFileBytes Size `yaml:"target_file_bytes" env:"SILT_INGEST_TARGET_FILE_BYTES"`
+	RowGroupBytes   Size `yaml:"row_group_bytes" env:"SILT_INGEST_ROW_GROUP_BYTES"`
+	// MaxOpenFiles and MaxBufferedBytes bound memory however many tables and
+	// partitions a batch touches: past either, the oldest open file is closed.
+	MaxOpenFiles     int  `yaml:"max_open_files" env:"SILT_INGEST_MAX_OPEN_FILES"`
+	MaxBufferedBytes Size `yaml:"max_buffered_bytes" env:"SILT_INGEST_MAX_BUFFERED_BYTES"`
+	// MaxFileAge closes an open file by wall-clock age even when no new data arrives.
+	MaxFileAge Duration `yaml:"max_file_age" env:"SILT_INGEST_MAX_FILE_AGE"`
+	// SpoolDir holds Parquet files while they are written, before upload.
+	SpoolDir string `yaml:"spool_dir" env:"SILT_INGEST_SPOOL_DIR"`
+
+	// Tables declares column types per event type; undeclared fields are inferred.
+	Tables map[string]TableDecl `yaml:"tables"`
+}
+
+// TableDecl declares the types of an event type's columns:
+// varchar, double, bigint, boolean or timestamp.
+type TableDecl struct {
+	Columns map[string]string `yaml:"columns"`
+	// Strict sends events with undeclared fields to the dead-letter table
+	// instead of inferring new columns.
+	Strict bool `yaml:"strict"`
+}
+
+type Catalog struct {
+	// Kind is "duckdb" (embedded) or "trino".
+	Kind   string `yaml:"kind" env:"SILT_CATALOG_KIND"`
+	DuckDB DuckDB `yaml:"duckdb"`
+	Trino  Trino  `yaml:"trino"`
+}
+
+type DuckDB struct {
+	Path string `yaml:"path" env:"SILT_DUCKDB_PATH"`
+}
+
+type Trino struct {
+	// URL is a trino-go-client DSN, e.g. http://silt@127.0.0.1:8080
+	URL     string `yaml:"url" env:"SILT_TRINO_URL"`
+	Catalog string `yaml:"catalog" env:"SILT_TRINO_CATALOG"`
+	Schema  string `yaml:"schema" env:"SILT_TRINO_SCHEMA"`
+	// Location is where the lake is as the Hive connector sees it, e.g. s3://lake/
+	Location string `yaml:"location" env:"SILT_TRINO_LOCATION"`
+}
+
+type Reports struct {
+	// Dir holds extra .sql report files besides the built-in ones.
+	Dir string `yaml:"dir" env:"SILT_REPORTS_DIR"`
+	// Out is the directory scheduled reports are written to.
+	Out    string `yaml:"out" env:"SILT_REPORTS_OUT"`
+	Alerts Alerts `yaml:"alerts"`
+}
+
+type Alerts struct {
+	Webhook string `yaml:"webhook" env:"SILT_ALERT_WEBHOOK"`
+	SMTP    SMTP   `yaml:"smtp"`
+}
+
+type SMTP struct {
+	Addr     string   `yaml:"addr" env:"SILT_SMTP_ADDR"`
+	From     string   `yaml:"from" env:"SILT_SMTP_FROM"`
+	To       []string `yaml:"to" env:"SILT_SMTP_TO"`
+	Username string   `yaml:"username" env:"SILT_SMTP_USERNAME"`
+	Password string   `yaml:"password" env:"SILT_SMTP_PASSWORD" secret:"true"`
+}
+
+// Job is one scheduled job.
+type Job struct {
+	Name string `yaml:"name"`
+	// Kind is ingest, register, report, compact or retention.
+	Kind     string `yaml:"kind"`
+	Schedule string `yaml:"schedule"`
+	// After chains this job to run when the named job succeeds.
+	After string `yaml:"after"`
+	// Report names the report of a report job.
+	Report string            `yaml:"report"`
+	Params map[string]string `yaml:"params"`
+	// Overlap is "skip" (default: a run due while the last still runs is
+	// skipped and counted) or "queue" (one run waits).
+	Overlap    string   `yaml:"overlap"`
+	Retries    int      `yaml:"retries"`
+	RetryDelay Duration `yaml:"retry_delay"`
+	Catchup    bool     `yaml:"catchup"`
+	// Retention is how long partitions are kept, for retention jobs.
+	Retention Duration `yaml:"retention"`
+}
+
+type HTTP struct {
+	// Listen is the status page, /metrics, /healthz and the API; empty disables it.
+	Listen string `yaml:"listen" env:"SILT_HTTP_LISTEN"`
+}
+
+type Collect struct {
+	Listen        string            `yaml:"listen" env:"SILT_COLLECT_LISTEN"`
+	Topic         string            `yaml:"topic" env:"SILT_COLLECT_TOPIC"`
+	MaxBodyBytes  Size              `yaml:"max_body_bytes" env:"SILT_COLLECT_MAX_BODY_BYTES"`
+	MaxEventBytes Size              `yaml:"max_event_bytes" env:"SILT_COLLECT_MAX_EVENT_BYTES"`
+	Headers       []string          `yaml:"headers" env:"SILT_COLLECT_HEADERS"`
+	Routes        map[string]string `yaml:"routes"`
+	Token         string            `yaml:"token" env:"SILT_COLLECT_TOKEN" secret:"true"`
+	MaxBuffered   int               `yaml:"max_buffered" env:"SILT_COLLECT_MAX_BUFFERED"`
+}
+
+type Gen struct {
+	Rate       float64  `yaml:"rate" env:"SILT_GEN_RATE"`
+	Hosts      []string `yaml:"hosts" env:"SILT_GEN_HOSTS"`
+	EventTypes []string `yaml:"event_types" env:"SILT_GEN_EVENT_TYPES"`
+}
+
+type Log struct {
+	Format string `yaml:"format" env:"SILT_LOG_FORMAT"`
+	Level  string `yaml:"level" env:"SILT_LOG_LEVEL"`
+}
+
+// Load reads path (empty: the embedded default), applies environment
+// overrides and validates.
+func Load(path string) (*Config, error) {
+	cfg := Default()
+	if path == "" {
+		cfg.Embedded = true
+	} else {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		if err := decodeStrict(raw, cfg); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(cfg, os.LookupEnv); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		if path == "" {
+			return nil, fmt.Errorf("embedded config (from environment): %w", err)
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func decodeStrict(raw []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) { // an empty file means all defaults
+			return nil
+		}
+		return fmt.Errorf("%w (check the key's spelling and indentation against silt.example.yaml)", err)
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as "30s" or "5m" in YAML.
+type Duration time.Duration
+
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (write it like 30s, 5m or 1h)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }

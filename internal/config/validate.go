@@ -1,0 +1,187 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/silt-etl/silt/internal/ident"
+)
+
+// ColumnTypes are the types a table declaration may use.
+var ColumnTypes = map[string]bool{"varchar": true, "double": true, "bigint": true, "boolean": true, "timestamp": true}
+
+// JobKinds are the kinds of scheduled job.
+var JobKinds = map[string]bool{"ingest": true, "register": true, "report": true, "compact": true, "retention": true}
+
+// Validate checks the whole config and reports every problem at once, each
+// naming its key and how to fix it.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if !c.Embedded && len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "no brokers: list host:port addresses, or set SILT_KAFKA_BROKERS=host:9092")
+	}
+	for _, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad("kafka.brokers", "%q is not host:port", b)
+		}
+	}
+	if len(c.Kafka.Topics) == 0 {
+		bad("kafka.topics", "no topics: name at least one topic to drain")
+	}
+	if c.Kafka.Group == "" {
+		bad("kafka.group", "empty: set a consumer group name, e.g. silt")
+	}
+	if c.Kafka.SessionTimeout.Std() < 6*time.Second {
+		bad("kafka.session_timeout", "%s is below Kafka's minimum of 6s", c.Kafka.SessionTimeout)
+	}
+	switch c.Kafka.Acks {
+	case "all", "leader", "none":
+	default:
+		bad("kafka.acks", "%q: use all, leader or none", c.Kafka.Acks)
+	}
+
+	switch c.Lake.Kind {
+	case "local":
+		if c.Lake.Root == "" {
+			bad("lake.root", "empty: set the lake directory, e.g. ./silt-data")
+		}
+	case "s3":
+		s := c.Lake.S3
+		if s.Endpoint == "" {
+			bad("lake.s3.endpoint", "empty: set host:port of MinIO or S3, or SILT_S3_ENDPOINT")
+		} else if strings.Contains(s.Endpoint, "://") {
+			bad("lake.s3.endpoint", "%q has a scheme: write host:port and set lake.s3.secure for https", s.Endpoint)
+		}
+		if s.Bucket == "" {
+			bad("lake.s3.bucket", "empty: set the bucket name, or SILT_S3_BUCKET")
+		}
+		if s.AccessKey == "" || s.SecretKey == "" {
+			bad("lake.s3.access_key", "credentials missing: set SILT_S3_ACCESS_KEY and SILT_S3_SECRET_KEY")
+		}
+	default:
+		bad("lake.kind", "%q: use local or s3", c.Lake.Kind)
+	}
+
+	in := c.Ingest
+	if in.EventTypeField == "" {
+		bad("ingest.event_type_field", "empty: name the JSON field holding the event type, e.g. event_type")
+	}
+	switch in.TimestampUnit {
+	case "millis", "micros":
+	default:
+		bad("ingest.timestamp_unit", "%q: use millis or micros (nanos and INT96 are unreadable by several engines)", in.TimestampUnit)
+	}
+	if in.MaxRecords <= 0 {
+		bad("ingest.max_records", "must be positive")
+	}
+	if in.MaxBytes <= 0 {
+		bad("ingest.max_bytes", "must be positive")
+	}
+	if in.MaxWait.Std() <= 0 {
+		bad("ingest.max_wait", "must be positive, e.g. 30s")
+	}
+	if in.TargetFileBytes < 1<<10 {
+		bad("ingest.target_file_bytes", "%d is too small: use at least 1KB (64MB-256MB suits query engines)", in.TargetFileBytes)
+	}
+	if in.RowGroupBytes < 1<<10 || in.RowGroupBytes > 128<<20 {
+		bad("ingest.row_group_bytes", "%d: use 1KB to 128MB", in.RowGroupBytes)
+	}
+	if in.MaxOpenFiles < 1 {
+		bad("ingest.max_open_files", "must be at least 1")
+	}
+	if in.MaxBufferedBytes < in.RowGroupBytes {
+		bad("ingest.max_buffered_bytes", "%d is below ingest.row_group_bytes (%d): raise it", in.MaxBufferedBytes, in.RowGroupBytes)
+	}
+	if in.MaxFileAge.Std() <= 0 {
+		bad("ingest.max_file_age", "must be positive, e.g. 1m")
+	}
+	for table, decl := range in.Tables {
+		if !ident.Valid(table) {
+			bad("ingest.tables."+table, "not a table name: use [a-z][a-z0-9_]{0,62}")
+		}
+		for col, typ := range decl.Columns {
+			if !ident.Valid(col) {
+				bad("ingest.tables."+table+".columns."+col, "not a column name: use [a-z][a-z0-9_]{0,62} (User-Agent is written user_agent)")
+			}
+			if !ColumnTypes[typ] {
+				bad("ingest.tables."+table+".columns."+col, "type %q: use varchar, double, bigint, boolean or timestamp", typ)
+			}
+		}
+	}
+
+	switch c.Catalog.Kind {
+	case "duckdb":
+		if c.Catalog.DuckDB.Path == "" {
+			bad("catalog.duckdb.path", "empty: set the DuckDB database file, e.g. ./silt-data/silt.duckdb")
+		}
+	case "trino":
+		t := c.Catalog.Trino
+		if u, err := url.Parse(t.URL); err != nil || u.Host == "" {
+			bad("catalog.trino.url", "%q is not a URL: write it like http://silt@127.0.0.1:8080, or set SILT_TRINO_URL", t.URL)
+		}
+		if !ident.Valid(t.Catalog) {
+			bad("catalog.trino.catalog", "%q: name the Hive catalog, e.g. hive", t.Catalog)
+		}
+		if !ident.Valid(t.Schema) {
+			bad("catalog.trino.schema", "%q: name the schema tables go in, e.g. events", t.Schema)
+		}
+		if t.Location == "" {
+			bad("catalog.trino.location", "empty: where Trino sees the lake, e.g. s3://lake/")
+		}
+	default:
+		bad("catalog.kind", "%q: use duckdb or trino", c.Catalog.Kind)
+	}
+
+	names := map[string]bool{}
+	for i, j := range c.Jobs {
+		key := fmt.Sprintf("jobs[%d]", i)
+		if j.Name == "" {
+			bad(key+".name", "empty: every job needs a name")
+		} else if names[j.Name] {
+			bad(key+".name", "%q is used twice", j.Name)
+		}
+		names[j.Name] = true
+		if !JobKinds[j.Kind] {
+			bad(key+".kind", "%q: use ingest, register, report, compact or retention", j.Kind)
+		}
+		if j.Schedule == "" && j.After == "" {
+			bad(key+".schedule", "job %q has neither schedule nor after: give a cron expression or @every 30s", j.Name)
+		}
+		if j.Kind == "report" && j.Report == "" {
+			bad(key+".report", "job %q is a report job without a report name", j.Name)
+		}
+		switch j.Overlap {
+		case "", "skip", "queue":
+		default:
+			bad(key+".overlap", "%q: use skip or queue", j.Overlap)
+		}
+		if j.Retries < 0 {
+			bad(key+".retries", "must not be negative")
+		}
+	}
+	for i, j := range c.Jobs {
+		if j.After != "" && !names[j.After] {
+			bad(fmt.Sprintf("jobs[%d].after", i), "job %q follows %q, which is not a job", j.Name, j.After)
+		}
+	}
+
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q: use text or json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: use debug, info, warn or error", c.Log.Level)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,56 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Retry bounds for object store calls: a brief outage (a MinIO restart) is
+// ridden out; a long one surfaces as an error to the job, which retries on
+// its own schedule.
+var (
+	retryAttempts = 8
+	retryBase     = 100 * time.Millisecond
+	retryMax      = 5 * time.Second
+)
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// permanent marks an error that a retry cannot fix.
+func permanent(err error) error { return permanentError{err} }
+
+// withRetry runs op until it succeeds, fails permanently, runs out of
+// attempts or ctx ends, sleeping with exponential backoff and full jitter.
+func withRetry(ctx context.Context, what string, op func() error) error {
+	delay := retryBase
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = op()
+		var perm permanentError
+		if err == nil {
+			return nil
+		}
+		if errors.As(err, &perm) {
+			return perm.err
+		}
+		if ctx.Err() != nil || attempt >= retryAttempts {
+			break
+		}
+		sleep := time.Duration(rand.Int64N(int64(delay))) + delay/2
+		slog.Warn("object store call failed, retrying", "op", what, "attempt", attempt, "in", sleep.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (after %d attempts: %v)", ctx.Err(), attempt, err)
+		case <-time.After(sleep):
+		}
+		delay = min(delay*2, retryMax)
+	}
+	return err
+}
