@@ -47,7 +47,10 @@ var DeadLetterColumns = []Column{
 	{"kafka_offset", TypeBigint},
 	{"ingested_at", TypeTimestamp},
 	{"reason", TypeVarchar},
-	{"raw_event", TypeVarchar}, // the raw bytes; invalid UTF-8 is replaced, reason says so
+	// raw_event is the record as text; when it is not valid UTF-8 the bad
+	// bytes are replaced there and raw_base64 holds the exact bytes.
+	{"raw_event", TypeVarchar},
+	{"raw_base64", TypeVarchar},
 }
 
 // PartitionColumns are the Hive partition keys of every table.
