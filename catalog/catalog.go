@@ -5,6 +5,13 @@
 package catalog
 
 import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -13,4 +20,153 @@ import (
 type Change struct {
 	Schema     lake.TableSchema
 	Partitions []lake.Partition
+}
+
+// Dialect names the engine that runs the catalog's SQL.
+type Dialect string
+
+const (
+	Trino  Dialect = "trino"
+	DuckDB Dialect = "duckdb"
+)
+
+// TableInfo describes one registered table, for silt tables.
+type TableInfo struct {
+	Name       string
+	Columns    []lake.Column // every column, partition keys last, lake types
+	Partitions []lake.Partition
+	Rows       int64
+}
+
+// backend is what differs between the engines; Catalog holds what does not.
+type backend interface {
+	// ensureTable creates the table if missing and adds the columns s has
+	// and the table lacks. It never drops or retypes a column.
+	ensureTable(ctx context.Context, s lake.TableSchema) error
+	// addPartitions registers ps (all of one table); existing ones are skipped.
+	addPartitions(ctx context.Context, table string, ps []lake.Partition) error
+	// partitions lists a registered table's partitions, sorted.
+	partitions(ctx context.Context, table string) ([]lake.Partition, error)
+	// qualified is the table's name as a query writes it.
+	qualified(table string) string
+	// schemaName is the information_schema.table_schema tables live in.
+	schemaName() string
+}
+
+// Catalog registers tables with one engine and hands out its connection
+// for queries.
+type Catalog struct {
+	db      *sql.DB
+	dialect Dialect
+	be      backend
+	close   func() error
+}
+
+// Open connects to the configured engine (catalog.kind). For DuckDB it
+// opens the database file read-write: only one process may hold it, see
+// OpenReader for the others.
+func Open(ctx context.Context, cfg *config.Config, store lake.Store) (*Catalog, error) {
+	switch cfg.Catalog.Kind {
+	case "trino":
+		return openTrino(ctx, cfg.Catalog.Trino)
+	case "duckdb":
+		return openDuckDB(ctx, cfg.Catalog.DuckDB.Path, store, false)
+	}
+	return nil, fmt.Errorf("catalog.kind %q: use duckdb or trino", cfg.Catalog.Kind)
+}
+
+// OpenReader is Open for commands that only query (silt query, tables,
+// report). DuckDB lets one process write a database file and then locks
+// out every other, read-only ones too, while silt run holds it for its
+// lifetime. So a reader first tries the file read-only and, when it is
+// locked, builds the same views in an in-memory database from the lake:
+// the views are derived from the lake anyway, so the answers are the same.
+func OpenReader(ctx context.Context, cfg *config.Config, store lake.Store) (*Catalog, error) {
+	if cfg.Catalog.Kind != "duckdb" {
+		return Open(ctx, cfg, store)
+	}
+	c, err := openDuckDB(ctx, cfg.Catalog.DuckDB.Path, store, true)
+	if err == nil {
+		return c, nil
+	}
+	slog.Info("duckdb catalog file unavailable, reading the lake directly", "path", cfg.Catalog.DuckDB.Path, "reason", err)
+	c, err = openDuckDB(ctx, "", store, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.RepairAll(ctx, store); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	return c, nil
+}
+
+// DB is the engine connection, for reports and ad-hoc queries.
+func (c *Catalog) DB() *sql.DB { return c.db }
+
+// Dialect is the engine's SQL dialect.
+func (c *Catalog) Dialect() Dialect { return c.dialect }
+
+// Qualified is how a query names table.
+func (c *Catalog) Qualified(table string) string { return c.be.qualified(table) }
+
+// Close releases the connection (and the DuckDB file lock).
+func (c *Catalog) Close() error {
+	if c.close != nil {
+		return c.close()
+	}
+	return c.db.Close()
+}
+
+// Register applies what ingest batches wrote. It is idempotent: a table,
+// column or partition that exists is left alone.
+func (c *Catalog) Register(ctx context.Context, changes []Change) error {
+	for _, ch := range changes {
+		if err := checkSchema(ch.Schema); err != nil {
+			return err
+		}
+		if err := c.be.ensureTable(ctx, ch.Schema); err != nil {
+			return fmt.Errorf("register table %s: %w", ch.Schema.Table, err)
+		}
+		for _, p := range ch.Partitions {
+			if p.Table != ch.Schema.Table {
+				return fmt.Errorf("register %s: partition %s belongs to another table", ch.Schema.Table, p)
+			}
+			if err := checkPartition(p); err != nil {
+				return err
+			}
+		}
+		if err := c.be.addPartitions(ctx, ch.Schema.Table, ch.Partitions); err != nil {
+			return fmt.Errorf("register partitions of %s: %w", ch.Schema.Table, err)
+		}
+	}
+	return nil
+}
+
+// RepairAll re-derives the whole catalog from the lake: every table with a
+// schema, every partition holding an object.
+func (c *Catalog) RepairAll(ctx context.Context, store lake.Store) error {
+	tables, err := lake.Tables(ctx, store)
+	if err != nil {
+		return fmt.Errorf("repair catalog: %w", err)
+	}
+	var changes []Change
+	for _, t := range tables {
+		s, ok, err := lake.LoadSchema(ctx, store, t)
+		if err != nil {
+			return fmt.Errorf("repair catalog: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		ps, err := lake.Partitions(ctx, store, t)
+		if err != nil {
+			return fmt.Errorf("repair catalog: %w", err)
+		}
+		changes = append(changes, Change{Schema: s, Partitions: ps})
+	}
+	if err := c.Register(ctx, changes); err != nil {
+		return fmt.Errorf("repair catalog: %w", err)
+	}
+	slog.Info("catalog repaired from the lake", "tables", len(changes))
+	return nil
 }

@@ -1,0 +1,63 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/silt-etl/silt/lake"
+)
+
+// Columns lists every registered table with its columns (partition keys
+// included) in lake types, as the engine reports them. Reports expand
+// their table lists from it.
+func (c *Catalog) Columns(ctx context.Context) (map[string][]lake.Column, error) {
+	q := "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = " +
+		literal(c.be.schemaName()) + " ORDER BY table_name, ordinal_position"
+	rows, err := c.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list columns: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]lake.Column{}
+	for rows.Next() {
+		var table, name, typ string
+		if err := rows.Scan(&table, &name, &typ); err != nil {
+			return nil, fmt.Errorf("list columns: %w", err)
+		}
+		if !validTable(table) {
+			continue // not one of silt's tables
+		}
+		lt, _ := LakeType(typ)
+		out[table] = append(out[table], lake.Column{Name: name, Type: lt})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list columns: %w", err)
+	}
+	return out, nil
+}
+
+// Tables describes every registered table: columns, partitions and rows.
+func (c *Catalog) Tables(ctx context.Context) ([]TableInfo, error) {
+	cols, err := c.Columns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(cols))
+	for n := range cols {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]TableInfo, 0, len(names))
+	for _, n := range names {
+		info := TableInfo{Name: n, Columns: cols[n]}
+		if info.Partitions, err = c.be.partitions(ctx, n); err != nil {
+			return nil, err
+		}
+		if err := c.db.QueryRowContext(ctx, "SELECT count(*) FROM "+c.be.qualified(n)).Scan(&info.Rows); err != nil {
+			return nil, fmt.Errorf("count rows of %s: %w", n, err)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
