@@ -59,8 +59,10 @@ type (
 	String    string
 )
 
-func (v Int) String() string   { return strconv.FormatInt(int64(v), 10) }
-func (v Float) String() string { return "DOUBLE '" + strconv.FormatFloat(float64(v), 'g', -1, 64) + "'" }
+func (v Int) String() string { return strconv.FormatInt(int64(v), 10) }
+func (v Float) String() string {
+	return "DOUBLE '" + strconv.FormatFloat(float64(v), 'g', -1, 64) + "'"
+}
 func (v Timestamp) String() string {
 	return "TIMESTAMP '" + time.Time(v).UTC().Format("2006-01-02 15:04:05.000") + "'"
 }
