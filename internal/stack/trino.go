@@ -1,0 +1,232 @@
+package stack
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	_ "github.com/trinodb/trino-go-client/trino" // registers the "trino" driver
+)
+
+func trinoHome(cache string) string {
+	return filepath.Join(cache, "trino-"+TrinoVersion)
+}
+
+func trinoCLIJar(cache string) string {
+	return filepath.Join(cache, "dl", "trino-cli-"+TrinoVersion+"-executable.jar")
+}
+
+// installTrino fetches the server core, the hive plugin and the CLI from
+// Maven Central (core + one plugin is ~450 MB against ~1.5 GB for the full
+// trino-server tarball) and unpacks them into the cache.
+func (in *installer) installTrino(ctx context.Context) error {
+	home := trinoHome(in.cache)
+	done := filepath.Join(home, ".complete")
+	return in.once("trino", func() bool { return fileExists(done) && fileExists(trinoCLIJar(in.cache)) }, func() error {
+		core, err := in.mavenFetch(ctx, "io.trino:trino-server-core:"+TrinoVersion+":tar.gz", "trino-server-core-"+TrinoVersion+".tar.gz")
+		if err != nil {
+			return err
+		}
+		hive, err := in.mavenFetch(ctx, "io.trino:trino-hive:"+TrinoVersion+":zip", "trino-hive-"+TrinoVersion+".zip")
+		if err != nil {
+			return err
+		}
+		if _, err := in.mavenFetch(ctx, "io.trino:trino-cli:"+TrinoVersion+":jar:executable", "trino-cli-"+TrinoVersion+"-executable.jar"); err != nil {
+			return err
+		}
+		if fileExists(done) {
+			return nil
+		}
+		in.say("unpacking Trino %s into %s", TrinoVersion, home)
+		_ = os.RemoveAll(home)
+		tmp := home + ".tmp"
+		_ = os.RemoveAll(tmp)
+		if err := untarGz(core, tmp); err != nil {
+			return err
+		}
+		if err := unzip(hive, filepath.Join(tmp, "plugin", "hive")); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+			return err
+		}
+		return os.Rename(tmp, home)
+	})
+}
+
+type trinoService struct {
+	port int
+	dir  string
+	java string
+	proc *Process
+}
+
+func newTrino(runDir, java string) (*trinoService, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	return &trinoService{port: port, dir: filepath.Join(runDir, "trino"), java: java}, nil
+}
+
+func (t *trinoService) httpURL() string { return "http://127.0.0.1:" + strconv.Itoa(t.port) }
+
+// dsn is the trino-go-client DSN; the user name is arbitrary without auth.
+func (t *trinoService) dsn() string { return "http://silt@127.0.0.1:" + strconv.Itoa(t.port) }
+
+// hiveCatalog is the hive catalog over MinIO: Trino's native S3 file system
+// with path-style requests, and the file metastore kept in the bucket, so
+// tables survive only as long as the stack's MinIO data does.
+func hiveCatalog(s3Endpoint, accessKey, secretKey, bucket, region string) string {
+	return strings.Join([]string{
+		"connector.name=hive",
+		"hive.metastore=file",
+		"hive.metastore.catalog.dir=s3://" + bucket + "/_metastore",
+		"hive.metastore.disable-location-checks=true",
+		"fs.native-s3.enabled=true",
+		"s3.endpoint=http://" + s3Endpoint,
+		"s3.region=" + region,
+		"s3.path-style-access=true",
+		"s3.aws-access-key=" + accessKey,
+		"s3.aws-secret-key=" + secretKey,
+		"hive.non-managed-table-writes-enabled=true",
+		"hive.non-managed-table-creates-enabled=true",
+		"hive.allow-register-partition-procedure=true",
+		"hive.storage-format=PARQUET",
+		"hive.compression-codec=SNAPPY",
+		"",
+	}, "\n")
+}
+
+// start writes etc/ for one coordinator that is also its only worker and
+// runs TrinoServer directly (bin/launcher would need Python).
+func (t *trinoService) start(cache, catalog string, detach bool) error {
+	etc := filepath.Join(t.dir, "etc")
+	data := filepath.Join(t.dir, "data")
+	for _, d := range []string{filepath.Join(etc, "catalog"), data} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create trino dirs: %w", err)
+		}
+	}
+	node := []string{
+		"node.environment=silt",
+		"node.id=silt-" + randHex(4),
+		"node.data-dir=" + data,
+	}
+	// Sized for a 2-core, 24 GB machine shared with other work.
+	jvm := []string{
+		"-server",
+		"-Xmx3G",
+		"-XX:InitialRAMPercentage=1",
+		"-XX:+UseG1GC",
+		"-XX:G1HeapRegionSize=32M",
+		"-XX:+ExplicitGCInvokesConcurrent",
+		"-XX:+ExitOnOutOfMemoryError",
+		"-XX:-OmitStackTraceInFastThrow",
+		"-XX:ReservedCodeCacheSize=256M",
+		"-XX:PerMethodRecompilationCutoff=10000",
+		"-XX:PerBytecodeRecompilationCutoff=10000",
+		"-XX:+EnableDynamicAgentLoading",
+		"-XX:ActiveProcessorCount=2",
+		"-Djdk.attach.allowAttachSelf=true",
+		"-Djdk.nio.maxCachedBufferSize=2000000",
+		"-Dfile.encoding=UTF-8",
+	}
+	config := []string{
+		"coordinator=true",
+		"node-scheduler.include-coordinator=true",
+		"http-server.http.port=" + strconv.Itoa(t.port),
+		"discovery.uri=" + t.httpURL(),
+		"node.bind-ip=127.0.0.1",
+		"node.internal-address=127.0.0.1",
+		"plugin.dir=" + filepath.Join(trinoHome(cache), "plugin"),
+		"catalog.config-dir=" + filepath.Join(etc, "catalog"),
+		"query.max-memory=1GB",
+		"query.max-memory-per-node=1GB",
+		"task.concurrency=2",
+		"",
+	}
+	files := map[string]string{
+		"node.properties":         strings.Join(node, "\n") + "\n",
+		"jvm.config":              strings.Join(jvm, "\n") + "\n",
+		"config.properties":       strings.Join(config, "\n"),
+		"log.properties":          "io.trino=INFO\n",
+		"catalog/hive.properties": catalog,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(body), 0o600); err != nil {
+			return fmt.Errorf("write trino %s: %w", name, err)
+		}
+	}
+	args := append([]string{}, jvm...)
+	for _, p := range node {
+		args = append(args, "-D"+p)
+	}
+	args = append(args,
+		"-Dconfig="+filepath.Join(etc, "config.properties"),
+		"-Dlog.levels-file="+filepath.Join(etc, "log.properties"),
+		"-cp", filepath.Join(trinoHome(cache), "lib", "*"),
+		"io.trino.server.TrinoServer")
+	cmd := exec.Command(t.java, args...)
+	cmd.Dir = t.dir
+	var err error
+	t.proc, err = startProcess("trino", cmd, filepath.Join(t.dir, "trino.log"), detach)
+	return err
+}
+
+// started waits until /v1/info reports the server has finished starting.
+func (t *trinoService) started(ctx context.Context) error {
+	url := t.httpURL() + "/v1/info"
+	return poll(ctx, t.proc, "startup", func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var info struct {
+			Starting bool `json:"starting"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+			return fmt.Errorf("GET %s: %w", url, err)
+		}
+		if info.Starting {
+			return fmt.Errorf("trino is still starting")
+		}
+		return nil
+	})
+}
+
+// queryable runs SELECT 1 and lists the hive catalog's schemas, which reads
+// the file metastore on MinIO: the whole path the tests use.
+func (t *trinoService) queryable(ctx context.Context, catalog string) error {
+	db, err := sql.Open("trino", t.dsn())
+	if err != nil {
+		return fmt.Errorf("open trino client: %w", err)
+	}
+	defer db.Close()
+	return poll(ctx, t.proc, "queries", func(ctx context.Context) error {
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			return fmt.Errorf("SELECT 1: %w", err)
+		}
+		rows, err := db.QueryContext(ctx, "SHOW SCHEMAS FROM "+catalog)
+		if err != nil {
+			return fmt.Errorf("SHOW SCHEMAS FROM %s: %w", catalog, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+		}
+		return rows.Err()
+	})
+}

@@ -1,0 +1,27 @@
+package stack
+
+// Every version the launcher installs is pinned here and nowhere else; the
+// Kafka pom takes its versions from these constants as -D properties.
+const (
+	// MinIOModule is built with go install; the pseudo-version is the
+	// RELEASE.2026-02-12 commit, whose date names the cache directory.
+	MinIOModule  = "github.com/minio/minio"
+	MinIOVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
+	minioCacheID = "minio-20260212"
+
+	// KafkaVersion is a 4.x KRaft broker; Kafka 4.1 logs through slf4j 1.7
+	// bound to log4j2, as its own distribution does.
+	KafkaVersion = "4.1.1"
+	Log4jVersion = "2.24.3"
+	// KafkaMinJava is the lowest JDK the Kafka 4.x broker supports.
+	KafkaMinJava = 17
+
+	// TrinoVersion is used for the server core, the hive plugin and the CLI.
+	TrinoVersion = "476"
+	// TrinoMinJava: Trino 476 refuses to start on anything older.
+	TrinoMinJava = 24
+
+	// JDK4PyVersion is the PyPI fallback Java runtime for machines without a
+	// JDK new enough for Trino in /usr/lib/jvm or JAVA_HOME.
+	JDK4PyVersion = "25.0.2.1"
+)
