@@ -1,0 +1,596 @@
+package ingest
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/lake"
+)
+
+// BatchStats is what one batch did.
+type BatchStats struct {
+	Events        int64            // records consumed (rows + dead letters + skipped)
+	Rows          map[string]int64 // per table, excluding the dead-letter table
+	DeadLetters   int64
+	Skipped       int64 // records already in the lake (a committed manifest covered them)
+	Files         int64
+	BytesIn       int64
+	BytesOut      int64
+	Replayed      int // pinned batches redone after a crash
+	Lag           int64
+	Duration      time.Duration
+	RegisterError string
+}
+
+// Counts flattens the stats for the run history.
+func (s BatchStats) Counts() map[string]int64 {
+	c := map[string]int64{
+		"events": s.Events, "dead_letters": s.DeadLetters, "skipped": s.Skipped,
+		"files": s.Files, "bytes_in": s.BytesIn, "bytes_out": s.BytesOut,
+		"replayed": int64(s.Replayed), "lag": s.Lag,
+	}
+	for t, n := range s.Rows {
+		c["rows."+t] = n
+	}
+	return c
+}
+
+// partState is a batch's view of one Kafka partition.
+type partState struct {
+	seg      segment
+	man      *manifest // the range this batch writes (new or replayed); nil when only skipping
+	previous []string  // objects a crashed attempt of a replayed manifest recorded
+	written  []string  // objects this batch uploaded for man
+	pos      int64     // next offset to expect
+	done     bool      // man's range is complete: later records wait for the next batch
+	commitTo int64     // offset to commit when the batch ends, -1 for none
+}
+
+type batch struct {
+	j       *Job
+	client  *kgo.Client
+	started time.Time
+	hwm     map[tp]int64
+	budget  int64
+	parts   map[tp]*partState
+	files   *openFiles
+	dec     *decoder
+	fields  []typed
+	changes map[string]map[lake.Partition]bool
+	stats   BatchStats
+}
+
+func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Time) (*batch, error) {
+	hwm, err := highWatermarks(ctx, client, j.kafka.Topics)
+	if err != nil {
+		return nil, err
+	}
+	return &batch{
+		j: j, client: client, started: started.UTC().Truncate(time.Millisecond), hwm: hwm,
+		parts: map[tp]*partState{},
+		files: newOpenFiles(fileLimits{
+			targetBytes:   int64(j.cfg.TargetFileBytes),
+			rowGroupBytes: int64(j.cfg.RowGroupBytes),
+			maxOpen:       j.cfg.MaxOpenFiles,
+			maxBuffered:   int64(j.cfg.MaxBufferedBytes),
+			maxAge:        j.cfg.MaxFileAge.Std(),
+		}),
+		dec:     newDecoder(j.cfg.EventTypeField, j.cfg.TimeField),
+		changes: map[string]map[lake.Partition]bool{},
+		stats:   BatchStats{Rows: map[string]int64{}},
+	}, nil
+}
+
+func highWatermarks(ctx context.Context, client *kgo.Client, topics []string) (map[tp]int64, error) {
+	listed, err := kadmClient(client).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %v: %w", topics, err)
+	}
+	out := map[tp]int64{}
+	var errs []error
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			errs = append(errs, fmt.Errorf("end offset of %s/%d: %w", o.Topic, o.Partition, o.Err))
+			return
+		}
+		out[tp{o.Topic, o.Partition}] = o.Offset
+	})
+	return out, errors.Join(errs...)
+}
+
+// idleEnd ends a batch that has seen no records for this long and has no
+// pinned range left to complete (a member with no partitions, say).
+const idleEnd = 1500 * time.Millisecond
+
+func (b *batch) run(ctx context.Context) (BatchStats, error) {
+	j := b.j
+	deadline := b.started.Add(j.cfg.MaxWait.Std())
+	if n := len(j.assignedPartitions()); n > 0 {
+		b.budget = int64(j.cfg.MaxRecords) / int64(n)
+	} else {
+		b.budget = int64(j.cfg.MaxRecords)
+	}
+
+	// Records fetched past the end of the last batch's ranges come first.
+	j.mu.Lock()
+	carried := j.leftovers
+	j.leftovers = map[tp][]*kgo.Record{}
+	j.mu.Unlock()
+	for _, recs := range carried {
+		for _, r := range recs {
+			if err := b.record(ctx, r); err != nil {
+				return b.stats, err
+			}
+		}
+	}
+
+	lastRecord := time.Now()
+	for !b.finished() {
+		if err := ctx.Err(); err != nil {
+			return b.stats, err
+		}
+		if time.Now().After(deadline) {
+			if b.incomplete() {
+				return b.stats, fmt.Errorf("max_wait %s passed with pinned ranges unfinished; the next batch replays them", j.cfg.MaxWait)
+			}
+			break
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		fetches := b.client.PollRecords(pollCtx, 10_000)
+		cancel()
+		if fetches.IsClientClosed() {
+			return b.stats, errors.New("kafka client closed")
+		}
+		if err := pollErr(fetches); err != nil {
+			j.log.Warn("kafka fetch error; retrying", "err", err)
+		}
+		n := 0
+		var err error
+		fetches.EachRecord(func(r *kgo.Record) {
+			if err == nil {
+				n++
+				err = b.record(ctx, r)
+			}
+		})
+		if err != nil {
+			return b.stats, err
+		}
+		if n > 0 {
+			lastRecord = time.Now()
+		} else if time.Since(lastRecord) > idleEnd && !b.incomplete() {
+			break
+		}
+		if err := b.closeExpired(ctx); err != nil {
+			return b.stats, err
+		}
+	}
+	return b.stats, b.finish(ctx)
+}
+
+// finished: every assigned partition has reached the high watermark seen
+// at batch start, or the end of the range this batch pinned for it.
+func (b *batch) finished() bool {
+	assigned := b.j.assignedPartitions()
+	if len(assigned) == 0 {
+		return false
+	}
+	committed := b.client.CommittedOffsets()
+	for _, k := range assigned {
+		if ps := b.parts[k]; ps != nil {
+			if ps.done || ps.pos >= b.hwm[k] {
+				continue
+			}
+			return false
+		}
+		eo, ok := committed[k.topic][k.part]
+		if !ok || eo.Offset < b.hwm[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// incomplete: some partition has a pinned range it has not read to the end.
+func (b *batch) incomplete() bool {
+	for _, ps := range b.parts {
+		if ps.man != nil && !ps.done {
+			return true
+		}
+	}
+	return false
+}
+
+// part returns the state of a partition, loading its manifests on first sight.
+func (b *batch) part(ctx context.Context, k tp) (*partState, error) {
+	if ps, ok := b.parts[k]; ok {
+		return ps, nil
+	}
+	b.j.mu.Lock()
+	_, cached := b.j.manifests[k]
+	b.j.mu.Unlock()
+	if !cached {
+		ms, err := loadManifests(ctx, b.j.store, k.topic, k.part)
+		if err != nil {
+			return nil, err
+		}
+		b.j.mu.Lock()
+		b.j.manifests[k] = ms
+		b.j.mu.Unlock()
+	}
+	ps := &partState{commitTo: -1, pos: -1}
+	b.parts[k] = ps
+	return ps, nil
+}
+
+// decide chooses what to do with partition k's records from offset on.
+func (b *batch) decide(ctx context.Context, k tp, ps *partState, offset int64) error {
+	b.j.mu.Lock()
+	ms := b.j.manifests[k]
+	b.j.mu.Unlock()
+	ps.seg = segmentAt(ms, offset)
+	switch ps.seg.kind {
+	case segSkip:
+		ps.commitTo = ps.seg.m.To + 1
+	case segReplay:
+		m := *ps.seg.m
+		ps.man, ps.previous = &m, slices.Clone(m.Objects)
+		b.stats.Replayed++
+		b.j.log.Info("replaying pinned batch", "topic", k.topic, "partition", k.part, "from", m.From, "to", m.To)
+	case segNew:
+		m := &manifest{
+			Topic: k.topic, Partition: k.part, From: offset, To: planTo(offset, b.hwm[k], b.budget),
+			State: statePinned, IngestedAt: b.started, TargetFileBytes: int64(b.j.cfg.TargetFileBytes),
+			PinnedAt: time.Now().UTC(),
+		}
+		if err := m.save(ctx, b.j.store); err != nil {
+			return err
+		}
+		b.j.mu.Lock()
+		b.j.manifests[k] = append(b.j.manifests[k], m)
+		b.j.mu.Unlock()
+		ps.man = m
+	}
+	return nil
+}
+
+// record routes one Kafka record into the batch.
+func (b *batch) record(ctx context.Context, r *kgo.Record) error {
+	k := tp{r.Topic, r.Partition}
+	ps, err := b.part(ctx, k)
+	if err != nil {
+		return err
+	}
+	if ps.done {
+		b.j.mu.Lock()
+		b.j.leftovers[k] = append(b.j.leftovers[k], r)
+		b.j.mu.Unlock()
+		return nil
+	}
+	if ps.man == nil && (ps.seg.m == nil || r.Offset > ps.seg.m.To) {
+		if err := b.decide(ctx, k, ps, r.Offset); err != nil {
+			return err
+		}
+	}
+	ps.pos = r.Offset + 1
+	if ps.man == nil { // covered by a committed manifest
+		b.stats.Skipped++
+		return nil
+	}
+	if r.Offset > ps.man.To {
+		ps.done = true
+		b.j.mu.Lock()
+		b.j.leftovers[k] = append(b.j.leftovers[k], r)
+		b.j.mu.Unlock()
+		return nil
+	}
+	if err := b.write(ctx, r, ps); err != nil {
+		return err
+	}
+	if r.Offset == ps.man.To {
+		ps.done = true
+	}
+	return nil
+}
+
+// write decodes r and appends it to its table's file, or the dead letters.
+func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
+	b.stats.Events++
+	b.stats.BytesIn += int64(len(r.Value))
+	ingestMetrics.events.WithLabelValues(r.Topic).Inc()
+	ingestMetrics.bytesIn.Add(float64(len(r.Value)))
+	ingestedAt := b.j.unit.of(ps.man.IngestedAt)
+
+	ev, dl := b.dec.decode(r.Value, r.Timestamp)
+	var t *table
+	if dl == nil {
+		var err error
+		if t, err = b.j.table(ctx, ev.table); err != nil {
+			return err
+		}
+		b.fields, dl = t.typeFields(&ev, b.j.unit, b.fields)
+	}
+	if dl != nil {
+		return b.writeDeadLetter(ctx, r, dl, ingestedAt, ps)
+	}
+	t.addColumns(b.fields)
+	cols := len(lake.SystemColumns) + len(t.schema.Columns)
+	row := make([]any, cols)
+	raw, _ := validUTF8(r.Value)
+	source := "event"
+	if ev.fromKafka {
+		source = "kafka"
+	}
+	row[0], row[1], row[2], row[3], row[4], row[5], row[6] =
+		b.j.unit.of(ev.eventTime), source, r.Topic, int64(r.Partition), r.Offset, ingestedAt, raw
+	for _, f := range b.fields {
+		row[len(lake.SystemColumns)+f.pos] = f.value
+	}
+	p := lake.PartitionOf(ev.table, ev.eventTime)
+	b.stats.Rows[ev.table]++
+	return b.append(ctx, fileID{p, r.Topic, r.Partition}, t.schema, row, r, ps)
+}
+
+func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLetter, ingestedAt int64, ps *partState) error {
+	raw, ok := validUTF8(r.Value)
+	var exact any
+	if !ok {
+		exact = base64.StdEncoding.EncodeToString(r.Value)
+	}
+	reason := dl.Error()
+	if !utf8.ValidString(reason) {
+		reason, _ = validUTF8([]byte(reason))
+	}
+	row := []any{b.j.unit.of(r.Timestamp), r.Topic, int64(r.Partition), r.Offset, ingestedAt, reason, raw, exact}
+	b.stats.DeadLetters++
+	ingestMetrics.deadLetters.WithLabelValues(dl.kind).Inc()
+	p := lake.PartitionOf(lake.DeadLetterTable, r.Timestamp)
+	return b.append(ctx, fileID{p, r.Topic, r.Partition}, lake.TableSchema{Table: lake.DeadLetterTable}, row, r, ps)
+}
+
+// append writes row to the open file for id, opening (and, when the
+// schema grew or the file set is full, first closing) files as needed.
+func (b *batch) append(ctx context.Context, id fileID, schema lake.TableSchema, row []any, r *kgo.Record, ps *partState) error {
+	f := b.files.get(id)
+	if f != nil && f.columns != len(row) {
+		if err := b.closeFile(ctx, id, "schema_grew"); err != nil {
+			return err
+		}
+		f = nil
+	}
+	if f == nil {
+		if old, full := b.files.overLimit(); full {
+			if err := b.closeFile(ctx, old, "memory_bound"); err != nil {
+				return err
+			}
+		}
+		key := lake.ObjectKey(id.partition, id.topic, id.kpart, r.Offset)
+		var err error
+		f, err = openParquet(b.j.spoolDir(), key, id.partition, r.Offset, schema.AllColumns(), b.j.unit, int64(b.j.cfg.RowGroupBytes), time.Now())
+		if err != nil {
+			return err
+		}
+		b.files.add(id, f)
+	}
+	if err := f.write(row, r.Offset, len(r.Value)); err != nil {
+		return err
+	}
+	if ps.man.TargetFileBytes > 0 && f.inBytes >= ps.man.TargetFileBytes {
+		return b.closeFile(ctx, id, "size")
+	}
+	return nil
+}
+
+func (b *batch) closeExpired(ctx context.Context) error {
+	for _, id := range b.files.expired(time.Now()) {
+		if err := b.closeFile(ctx, id, "age"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closeFile finishes a file and uploads it. The table's schema is saved
+// and the object is recorded in its manifest's intent log first, so that
+// a crash at any point leaves nothing a replay cannot find.
+func (b *batch) closeFile(ctx context.Context, id fileID, reason string) error {
+	f := b.files.get(id)
+	b.files.remove(id)
+	defer f.discard()
+	size, err := f.finish()
+	if err != nil {
+		return err
+	}
+	if id.partition.Table != lake.DeadLetterTable {
+		if t := b.j.tables[id.partition.Table]; t != nil && t.dirty {
+			if err := b.j.saveSchema(ctx, t); err != nil {
+				return err
+			}
+		}
+	}
+	ps := b.parts[tp{id.topic, id.kpart}]
+	if !slices.Contains(ps.man.Objects, f.key) {
+		ps.man.Objects = append(ps.man.Objects, f.key)
+		if err := ps.man.save(ctx, b.j.store); err != nil {
+			return err
+		}
+	}
+	if err := b.j.store.Put(ctx, f.key, f.spool, size); err != nil {
+		return fmt.Errorf("upload %s: %w", f.key, err)
+	}
+	ps.written = append(ps.written, f.key)
+	if b.changes[id.partition.Table] == nil {
+		b.changes[id.partition.Table] = map[lake.Partition]bool{}
+	}
+	b.changes[id.partition.Table][id.partition] = true
+	b.stats.Files++
+	b.stats.BytesOut += size
+	ingestMetrics.files.WithLabelValues(reason).Inc()
+	ingestMetrics.bytesOut.Add(float64(size))
+	return nil
+}
+
+// finish uploads what is open, marks manifests committed, then commits
+// the Kafka offsets: the order that makes a crash anywhere recoverable.
+func (b *batch) finish(ctx context.Context) error {
+	if err := b.files.closeAll(ctx, func(ctx context.Context, id fileID) error {
+		return b.closeFile(ctx, id, "batch_end")
+	}); err != nil {
+		return err
+	}
+	for name, t := range b.j.tables {
+		if t.dirty {
+			if err := b.j.saveSchema(ctx, t); err != nil {
+				return fmt.Errorf("save schema of %s: %w", name, err)
+			}
+		}
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	now := time.Now().UTC()
+	for k, ps := range b.parts {
+		if m := ps.man; m != nil {
+			for _, key := range staleObjects(ps.previous, ps.written) {
+				if err := b.j.store.Delete(ctx, key); err != nil {
+					return fmt.Errorf("delete stale object of replayed batch: %w", err)
+				}
+			}
+			m.Objects, m.State, m.CommittedAt = ps.written, stateCommitted, &now
+			if err := m.save(ctx, b.j.store); err != nil {
+				return err
+			}
+			b.j.mu.Lock()
+			ms := b.j.manifests[k]
+			for i := range ms {
+				if ms[i].From == m.From {
+					ms[i] = m
+				}
+			}
+			b.j.mu.Unlock()
+			ps.commitTo = m.To + 1
+		}
+		if ps.commitTo >= 0 {
+			if offsets[k.topic] == nil {
+				offsets[k.topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[k.topic][k.part] = kgo.EpochOffset{Epoch: -1, Offset: ps.commitTo}
+		}
+	}
+	if len(offsets) > 0 {
+		if err := commitOffsets(ctx, b.client, offsets); err != nil {
+			return err
+		}
+	}
+	for t, n := range b.stats.Rows {
+		ingestMetrics.rows.WithLabelValues(t).Add(float64(n))
+	}
+	if b.stats.DeadLetters > 0 {
+		ingestMetrics.rows.WithLabelValues(lake.DeadLetterTable).Add(float64(b.stats.DeadLetters))
+	}
+	b.recordLag()
+	b.stats.Duration = time.Since(b.started)
+	b.prune(ctx)
+	return nil
+}
+
+func commitOffsets(ctx context.Context, client *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
+	var errs []error
+	client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil {
+					errs = append(errs, fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, perr))
+				}
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("commit offsets (the lake already holds the data; the next batch skips it): %w", err)
+	}
+	return nil
+}
+
+func (b *batch) recordLag() {
+	var total int64
+	for _, k := range b.j.assignedPartitions() {
+		pos := int64(-1)
+		if ps := b.parts[k]; ps != nil {
+			pos = max(ps.commitTo, ps.pos)
+		}
+		if pos < 0 {
+			if eo, ok := b.client.CommittedOffsets()[k.topic][k.part]; ok {
+				pos = eo.Offset
+			}
+		}
+		lag := max(b.hwm[k]-pos, 0)
+		if pos < 0 {
+			lag = b.hwm[k]
+		}
+		total += lag
+		ingestMetrics.lag.WithLabelValues(k.topic, strconv.Itoa(int(k.part))).Set(float64(lag))
+	}
+	b.stats.Lag = total
+}
+
+// prune deletes old committed manifests; a few recent ones stay so a
+// commit lost after them can still be recognised and skipped.
+func (b *batch) prune(ctx context.Context) {
+	for k := range b.parts {
+		b.j.mu.Lock()
+		old := pruneable(b.j.manifests[k], 3)
+		b.j.mu.Unlock()
+		for _, m := range old {
+			if err := b.j.store.Delete(ctx, m.key()); err != nil {
+				b.j.log.Warn("prune manifest", "key", m.key(), "err", err)
+				return
+			}
+		}
+		if len(old) > 0 {
+			b.j.mu.Lock()
+			b.j.manifests[k] = b.j.manifests[k][len(old):]
+			b.j.mu.Unlock()
+		}
+	}
+}
+
+// catalogChanges is what this batch wrote, for the catalog.
+func (b *batch) catalogChanges() []catalog.Change {
+	var out []catalog.Change
+	for name, parts := range b.changes {
+		ch := catalog.Change{Schema: lake.TableSchema{Table: name}}
+		if t := b.j.tables[name]; t != nil {
+			ch.Schema = t.schema
+		}
+		for p := range parts {
+			ch.Partitions = append(ch.Partitions, p)
+		}
+		slices.SortFunc(ch.Partitions, func(a, c lake.Partition) int {
+			if a.String() < c.String() {
+				return -1
+			}
+			return 1
+		})
+		out = append(out, ch)
+	}
+	slices.SortFunc(out, func(a, c catalog.Change) int {
+		if a.Schema.Table < c.Schema.Table {
+			return -1
+		}
+		return 1
+	})
+	return out
+}

@@ -1,0 +1,243 @@
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/embedded"
+	"github.com/silt-etl/silt/internal/gen"
+	"github.com/silt-etl/silt/internal/lakecheck"
+	"github.com/silt-etl/silt/lake"
+)
+
+// testSetup is an embedded broker with a topic of 3 partitions and a local lake.
+type testSetup struct {
+	broker *embedded.Broker
+	cfg    *config.Config
+	store  *lake.Local
+}
+
+func newSetup(t *testing.T) *testSetup {
+	t.Helper()
+	b, err := embedded.StartBroker(0, "", []string{"events"}, 3)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	cfg := config.Default()
+	cfg.Kafka.Brokers = b.Addrs()
+	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
+	cfg.Lake.Root = t.TempDir()
+	cfg.Ingest.SpoolDir = t.TempDir()
+	cfg.Ingest.MaxWait = config.Duration(20 * time.Second)
+	require.NoError(t, cfg.Validate())
+	st, err := lake.NewLocal(cfg.Lake.Root)
+	require.NoError(t, err)
+	return &testSetup{broker: b, cfg: cfg, store: st}
+}
+
+// produce sends values round-robin over the partitions and waits for acks.
+func (s *testSetup) produce(t *testing.T, values [][]byte) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Kafka.Brokers...), kgo.DefaultProduceTopic("events"),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	require.NoError(t, err)
+	defer cl.Close()
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Value: v}
+	}
+	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
+}
+
+// gameEvents makes n events and counts them per event type.
+func gameEvents(n int, at time.Time) ([][]byte, map[string]int64) {
+	g := gen.NewEvents(42, nil, nil)
+	out := make([][]byte, n)
+	counts := map[string]int64{}
+	for i := range out {
+		ev := g.Next(nil, at.Add(time.Duration(i)*time.Second))
+		out[i] = ev.JSON
+		counts[ev.Type]++
+	}
+	return out, counts
+}
+
+func TestBatchWritesEveryEventOnceAsSnappyParquet(t *testing.T) {
+	s := newSetup(t)
+	at := time.Date(2026, 11, 22, 10, 59, 0, 0, time.UTC)
+	values, counts := gameEvents(3000, at)
+	s.produce(t, values)
+
+	j := New(s.cfg, s.store)
+	defer j.Close()
+	st, err := j.RunBatch(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 3000, st.Events)
+	require.EqualValues(t, 0, st.DeadLetters)
+
+	rep, err := lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	require.NoError(t, err)
+	for typ, n := range counts {
+		require.Equal(t, n, rep.Rows[typ], "rows of %s", typ)
+	}
+	require.EqualValues(t, 3000, rep.Total)
+	require.Zero(t, rep.Duplicates)
+	require.Equal(t, map[string]bool{"SNAPPY": true}, rep.Codecs)
+
+	// Events span 50 minutes from 10:59, so two hours: both partitions exist.
+	parts, err := lake.Partitions(context.Background(), s.store, "purchase_sword")
+	require.NoError(t, err)
+	require.Len(t, parts, 2)
+
+	// Columns: header names normalized, types inferred, timestamps readable.
+	var host, ua, src string
+	var price float64
+	var et time.Time
+	q := fmt.Sprintf(`SELECT host, user_agent, price, event_time, event_time_source FROM read_parquet('%s/purchase_sword/*/*/*.parquet') ORDER BY kafka_partition, kafka_offset LIMIT 1`, s.cfg.Lake.Root)
+	require.NoError(t, lakecheck.Query(context.Background(), q, func(r *sql.Rows) error { return r.Scan(&host, &ua, &price, &et, &src) }))
+	require.True(t, strings.HasPrefix(host, "game-"), host)
+	require.NotEmpty(t, ua)
+	require.Equal(t, "event", src)
+	require.True(t, !et.Before(at) && et.Before(at.Add(time.Hour)), "event_time %s", et)
+
+	// A second batch finds nothing new and writes nothing.
+	st, err = j.RunBatch(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, st.Events)
+	require.Zero(t, st.Files)
+}
+
+func TestBadInputGoesToDeadLetters(t *testing.T) {
+	s := newSetup(t)
+	now := time.Now().UTC()
+	good, counts := gameEvents(30, now)
+	bad := map[string][]byte{
+		"binary":        {0xff, 0xfe, 0x00, 0x01, 0x80},
+		"truncated":     []byte(`{"event_type":"join_guild","host":"a`),
+		"traversal":     []byte(`{"event_type":"../../x","host":"a"}`),
+		"injection":     []byte(`{"event_type":"a;DROP TABLE t","host":"a"}`),
+		"empty":         {},
+		"empty_type":    []byte(`{"event_type":"","host":"a"}`),
+		"unicode_type":  []byte(`{"event_type":"épée","host":"a"}`),
+		"no_type":       []byte(`{"host":"a"}`),
+		"number_type":   []byte(`{"event_type":7}`),
+		"array":         []byte(`[1,2,3]`),
+		"type_conflict": []byte(`{"event_type":"purchase_sword","price":"free"}`),
+		"huge":          []byte(`{"event_type":"` + strings.Repeat("z", 5000) + `"}`),
+	}
+	values := append([][]byte{}, good...)
+	for _, v := range bad {
+		values = append(values, v)
+	}
+	// A good event with a huge value is kept, not dead-lettered.
+	values = append(values, []byte(`{"event_type":"default","blob":"`+strings.Repeat("x", 200_000)+`"}`))
+	counts["default"]++
+	s.produce(t, values)
+
+	j := New(s.cfg, s.store)
+	defer j.Close()
+	st, err := j.RunBatch(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, len(values), st.Events)
+	require.EqualValues(t, len(bad), st.DeadLetters)
+
+	rep, err := lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	require.NoError(t, err)
+	require.EqualValues(t, len(bad), rep.Rows[lake.DeadLetterTable])
+	for typ, n := range counts {
+		require.Equal(t, n, rep.Rows[typ], typ)
+	}
+	require.Zero(t, rep.Duplicates)
+	require.Equal(t, map[string]int64{
+		reasonNotJSON: 3, reasonNotObject: 1, reasonNoEventType: 2, reasonBadEventType: 5, reasonTypeConflict: 1,
+	}, rep.DeadReasons)
+
+	// The binary record's exact bytes survive in raw_base64.
+	var b64 string
+	q := fmt.Sprintf(`SELECT raw_base64 FROM read_parquet('%s/_dead_letter/*/*/*.parquet') WHERE raw_base64 IS NOT NULL`, s.cfg.Lake.Root)
+	require.NoError(t, lakecheck.Query(context.Background(), q, func(r *sql.Rows) error { return r.Scan(&b64) }))
+	require.Equal(t, "//4AAYA=", b64)
+
+	// Nothing was written outside the table directories.
+	entries, err := os.ReadDir(s.cfg.Lake.Root)
+	require.NoError(t, err)
+	var dirs []string
+	for _, e := range entries {
+		dirs = append(dirs, e.Name())
+	}
+	require.ElementsMatch(t, []string{"_dead_letter", "_silt", "default", "join_guild", "purchase_sword"}, dirs)
+	_, err = os.Stat(filepath.Join(filepath.Dir(s.cfg.Lake.Root), "x"))
+	require.True(t, os.IsNotExist(err))
+}
+
+// failingStore fails every Put of a Parquet object after the first n.
+type failingStore struct {
+	lake.Store
+	n     int64
+	count atomic.Int64
+}
+
+var errInjected = errors.New("injected failure")
+
+func (f *failingStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if strings.HasSuffix(key, ".parquet") && f.count.Add(1) > f.n {
+		return errInjected
+	}
+	return f.Store.Put(ctx, key, r, size)
+}
+
+func TestCrashedBatchIsReplayedExactlyOnce(t *testing.T) {
+	s := newSetup(t)
+	s.cfg.Ingest.TargetFileBytes = 4 << 10 // many small files, so the crash lands mid-batch
+	values, counts := gameEvents(2000, time.Now().UTC())
+	s.produce(t, values)
+
+	crashing := New(s.cfg, &failingStore{Store: s.store, n: 5})
+	_, err := crashing.RunBatch(context.Background())
+	require.ErrorIs(t, err, errInjected)
+	crashing.Close()
+
+	rep, err := lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	require.NoError(t, err)
+	require.Equal(t, 5, rep.Files, "the crashed attempt left its first uploads behind")
+
+	// More events arrive before the restart; the replay must still cover
+	// exactly the pinned ranges, and a later batch the rest.
+	more, moreCounts := gameEvents(600, time.Now().UTC())
+	s.produce(t, more)
+	for k, v := range moreCounts {
+		counts[k] += v
+	}
+
+	j := New(s.cfg, s.store)
+	defer j.Close()
+	st, err := j.RunBatch(context.Background())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, st.Replayed, 1, "the pinned range of the crashed attempt is replayed")
+	total := st.Events
+	for total < 2600 {
+		st, err = j.RunBatch(context.Background())
+		require.NoError(t, err)
+		require.NotZero(t, st.Events, "no progress with %d of 2600 events", total)
+		total += st.Events
+	}
+	rep, err = lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	require.NoError(t, err)
+	require.EqualValues(t, 2600, rep.Total)
+	require.Zero(t, rep.Duplicates)
+	for typ, n := range counts {
+		require.Equal(t, n, rep.Rows[typ], typ)
+	}
+}

@@ -1,0 +1,186 @@
+package ingest
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/silt-etl/silt/internal/ident"
+	"github.com/silt-etl/silt/lake"
+)
+
+// Dead-letter reasons start with one of these words, so they can be counted
+// by kind (the rest of the reason is the detail).
+const (
+	reasonNotJSON      = "not_json"
+	reasonNotObject    = "not_object"
+	reasonNoEventType  = "no_event_type"
+	reasonBadEventType = "bad_event_type"
+	reasonTypeConflict = "type_conflict"
+	reasonUndeclared   = "undeclared_field"
+	reasonDupField     = "duplicate_field"
+)
+
+// deadLetter is why a record could not be routed or typed.
+type deadLetter struct {
+	kind   string
+	detail string
+}
+
+func (d *deadLetter) Error() string { return d.kind + ": " + d.detail }
+
+func dead(kind, format string, args ...any) *deadLetter {
+	return &deadLetter{kind: kind, detail: fmt.Sprintf(format, args...)}
+}
+
+// field is one top-level field of an event, named as its column.
+type field struct {
+	column string
+	value  *fastjson.Value
+}
+
+// event is a record that parsed as a routable JSON object.
+type event struct {
+	table      string
+	eventTime  time.Time
+	fromKafka  bool // eventTime is the Kafka record time
+	fields     []field
+	skipped    int // fields whose names do not normalize, kept only in raw_event
+}
+
+// decoder turns record values into events. It reuses its parser and
+// buffers, so it is not safe for concurrent use, and an event is only valid
+// until the next decode.
+type decoder struct {
+	typeField string
+	timeField string
+	parser    fastjson.Parser
+	fields    []field
+	seen      map[string]string // column -> original field name, per event
+}
+
+func newDecoder(typeField, timeField string) *decoder {
+	return &decoder{typeField: typeField, timeField: timeField, seen: map[string]string{}}
+}
+
+// decode parses value. recordTime is the Kafka record time, used when the
+// event has no usable time field.
+func (d *decoder) decode(value []byte, recordTime time.Time) (event, *deadLetter) {
+	v, err := d.parser.ParseBytes(value)
+	if err != nil {
+		return event{}, dead(reasonNotJSON, "%v", err)
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return event{}, dead(reasonNotObject, "top level is a JSON %s, want an object", v.Type())
+	}
+	tv := obj.Get(d.typeField)
+	if tv == nil || tv.Type() == fastjson.TypeNull {
+		return event{}, dead(reasonNoEventType, "field %q is missing", d.typeField)
+	}
+	if tv.Type() != fastjson.TypeString {
+		return event{}, dead(reasonNoEventType, "field %q is a %s, want a string", d.typeField, tv.Type())
+	}
+	raw := tv.GetStringBytes()
+	table, nerr := ident.Normalize(string(raw))
+	if nerr != nil {
+		return event{}, dead(reasonBadEventType, "%s %s: %v", d.typeField, quoteShort(raw), nerr)
+	}
+
+	ev := event{table: table}
+	ev.eventTime, ev.fromKafka = eventTime(obj.Get(d.timeField), recordTime)
+
+	d.fields = d.fields[:0]
+	clear(d.seen)
+	var dup *deadLetter
+	obj.Visit(func(key []byte, val *fastjson.Value) {
+		if dup != nil || string(key) == d.typeField {
+			return
+		}
+		col, err := ident.Normalize(string(key))
+		if err != nil {
+			ev.skipped++
+			return
+		}
+		if lake.IsSystemColumn(col) {
+			// A field named like a system column (kafka_offset, dt, ...)
+			// keeps its value under a prefixed column.
+			col = "field_" + col
+		}
+		if prev, ok := d.seen[col]; ok {
+			dup = dead(reasonDupField, "fields %s and %s both map to column %s", quoteShort([]byte(prev)), quoteShort(key), col)
+			return
+		}
+		d.seen[col] = string(key)
+		d.fields = append(d.fields, field{column: col, value: val})
+	})
+	if dup != nil {
+		return event{}, dup
+	}
+	ev.fields = d.fields
+	return ev, nil
+}
+
+// eventTime reads the time field: RFC 3339, or epoch seconds or
+// milliseconds (as a number or a numeric string). Anything else, or a time
+// outside years 1970-9999, falls back to the record time.
+func eventTime(v *fastjson.Value, recordTime time.Time) (time.Time, bool) {
+	if v == nil {
+		return recordTime, true
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		s := string(v.GetStringBytes())
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return plausible(t, recordTime)
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return plausible(fromEpoch(f), recordTime)
+		}
+	case fastjson.TypeNumber:
+		return plausible(fromEpoch(v.GetFloat64()), recordTime)
+	}
+	return recordTime, true
+}
+
+// fromEpoch takes seconds, or milliseconds when the number is too large to
+// be seconds before the year 5138.
+func fromEpoch(f float64) time.Time {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return time.Time{}
+	}
+	if math.Abs(f) >= 1e11 {
+		return time.UnixMilli(int64(f))
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9))
+}
+
+func plausible(t, fallback time.Time) (time.Time, bool) {
+	if t.Year() < 1970 || t.Year() > 9999 {
+		return fallback, true
+	}
+	return t, false
+}
+
+// quoteShort quotes at most 64 bytes of b for an error message.
+func quoteShort(b []byte) string {
+	if len(b) > 64 {
+		return strconv.Quote(string(b[:64])) + "..."
+	}
+	return strconv.Quote(string(b))
+}
+
+// validUTF8 returns b as a string, replacing invalid UTF-8 so that a
+// varchar column stays valid; ok is false when something was replaced.
+func validUTF8(b []byte) (string, bool) {
+	if utf8.Valid(b) {
+		return string(b), true
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD"), false
+}

@@ -1,0 +1,281 @@
+// Package ingest drains Kafka in micro-batches into per-event-type Snappy
+// Parquet tables on the lake, exactly once: each batch pins its offset
+// ranges in a manifest before writing, names objects after the records they
+// hold, and commits offsets only after the manifest says the data is
+// durable. See manifest.go for the protocol's state.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/lake"
+)
+
+// registrar is the catalog as ingest sees it: told what each batch wrote.
+type registrar interface {
+	Register(ctx context.Context, changes []catalog.Change) error
+}
+
+// tp is a topic partition.
+type tp struct {
+	topic string
+	part  int32
+}
+
+// Job is the ingest job. Run drains one batch; the Kafka client and the
+// per-partition state live across runs, so a scheduled job stays in its
+// consumer group between batches instead of rejoining each time.
+type Job struct {
+	name   string
+	kafka  config.Kafka
+	cfg    config.Ingest
+	unit   timeUnit
+	store  lake.Store
+	reg    registrar
+	log    *slog.Logger
+	now    func() time.Time
+	extra  []kgo.Opt
+
+	mu        sync.Mutex // guards assigned, manifests and leftovers against client callbacks
+	assigned  map[tp]bool
+	manifests map[tp][]*manifest
+	leftovers map[tp][]*kgo.Record
+
+	client *kgo.Client
+	tables map[string]*table
+	last   BatchStats
+}
+
+// Option adjusts a Job.
+type Option func(*Job)
+
+// WithRegistrar registers what each batch wrote; a failure is logged and
+// repaired by a later batch or `silt register --all`, never fails ingest.
+func WithRegistrar(r registrar) Option { return func(j *Job) { j.reg = r } }
+
+// WithName names the job (default "ingest").
+func WithName(name string) Option { return func(j *Job) { j.name = name } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(j *Job) { j.log = l } }
+
+// WithKafkaOpts adds franz-go client options (tests: shorter timeouts).
+func WithKafkaOpts(opts ...kgo.Opt) Option { return func(j *Job) { j.extra = append(j.extra, opts...) } }
+
+// New makes an ingest job from config; it connects on its first Run.
+func New(cfg *config.Config, store lake.Store, opts ...Option) *Job {
+	j := &Job{
+		name: "ingest", kafka: cfg.Kafka, cfg: cfg.Ingest, store: store,
+		log: slog.Default(), now: time.Now,
+		assigned: map[tp]bool{}, manifests: map[tp][]*manifest{}, leftovers: map[tp][]*kgo.Record{},
+		tables: map[string]*table{},
+	}
+	if cfg.Ingest.TimestampUnit == "micros" {
+		j.unit = micros
+	}
+	for _, o := range opts {
+		o(j)
+	}
+	return j
+}
+
+func (j *Job) Name() string { return j.name }
+
+// Last is the outcome of the last successful batch.
+func (j *Job) Last() BatchStats { return j.last }
+
+// Run drains one batch. The counts it returns are for the run history.
+func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64, error) {
+	st, err := j.RunBatch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.Counts(), nil
+}
+
+// Close leaves the consumer group.
+func (j *Job) Close() {
+	if j.client != nil {
+		j.client.Close()
+		j.client = nil
+	}
+}
+
+func (j *Job) connect() (*kgo.Client, error) {
+	if j.client != nil {
+		return j.client, nil
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(j.kafka.Brokers...),
+		kgo.ConsumerGroup(j.kafka.Group),
+		kgo.ConsumeTopics(j.kafka.Topics...),
+		// Offsets are committed only after the batch is durable in the lake.
+		kgo.DisableAutoCommit(),
+		// Partitions are never revoked while a batch holds their records.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(j.kafka.SessionTimeout.Std()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(j.onAssigned),
+		kgo.OnPartitionsRevoked(j.onRevoked),
+		kgo.OnPartitionsLost(j.onRevoked),
+		kgo.ClientID("silt-ingest"),
+	}
+	client, err := kgo.NewClient(append(opts, j.extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %v: %w", j.kafka.Brokers, err)
+	}
+	j.client = client
+	return client, nil
+}
+
+// reset drops the client after a failed batch: its fetch positions ran
+// ahead of what was committed, and a new client resumes from the commits.
+func (j *Job) reset() {
+	j.Close()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.assigned = map[tp]bool{}
+	j.manifests = map[tp][]*manifest{}
+	j.leftovers = map[tp][]*kgo.Record{}
+	j.tables = map[string]*table{}
+}
+
+func (j *Job) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for topic, parts := range m {
+		for _, p := range parts {
+			j.assigned[tp{topic, p}] = true
+		}
+	}
+	j.log.Info("partitions assigned", "partitions", m)
+}
+
+// onRevoked forgets everything about partitions this process no longer
+// owns: another member replays from the committed offsets and manifests.
+func (j *Job) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for topic, parts := range m {
+		for _, p := range parts {
+			k := tp{topic, p}
+			delete(j.assigned, k)
+			delete(j.manifests, k)
+			delete(j.leftovers, k)
+		}
+	}
+	j.log.Info("partitions revoked", "partitions", m)
+}
+
+func (j *Job) assignedPartitions() []tp {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make([]tp, 0, len(j.assigned))
+	for k := range j.assigned {
+		out = append(out, k)
+	}
+	return out
+}
+
+// RunBatch drains one micro-batch: up to the high watermarks seen at its
+// start, bounded by max_records, and within max_wait.
+func (j *Job) RunBatch(ctx context.Context) (BatchStats, error) {
+	client, err := j.connect()
+	if err != nil {
+		return BatchStats{}, err
+	}
+	started := j.now()
+	b, err := j.newBatch(ctx, client, started)
+	if err != nil {
+		ingestMetrics.batches.WithLabelValues("failed").Inc()
+		j.reset()
+		return BatchStats{}, err
+	}
+	st, err := b.run(ctx)
+	client.AllowRebalance()
+	ingestMetrics.duration.Observe(time.Since(started).Seconds())
+	if err != nil {
+		b.files.discardAll()
+		ingestMetrics.batches.WithLabelValues("failed").Inc()
+		j.reset()
+		return st, fmt.Errorf("ingest batch: %w", err)
+	}
+	ingestMetrics.batches.WithLabelValues("ok").Inc()
+	j.last = st
+	if j.reg != nil && len(b.changes) > 0 {
+		if err := j.reg.Register(ctx, b.catalogChanges()); err != nil {
+			st.RegisterError = err.Error()
+			j.log.Warn("register batch in catalog failed; the next batch or `silt register --all` repairs it", "err", err)
+		}
+	}
+	return st, nil
+}
+
+// table returns the ingest state of a table, loading its schema on first use.
+func (j *Job) table(ctx context.Context, name string) (*table, error) {
+	if t, ok := j.tables[name]; ok {
+		return t, nil
+	}
+	s, _, err := lake.LoadSchema(ctx, j.store, name)
+	if err != nil {
+		return nil, err
+	}
+	t := newTable(s, j.cfg.Tables[name])
+	j.tables[name] = t
+	return t, nil
+}
+
+// saveSchema merges the table's columns into what the lake has (another
+// process may have added some) and saves the union.
+func (j *Job) saveSchema(ctx context.Context, t *table) error {
+	stored, _, err := lake.LoadSchema(ctx, j.store, t.schema.Table)
+	if err != nil {
+		return err
+	}
+	merged := stored
+	merged.Table = t.schema.Table
+	for _, c := range t.schema.Columns {
+		if merged.Index(c.Name) < 0 {
+			merged.Columns = append(merged.Columns, c)
+		}
+	}
+	if err := lake.SaveSchema(ctx, j.store, merged); err != nil {
+		return err
+	}
+	t.dirty = false
+	return nil
+}
+
+func (j *Job) spoolDir() string {
+	if j.cfg.SpoolDir != "" {
+		return j.cfg.SpoolDir
+	}
+	return os.TempDir()
+}
+
+// pollErr filters the errors of a poll: a poll context that timed out is
+// how the batch loop wakes up, not an error.
+func pollErr(fetches kgo.Fetches) error {
+	var errs []error
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		errs = append(errs, fmt.Errorf("fetch %s/%d: %w", topic, p, err))
+	})
+	return errors.Join(errs...)
+}
+
+// kadmClient is the admin view of the job's client.
+func kadmClient(c *kgo.Client) *kadm.Client { return kadm.NewClient(c) }

@@ -1,0 +1,142 @@
+package ingest
+
+import (
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/lake"
+)
+
+// table is the ingest-side state of one event table: its schema (columns
+// only grow), what config declares, and a name→position index.
+type table struct {
+	schema   lake.TableSchema
+	declared map[string]string
+	strict   bool
+	index    map[string]int // column -> position in schema.Columns
+	dirty    bool           // schema grew since it was last saved
+}
+
+func newTable(s lake.TableSchema, decl config.TableDecl) *table {
+	t := &table{schema: s, declared: decl.Columns, strict: decl.Strict, index: map[string]int{}}
+	for i, c := range s.Columns {
+		t.index[c.Name] = i
+	}
+	return t
+}
+
+// typed is one field's value converted for its column.
+type typed struct {
+	pos   int // -1: a new column, appended by addColumns
+	col   lake.Column
+	value any // string, float64, int64, bool or nil
+}
+
+// typeFields converts ev's fields for this table's columns. Fields that are
+// not columns yet come back with pos -1 and an inferred (or declared) type;
+// a value that does not fit its column's type makes the event a dead letter.
+func (t *table) typeFields(ev *event, unit timeUnit, out []typed) ([]typed, *deadLetter) {
+	out = out[:0]
+	for _, f := range ev.fields {
+		pos, known := t.index[f.column]
+		var typ string
+		switch {
+		case known:
+			typ = t.schema.Columns[pos].Type
+		case t.declared[f.column] != "":
+			typ, pos = t.declared[f.column], -1
+		case t.strict:
+			return nil, dead(reasonUndeclared, "field %s is not declared for table %s (strict)", f.column, t.schema.Table)
+		default:
+			typ, pos = inferType(f.value), -1
+			if typ == "" { // null: no type to infer yet
+				continue
+			}
+		}
+		val, ok := convert(f.value, typ, unit)
+		if !ok {
+			return nil, dead(reasonTypeConflict, "column %s is %s, got JSON %s %s", f.column, typ, f.value.Type(), quoteShort(f.value.MarshalTo(nil)))
+		}
+		out = append(out, typed{pos: pos, col: lake.Column{Name: f.column, Type: typ}, value: val})
+	}
+	return out, nil
+}
+
+// addColumns appends the new columns among fs and gives them positions.
+func (t *table) addColumns(fs []typed) (grew bool) {
+	for i := range fs {
+		if fs[i].pos >= 0 {
+			continue
+		}
+		if pos, ok := t.index[fs[i].col.Name]; ok { // added by an earlier field of this event
+			fs[i].pos = pos
+			continue
+		}
+		fs[i].pos = len(t.schema.Columns)
+		t.index[fs[i].col.Name] = fs[i].pos
+		t.schema.Columns = append(t.schema.Columns, fs[i].col)
+		grew, t.dirty = true, true
+	}
+	return grew
+}
+
+// inferType is a JSON value's column type: JSON has one number type, so
+// numbers are double unless config declares bigint; nested values are kept
+// as their JSON text. Null infers nothing.
+func inferType(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeString, fastjson.TypeObject, fastjson.TypeArray:
+		return lake.TypeVarchar
+	case fastjson.TypeNumber:
+		return lake.TypeDouble
+	case fastjson.TypeTrue, fastjson.TypeFalse:
+		return lake.TypeBoolean
+	}
+	return ""
+}
+
+type timeUnit int
+
+const (
+	millis timeUnit = iota
+	micros
+)
+
+func (u timeUnit) of(t time.Time) int64 {
+	if u == micros {
+		return t.UnixMicro()
+	}
+	return t.UnixMilli()
+}
+
+// convert fits v to a column type. Varchar takes anything (non-strings as
+// their JSON text); the others take only their own kind of value.
+func convert(v *fastjson.Value, typ string, unit timeUnit) (any, bool) {
+	if v.Type() == fastjson.TypeNull {
+		return nil, true
+	}
+	switch typ {
+	case lake.TypeVarchar:
+		if v.Type() == fastjson.TypeString {
+			s, _ := validUTF8(v.GetStringBytes())
+			return s, true
+		}
+		return string(v.MarshalTo(nil)), true
+	case lake.TypeDouble:
+		f, err := v.Float64()
+		return f, err == nil
+	case lake.TypeBigint:
+		n, err := v.Int64()
+		return n, err == nil
+	case lake.TypeBoolean:
+		b, err := v.Bool()
+		return b, err == nil
+	case lake.TypeTimestamp:
+		if t, fallback := eventTime(v, time.Time{}); !fallback {
+			return unit.of(t), true
+		}
+	}
+	return nil, false
+}
