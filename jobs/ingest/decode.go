@@ -46,11 +46,11 @@ type field struct {
 
 // event is a record that parsed as a routable JSON object.
 type event struct {
-	table      string
-	eventTime  time.Time
-	fromKafka  bool // eventTime is the Kafka record time
-	fields     []field
-	skipped    int // fields whose names do not normalize, kept only in raw_event
+	table     string
+	eventTime time.Time
+	fromKafka bool // eventTime is the Kafka record time
+	fields    []field
+	skipped   int // fields whose names do not normalize, kept only in raw_event
 }
 
 // decoder turns record values into events. It reuses its parser and

@@ -37,15 +37,15 @@ type tp struct {
 // per-partition state live across runs, so a scheduled job stays in its
 // consumer group between batches instead of rejoining each time.
 type Job struct {
-	name   string
-	kafka  config.Kafka
-	cfg    config.Ingest
-	unit   timeUnit
-	store  lake.Store
-	reg    registrar
-	log    *slog.Logger
-	now    func() time.Time
-	extra  []kgo.Opt
+	name  string
+	kafka config.Kafka
+	cfg   config.Ingest
+	unit  timeUnit
+	store lake.Store
+	reg   registrar
+	log   *slog.Logger
+	now   func() time.Time
+	extra []kgo.Opt
 
 	mu        sync.Mutex // guards assigned, manifests and leftovers against client callbacks
 	assigned  map[tp]bool
@@ -71,7 +71,9 @@ func WithName(name string) Option { return func(j *Job) { j.name = name } }
 func WithLogger(l *slog.Logger) Option { return func(j *Job) { j.log = l } }
 
 // WithKafkaOpts adds franz-go client options (tests: shorter timeouts).
-func WithKafkaOpts(opts ...kgo.Opt) Option { return func(j *Job) { j.extra = append(j.extra, opts...) } }
+func WithKafkaOpts(opts ...kgo.Opt) Option {
+	return func(j *Job) { j.extra = append(j.extra, opts...) }
+}
 
 // New makes an ingest job from config; it connects on its first Run.
 func New(cfg *config.Config, store lake.Store, opts ...Option) *Job {
