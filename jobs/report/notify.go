@@ -1,0 +1,175 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/smtp"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/silt-etl/silt/internal/config"
+)
+
+// Alert is what a notification says: the report, the rows for which its
+// condition held, and where the CSV is.
+type Alert struct {
+	Report      string           `json:"report"`
+	Job         string           `json:"job"`
+	Condition   string           `json:"condition"`
+	ScheduledAt time.Time        `json:"scheduled_at"`
+	CSVPath     string           `json:"csv_path,omitempty"`
+	Rows        []map[string]any `json:"rows"`
+	csv         []byte
+}
+
+// Notifier sends alerts to the configured webhook and SMTP recipients.
+type Notifier struct {
+	cfg    config.Alerts
+	client *http.Client
+}
+
+func NewNotifier(cfg config.Alerts) *Notifier {
+	return &Notifier{cfg: cfg, client: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Enabled reports whether any channel is configured.
+func (n *Notifier) Enabled() bool {
+	return n != nil && (n.cfg.Webhook != "" || (n.cfg.SMTP.Addr != "" && len(n.cfg.SMTP.To) > 0))
+}
+
+// Notify sends a to every configured channel; it tries all and joins errors.
+func (n *Notifier) Notify(ctx context.Context, a Alert) error {
+	var errs []string
+	if n.cfg.Webhook != "" {
+		if err := n.webhook(ctx, a); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if n.cfg.SMTP.Addr != "" && len(n.cfg.SMTP.To) > 0 {
+		if err := n.mail(ctx, a); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("notify alert of %s: %s", a.Report, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (n *Notifier) webhook(ctx context.Context, a Alert) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.Webhook, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("webhook: status %s", resp.Status)
+	}
+	return nil
+}
+
+// mail sends the alert with the CSV attached. net/smtp has no context, so
+// the connection is dialled with one and given its deadline.
+func (n *Notifier) mail(ctx context.Context, a Alert) error {
+	s := n.cfg.SMTP
+	msg, err := buildMail(s.From, s.To, a)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	} else {
+		conn.SetDeadline(time.Now().Add(time.Minute))
+	}
+	host, _, _ := net.SplitHostPort(s.Addr)
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("smtp: %w", err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(nil); err != nil {
+			return fmt.Errorf("smtp starttls: %w", err)
+		}
+	}
+	if s.Username != "" {
+		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {
+			return fmt.Errorf("smtp auth: %w", err)
+		}
+	}
+	if err := c.Mail(s.From); err != nil {
+		return fmt.Errorf("smtp mail from: %w", err)
+	}
+	for _, to := range s.To {
+		if err := c.Rcpt(to); err != nil {
+			return fmt.Errorf("smtp rcpt %s: %w", to, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("smtp data: %w", err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		return fmt.Errorf("smtp data: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("smtp data: %w", err)
+	}
+	return c.Quit()
+}
+
+func buildMail(from string, to []string, a Alert) ([]byte, error) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: silt alert: %s (%s)\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n",
+		from, strings.Join(to, ", "), a.Report, a.Condition, a.ScheduledAt.UTC().Format(time.RFC1123Z), mw.Boundary())
+	text, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"}})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(text, "Report %s (job %s) scheduled at %s: %q held for %d row(s).\r\n",
+		a.Report, a.Job, a.ScheduledAt.UTC().Format(TimeFormat), a.Condition, len(a.Rows))
+	if a.CSVPath != "" {
+		fmt.Fprintf(text, "CSV: %s\r\n", a.CSVPath)
+	}
+	att, err := mw.CreatePart(textproto.MIMEHeader{
+		"Content-Type":              {"text/csv; charset=utf-8"},
+		"Content-Transfer-Encoding": {"base64"},
+		"Content-Disposition":       {fmt.Sprintf(`attachment; filename="%s.csv"`, a.Report)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	enc := base64.StdEncoding.EncodeToString(a.csv)
+	for len(enc) > 76 {
+		fmt.Fprintf(att, "%s\r\n", enc[:76])
+		enc = enc[76:]
+	}
+	fmt.Fprintf(att, "%s\r\n", enc)
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
