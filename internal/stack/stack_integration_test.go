@@ -1,0 +1,277 @@
+//go:build integration
+
+package stack_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/marcboeker/go-duckdb"
+	"github.com/stretchr/testify/require"
+	_ "github.com/trinodb/trino-go-client/trino"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/stack"
+	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/lake"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+func uniq(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+func openLake(t *testing.T, ep *stack.Endpoints) *lake.S3 {
+	t.Helper()
+	s, err := lake.NewS3(t.Context(), lake.S3Options{
+		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region,
+		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
+	})
+	require.NoError(t, err)
+	return s
+}
+
+// The lake contract against real MinIO: put, get, stat, list, overwrite, delete.
+func TestMinIOLakeIntegration(t *testing.T) {
+	ep := stacktest.Get(t)
+	ctx := t.Context()
+	s := openLake(t, ep)
+	root := uniq("it_lake_")
+
+	put := func(key, body string) {
+		require.NoError(t, s.Put(ctx, key, strings.NewReader(body), int64(len(body))))
+	}
+	get := func(key string) string {
+		b, err := lake.ReadAll(ctx, s, key)
+		require.NoError(t, err)
+		return string(b)
+	}
+	put(root+"/b/2.txt", "two")
+	put(root+"/a/1.txt", "one!")
+	put(root+"/a/x.parquet", "PAR1")
+	require.Equal(t, "one!", get(root+"/a/1.txt"))
+
+	obj, err := s.Stat(ctx, root+"/a/1.txt")
+	require.NoError(t, err)
+	require.Equal(t, int64(4), obj.Size)
+
+	list, err := s.List(ctx, root+"/")
+	require.NoError(t, err)
+	var keys []string
+	for _, o := range list {
+		keys = append(keys, o.Key)
+	}
+	require.Equal(t, []string{root + "/a/1.txt", root + "/a/x.parquet", root + "/b/2.txt"}, keys)
+
+	put(root+"/a/1.txt", "replaced")
+	require.Equal(t, "replaced", get(root+"/a/1.txt"))
+	obj, err = s.Stat(ctx, root+"/a/1.txt")
+	require.NoError(t, err)
+	require.Equal(t, int64(8), obj.Size)
+
+	require.NoError(t, s.Delete(ctx, root+"/a/1.txt"))
+	require.NoError(t, s.Delete(ctx, root+"/a/1.txt"), "deleting a missing key is not an error")
+	_, err = s.Get(ctx, root+"/a/1.txt")
+	require.ErrorIs(t, err, lake.ErrNotExist)
+	_, err = s.Stat(ctx, root+"/a/1.txt")
+	require.ErrorIs(t, err, lake.ErrNotExist)
+	list, err = s.List(ctx, root+"/a/")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "s3://lake/"+root+"/b/2.txt", s.URI(root+"/b/2.txt"))
+}
+
+// Produce through franz-go to the real broker and read every record back.
+func TestKafkaProduceConsumeIntegration(t *testing.T) {
+	ep := stacktest.Get(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	topic := uniq("it_topic_")
+
+	admin, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...))
+	require.NoError(t, err)
+	defer admin.Close()
+	resp, err := kadm.NewClient(admin).CreateTopic(ctx, 3, 1, nil, topic)
+	require.NoError(t, err)
+	require.NoError(t, resp.Err)
+
+	const n = 300
+	prod, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...), kgo.DefaultProduceTopic(topic))
+	require.NoError(t, err)
+	defer prod.Close()
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Key: []byte("k" + strconv.Itoa(i%10)), Value: []byte(strconv.Itoa(i))})
+	}
+	require.NoError(t, prod.ProduceSync(ctx, recs...).FirstErr())
+
+	cons, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cons.Close()
+	seen := map[int]int{}
+	parts := map[int32]bool{}
+	for len(seen) < n {
+		fs := cons.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "got %d of %d records", len(seen), n)
+		require.Empty(t, fs.Errors())
+		fs.EachRecord(func(r *kgo.Record) {
+			v, err := strconv.Atoi(string(r.Value))
+			require.NoError(t, err)
+			seen[v]++
+			parts[r.Partition] = true
+		})
+	}
+	for i := range n {
+		require.Equal(t, 1, seen[i], "record %d", i)
+	}
+	require.Len(t, parts, 3, "keys spread over all 3 partitions")
+}
+
+// writeParquet has DuckDB write n rows of (host, bytes, event_time) as
+// Snappy Parquet and returns the file; host i%len(hosts) gets row i.
+func writeParquet(t *testing.T, n int, hosts []string) string {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	require.NoError(t, err)
+	defer db.Close()
+	path := filepath.Join(t.TempDir(), "events.parquet")
+	list := "['" + strings.Join(hosts, "','") + "']"
+	q := fmt.Sprintf(`COPY (
+		SELECT %s[(i %% %d) + 1] AS host,
+		       CAST(i * 10 AS BIGINT) AS bytes,
+		       TIMESTAMP '2026-01-01 00:00:00' + i * INTERVAL 1 SECOND AS event_time
+		FROM range(%d) t(i)
+	) TO '%s' (FORMAT parquet, COMPRESSION snappy)`, list, len(hosts), n, path)
+	_, err = db.Exec(q)
+	require.NoError(t, err)
+	return path
+}
+
+func upload(t *testing.T, s *lake.S3, key, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, s.Put(t.Context(), key, bytes.NewReader(b), int64(len(b))))
+}
+
+// Trino's hive catalog reads a Parquet file on MinIO through an external
+// table and a registered partition; counts are checked through
+// trino-go-client and through the trino CLI as users run it.
+func TestTrinoHiveParquetIntegration(t *testing.T) {
+	ep := stacktest.Get(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	s := openLake(t, ep)
+	schema := uniq("it_trino_")
+	hosts := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"}
+	const n = 1000
+	want := map[string]int64{}
+	for i := range n {
+		want[hosts[i%len(hosts)]]++
+	}
+	file := writeParquet(t, n, hosts)
+	upload(t, s, schema+"/events/part-0.parquet", file)
+	upload(t, s, schema+"/events_p/dt=2026-01-01/part-0.parquet", file)
+	upload(t, s, schema+"/events_p/dt=2026-01-02/part-0.parquet", file)
+
+	db, err := sql.Open("trino", ep.TrinoURL+"?catalog="+ep.TrinoCatalog)
+	require.NoError(t, err)
+	defer db.Close()
+	run := func(q string) {
+		t.Helper()
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	loc := ep.TrinoSchemaLocation + schema
+	run(fmt.Sprintf("CREATE SCHEMA %s WITH (location = '%s/')", schema, loc))
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(ctx)
+		for _, q := range []string{"DROP TABLE IF EXISTS %s.events", "DROP TABLE IF EXISTS %s.events_p", "DROP SCHEMA IF EXISTS %s"} {
+			_, _ = db.ExecContext(ctx, fmt.Sprintf(q, schema))
+		}
+	})
+	run(fmt.Sprintf(`CREATE TABLE %s.events (host varchar, bytes bigint, event_time timestamp(3))
+		WITH (external_location = '%s/events/', format = 'PARQUET')`, schema, loc))
+	run(fmt.Sprintf(`CREATE TABLE %s.events_p (host varchar, bytes bigint, event_time timestamp(3), dt varchar)
+		WITH (external_location = '%s/events_p/', format = 'PARQUET', partitioned_by = ARRAY['dt'])`, schema, loc))
+	run(fmt.Sprintf(`CALL system.register_partition('%s', 'events_p', ARRAY['dt'], ARRAY['2026-01-01'])`, schema))
+
+	query := func(q string) map[string]int64 {
+		t.Helper()
+		rows, err := db.QueryContext(ctx, q)
+		require.NoError(t, err, q)
+		defer rows.Close()
+		got := map[string]int64{}
+		for rows.Next() {
+			var h string
+			var c int64
+			require.NoError(t, rows.Scan(&h, &c))
+			got[h] = c
+		}
+		require.NoError(t, rows.Err())
+		return got
+	}
+	groupBy := fmt.Sprintf("SELECT host, count(*) FROM %s.events GROUP BY host ORDER BY host", schema)
+	require.Equal(t, want, query(groupBy))
+	// Only the registered partition is visible: the second dt stays unseen.
+	require.Equal(t, want, query(fmt.Sprintf("SELECT host, count(*) FROM %s.events_p GROUP BY host", schema)))
+
+	var sum int64
+	var maxTime time.Time
+	require.NoError(t, db.QueryRowContext(ctx, fmt.Sprintf("SELECT sum(bytes), max(event_time) FROM %s.events", schema)).Scan(&sum, &maxTime))
+	require.Equal(t, int64(10*n*(n-1)/2), sum)
+	require.Equal(t, time.Date(2026, 1, 1, 0, 0, n-1, 0, time.UTC), maxTime.UTC())
+
+	// The CLI, exactly as a user runs it.
+	args := append(append([]string{}, ep.TrinoCLI[1:]...), "--catalog", ep.TrinoCatalog, "--output-format", "TSV", "--execute", groupBy)
+	cmd := exec.CommandContext(ctx, ep.TrinoCLI[0], args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "trino CLI: %s", stderr.String())
+	got := map[string]int64{}
+	var order []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		h, c, ok := strings.Cut(line, "\t")
+		require.True(t, ok, "CLI line %q", line)
+		v, err := strconv.ParseInt(c, 10, 64)
+		require.NoError(t, err, "CLI line %q", line)
+		got[h] = v
+		order = append(order, h)
+	}
+	require.Equal(t, want, got)
+	require.True(t, sort.StringsAreSorted(order), "ORDER BY host: %v", order)
+}
+
+// A stack file from another process: Attach sees it running and healthy.
+func TestStackStateAttachIntegration(t *testing.T) {
+	path := os.Getenv("SILT_STACK_STATE")
+	if path == "" {
+		t.Skip("SILT_STACK_STATE is not set: this binary owns its stack, nothing to attach to")
+	}
+	stacktest.Get(t)
+	s, err := stack.Attach(path)
+	require.NoError(t, err)
+	require.NoError(t, s.Healthy(t.Context()))
+	require.Len(t, s.Status(t.Context()), 3)
+	_, err = stack.Attach(filepath.Join(t.TempDir(), "missing.json"))
+	require.True(t, errors.Is(err, os.ErrNotExist))
+}
