@@ -1,0 +1,122 @@
+package stack
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Down must stop the whole process group: a service's own children too.
+func TestStopKillsProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	// The shell ignores TERM so the grace period runs out, and its
+	// background child must die with the group all the same.
+	cmd := exec.Command("sh", "-c", `trap '' TERM; sleep 300 & echo $! > `+pidFile+`; wait`)
+	p, err := startProcess("sh", cmd, filepath.Join(dir, "sh.log"), false)
+	require.NoError(t, err)
+	var child int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil || len(b) == 0 {
+			return false
+		}
+		child, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+	require.True(t, p.Running())
+
+	require.NoError(t, p.stop(context.Background(), 200*time.Millisecond))
+	require.False(t, p.Running())
+	require.Eventually(t, func() bool {
+		_, err := startTicks(child)
+		return err != nil
+	}, 5*time.Second, 20*time.Millisecond, "child %d survived", child)
+}
+
+// A state file read back by another process tells a reused PID from ours.
+func TestAttachedProcessChecksStartTime(t *testing.T) {
+	self := &Process{Name: "self", PID: os.Getpid()}
+	ticks, err := startTicks(self.PID)
+	require.NoError(t, err)
+	self.StartTicks = ticks
+	require.True(t, self.Running())
+	self.StartTicks = ticks + 1
+	require.False(t, self.Running(), "same pid, other start time: not our process")
+	require.NoError(t, syscall.Kill(os.Getpid(), 0))
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stack", "state.json")
+	in := State{Dir: "/tmp/silt-stack-x", Processes: []*Process{{Name: "kafka", PID: 42, StartTicks: 7, Log: "k.log"}},
+		Endpoints: Endpoints{S3Endpoint: "127.0.0.1:9000", KafkaBrokers: []string{"127.0.0.1:9092"}, TrinoCLI: []string{"java", "-jar", "cli.jar"}}}
+	require.NoError(t, writeState(path, &in))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the state holds the MinIO password")
+	s, err := Attach(path)
+	require.NoError(t, err)
+	require.Equal(t, in.Endpoints, *s.Endpoints())
+	require.Equal(t, 42, s.State().Processes[0].PID)
+	require.Contains(t, s.Endpoints().Env(), "SILT_KAFKA_BROKERS=127.0.0.1:9092")
+}
+
+// Trino's tarball hard-links duplicate jars across plugin directories.
+func TestUntarHardLinks(t *testing.T) {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	body := []byte("jar bytes")
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "trino-1/plugin/a/x.jar", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}))
+	_, err := tw.Write(body)
+	require.NoError(t, err)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "trino-1/plugin/b/x.jar", Linkname: "trino-1/plugin/a/x.jar", Typeflag: tar.TypeLink}))
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "trino-1/../evil", Mode: 0o644, Typeflag: tar.TypeReg}))
+	require.NoError(t, tw.Close())
+	require.NoError(t, gz.Close())
+	src := filepath.Join(t.TempDir(), "t.tar.gz")
+	require.NoError(t, os.WriteFile(src, buf.Bytes(), 0o644))
+
+	dst := t.TempDir()
+	err = untarGz(src, dst)
+	require.ErrorContains(t, err, "leaves the target directory")
+	got, err := os.ReadFile(filepath.Join(dst, "plugin", "b", "x.jar"))
+	require.NoError(t, err)
+	require.Equal(t, body, got)
+}
+
+func TestJavaMajor(t *testing.T) {
+	for release, want := range map[string]int{
+		`JAVA_VERSION="25.0.3"`:    25,
+		`JAVA_VERSION="17.0.15"`:   17,
+		`JAVA_VERSION="1.8.0_402"`: 8,
+		`IMPLEMENTOR="x"`:          0,
+	} {
+		home := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(home, "release"), []byte("IMPLEMENTOR=\"a\"\n"+release+"\n"), 0o644))
+		require.Equal(t, want, javaMajor(home), release)
+	}
+	require.Equal(t, 0, javaMajor(t.TempDir()))
+}
+
+func TestHiveCatalogIsLoopbackPathStyle(t *testing.T) {
+	c := hiveCatalog("127.0.0.1:9000", "ak", "sk", "lake", "us-east-1")
+	for _, line := range []string{
+		"connector.name=hive", "hive.metastore=file", "hive.metastore.catalog.dir=s3://lake/_metastore",
+		"fs.native-s3.enabled=true", "s3.endpoint=http://127.0.0.1:9000", "s3.path-style-access=true",
+		"hive.allow-register-partition-procedure=true", "hive.non-managed-table-writes-enabled=true",
+	} {
+		require.Contains(t, strings.Split(c, "\n"), line)
+	}
+}
