@@ -69,12 +69,17 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 	}
 	slog.Warn("report alert", "job", j.name, "report", j.report.Name, "condition", j.report.Alert.Text, "rows", len(fired), "csv", path)
 	if j.notifier.Enabled() {
-		a := Alert{Report: j.report.Name, Job: j.name, Condition: j.report.Alert.Text, ScheduledAt: scheduledAt.UTC(), CSVPath: path, Rows: fired, csv: buf.Bytes()}
-		if err := j.notifier.Notify(ctx, a); err != nil {
+		if err := j.notifier.Notify(ctx, NewAlert(j.report, j.name, scheduledAt, path, fired, buf.Bytes())); err != nil {
 			return stats, err
 		}
 	}
 	return stats, nil
+}
+
+// NewAlert describes an alert of report r run by job (for the CLI: the
+// report's name) with its CSV.
+func NewAlert(r *reportsql.Report, job string, scheduledAt time.Time, csvPath string, fired []map[string]any, csv []byte) Alert {
+	return Alert{Report: r.Name, Job: job, Condition: r.Alert.Text, ScheduledAt: scheduledAt.UTC(), CSVPath: csvPath, Rows: fired, csv: csv}
 }
 
 // Fired is the rows (as column → formatted value) for which the report's

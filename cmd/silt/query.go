@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/jobs/report"
+)
+
+func init() {
+	register(&command{
+		name: "query", usage: `"SQL" [--format table|csv|json]`, order: 40,
+		summary: "run ad-hoc SQL on the configured engine",
+		run:     runQuery,
+	})
+}
+
+func runQuery(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs)
+	format := fs.String("format", "table", "output: table (aligned), csv or json (an array of objects)")
+	var q string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		q, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if q == "" && fs.NArg() == 1 {
+		q = fs.Arg(0)
+	} else if q == "" || fs.NArg() > 0 {
+		return errUsage
+	}
+	switch *format {
+	case "table", "csv", "json":
+	default:
+		return fmt.Errorf("--format %q: use table, csv or json", *format)
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	store, err := openLake(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	cat, err := catalog.OpenReader(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	res, err := report.Query(ctx, cat.DB(), q)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "csv":
+		return res.WriteCSV(os.Stdout)
+	case "json":
+		return writeJSON(os.Stdout, res)
+	}
+	return writeTable(os.Stdout, res)
+}
+
+// writeTable aligns columns; NULL shows as NULL (unlike CSV's empty field).
+func writeTable(w io.Writer, res *report.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(res.Columns, "\t"))
+	dashes := make([]string, len(res.Columns))
+	for i, c := range res.Columns {
+		dashes[i] = strings.Repeat("-", len(c))
+	}
+	fmt.Fprintln(tw, strings.Join(dashes, "\t"))
+	cells := make([]string, len(res.Columns))
+	for _, row := range res.Rows {
+		for i, v := range row {
+			if v == nil {
+				cells[i] = "NULL"
+			} else {
+				// a tab or newline in a value would break the alignment
+				cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(report.Format(v))
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	fmt.Fprintf(tw, "(%d rows)\n", len(res.Rows))
+	return tw.Flush()
+}
+
+// writeJSON keeps the query's column order in each object.
+func writeJSON(w io.Writer, res *report.Result) error {
+	var b strings.Builder
+	b.WriteString("[")
+	for r, row := range res.Rows {
+		if r > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n  {")
+		for i, v := range row {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			k, _ := json.Marshal(res.Columns[i])
+			if t, ok := v.(time.Time); ok {
+				v = report.Format(t)
+			}
+			val, err := json.Marshal(v)
+			if err != nil {
+				val, _ = json.Marshal(report.Format(v))
+			}
+			b.Write(k)
+			b.WriteString(": ")
+			b.Write(val)
+		}
+		b.WriteString("}")
+	}
+	b.WriteString("\n]\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/jobs/report"
+	reportsql "github.com/silt-etl/silt/sql"
+)
+
+func init() {
+	register(&command{
+		name: "report", usage: "NAME [--out F] [--param k=v]... [--notify] | --list", order: 30,
+		summary: "run one report now, CSV to a file or stdout",
+		run:     runReport,
+	})
+}
+
+// paramFlags collects repeated --param k=v.
+type paramFlags map[string]string
+
+func (p paramFlags) String() string { return fmt.Sprint(map[string]string(p)) }
+
+func (p paramFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q: write --param name=value", s)
+	}
+	p[k] = v
+	return nil
+}
+
+func runReport(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs)
+	out := fs.String("out", "", "write the CSV to this file (default: stdout)")
+	list := fs.Bool("list", false, "list the reports and their params")
+	notify := fs.Bool("notify", false, "send the configured alerts when the report's alert condition holds")
+	params := paramFlags{}
+	fs.Var(params, "param", "a report param, name=value (repeatable); times: RFC 3339, 2024-05-01 10:00 (UTC) or now-1h")
+	// The name may come before the flags: silt report host_breakdown --out x.csv
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return errUsage
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	reports, err := reportsql.Load(cfg.Reports.Dir)
+	if err != nil {
+		return err
+	}
+	if *list {
+		return listReports(os.Stdout, reports)
+	}
+	r, ok := reports[name]
+	if !ok {
+		if name == "" {
+			return errUsage
+		}
+		return fmt.Errorf("no report %q (have %s)", name, strings.Join(reportsql.Names(reports), ", "))
+	}
+	now := time.Now().UTC()
+	values, err := r.Values(params, now)
+	if err != nil {
+		return err
+	}
+	store, err := openLake(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	cat, err := catalog.OpenReader(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	res, err := report.Execute(ctx, cat, r, values)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := res.WriteCSV(&buf); err != nil {
+		return err
+	}
+	if *out == "" {
+		if _, err := os.Stdout.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	} else if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	fired, err := report.Fired(r, res, values)
+	if err != nil {
+		return err
+	}
+	if len(fired) > 0 {
+		fmt.Fprintf(os.Stderr, "alert %q holds for %d row(s)\n", r.Alert.Text, len(fired))
+		if *notify {
+			n := report.NewNotifier(cfg.Reports.Alerts)
+			if !n.Enabled() {
+				return fmt.Errorf("--notify: no reports.alerts.webhook or reports.alerts.smtp configured")
+			}
+			return n.Notify(ctx, report.NewAlert(r, name, now, *out, fired, buf.Bytes()))
+		}
+	}
+	return nil
+}
+
+func listReports(w io.Writer, reports map[string]*reportsql.Report) error {
+	for _, n := range reportsql.Names(reports) {
+		r := reports[n]
+		var ps []string
+		for _, p := range r.Params {
+			s := p.Name + "=" + p.Type
+			if p.Default != "" {
+				s += ":" + p.Default
+			}
+			ps = append(ps, s)
+		}
+		fmt.Fprintf(w, "%s\n  %s\n  params: %s\n", n, r.Description, strings.Join(ps, ", "))
+		if r.Alert != nil {
+			fmt.Fprintf(w, "  alert: %s\n", r.Alert.Text)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/silt-etl/silt/catalog"
+)
+
+func init() {
+	register(&command{
+		name: "tables", usage: "[--partitions]", order: 50,
+		summary: "registered tables: columns, partitions, row counts",
+		run:     runTables,
+	})
+}
+
+func runTables(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("tables", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs)
+	all := fs.Bool("partitions", false, "list every partition (default: the count and the range)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errUsage
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	store, err := openLake(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	cat, err := catalog.OpenReader(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	tables, err := cat.Tables(ctx)
+	if err != nil {
+		return err
+	}
+	if len(tables) == 0 {
+		fmt.Println("no tables registered (ingest some events, or run `silt register --all`)")
+		return nil
+	}
+	w := os.Stdout
+	for _, t := range tables {
+		fmt.Fprintf(w, "%s  %d rows, %d partitions", t.Name, t.Rows, len(t.Partitions))
+		if n := len(t.Partitions); n > 0 {
+			fmt.Fprintf(w, " (dt=%s/hour=%s .. dt=%s/hour=%s)", t.Partitions[0].Date, t.Partitions[0].Hour, t.Partitions[n-1].Date, t.Partitions[n-1].Hour)
+		}
+		fmt.Fprintln(w)
+		cols := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			cols[i] = c.Name + " " + c.Type
+		}
+		fmt.Fprintf(w, "  columns: %s\n", strings.Join(cols, ", "))
+		if *all {
+			for _, p := range t.Partitions {
+				fmt.Fprintf(w, "  dt=%s/hour=%s\n", p.Date, p.Hour)
+			}
+		}
+	}
+	return nil
+}
