@@ -1,0 +1,190 @@
+package gen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options say how much to publish and how fast.
+type Options struct {
+	Seed       uint64
+	Hosts      []string
+	EventTypes []string
+	// Rate is events per second; <= 0 is as fast as the sink takes them.
+	Rate float64
+	// Count stops after this many events; Duration after this long. With
+	// neither, Run goes on until ctx ends.
+	Count    int64
+	Duration time.Duration
+	// Batch is how many events go out together (one HTTP request, or one
+	// token-bucket take). Default 1 for GET routes, 100 otherwise.
+	Batch int
+	// Workers send batches concurrently. Default 8.
+	Workers int
+	// Progress gets a line a second; nil: none.
+	Progress io.Writer
+	// Now gives event times; nil: time.Now.
+	Now func() time.Time
+}
+
+// Key is one event type on one host, the unit counts are compared in.
+type Key struct{ Type, Host string }
+
+// Result is what a run achieved. Accepted counts only events the sink
+// confirmed stored (Kafka acked, or the collector answered 2xx).
+type Result struct {
+	Sent, Accepted, Errors int64
+	Elapsed                time.Duration
+	PerKey                 map[Key]int64
+	// FirstErr is the first failure, for the operator's eyes.
+	FirstErr error
+}
+
+// Sink delivers batches and reports each event's outcome through done,
+// possibly later and from another goroutine.
+type Sink interface {
+	Send(ctx context.Context, batch []Event, done func(Event, error))
+	// Close waits for outstanding deliveries.
+	Close(ctx context.Context) error
+}
+
+// Run publishes synthetic events into sink.
+func Run(ctx context.Context, o Options, sink Sink) (*Result, error) {
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.Batch <= 0 {
+		o.Batch = 100
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	st := &stats{perKey: map[Key]int64{}}
+	done := st.done
+	start := time.Now()
+	stopProgress := st.progress(o.Progress, start)
+
+	batches := make(chan []Event, o.Workers)
+	var wg sync.WaitGroup
+	for range o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				sink.Send(context.WithoutCancel(ctx), b, done)
+			}
+		}()
+	}
+
+	src := NewEvents(o.Seed, o.Hosts, o.EventTypes)
+	// The burst is a batch or a tenth of a second of events, whichever is
+	// more, so batches do not starve a low rate.
+	tb := newBucket(o.Rate, max(o.Batch, int(o.Rate/10)))
+	var genErr error
+	for o.Count <= 0 || st.sent.Load() < o.Count {
+		n := o.Batch
+		if o.Count > 0 {
+			n = int(min(int64(n), o.Count-st.sent.Load()))
+		}
+		if err := tb.wait(ctx, n); err != nil {
+			break
+		}
+		b := make([]Event, n)
+		for i := range b {
+			b[i] = src.Next(nil, o.Now())
+		}
+		select {
+		case batches <- b:
+			st.sent.Add(int64(n))
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(batches)
+	wg.Wait()
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := sink.Close(closeCtx); err != nil {
+		genErr = fmt.Errorf("close sink: %w", err)
+	}
+	stopProgress()
+	// ctx ending (the duration passed, or the operator interrupted) is a
+	// normal stop: what was sent is reported either way.
+	return st.result(time.Since(start)), genErr
+}
+
+type stats struct {
+	sent, accepted, errors atomic.Int64
+	mu                     sync.Mutex
+	perKey                 map[Key]int64
+	firstErr               error
+}
+
+func (s *stats) done(ev Event, err error) {
+	if err != nil {
+		s.errors.Add(1)
+		s.mu.Lock()
+		if s.firstErr == nil {
+			s.firstErr = err
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.accepted.Add(1)
+	s.mu.Lock()
+	s.perKey[Key{ev.Type, ev.Host}]++
+	s.mu.Unlock()
+}
+
+func (s *stats) result(elapsed time.Duration) *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Result{
+		Sent: s.sent.Load(), Accepted: s.accepted.Load(), Errors: s.errors.Load(),
+		Elapsed: elapsed, PerKey: s.perKey, FirstErr: s.firstErr,
+	}
+}
+
+// progress prints a line a second until the returned stop is called.
+func (s *stats) progress(w io.Writer, start time.Time) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var last int64
+		lastAt := start
+		line := func(now time.Time) {
+			acc := s.accepted.Load()
+			rate := float64(acc-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = acc, now
+			fmt.Fprintf(w, "gen: %6.1fs  rate %8.0f/s  sent %d  accepted %d  errors %d\n",
+				now.Sub(start).Seconds(), rate, s.sent.Load(), acc, s.errors.Load())
+		}
+		for {
+			select {
+			case now := <-t.C:
+				line(now)
+			case <-quit:
+				line(time.Now())
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
+}
