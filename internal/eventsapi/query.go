@@ -1,0 +1,174 @@
+package eventsapi
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// where renders the filter on one table as SQL with ? placeholders and
+// its arguments. Times are bound as strings and cast, so both engines
+// compare them as plain UTC timestamps like the lake's event_time; dt
+// bounds let Trino prune Hive partitions (dt is the event time's date).
+// hasHost is false when the table has no host column: nothing matches.
+func (f *filter) where(hasHost bool) (string, []any) {
+	var conds []string
+	var args []any
+	if !f.start.IsZero() {
+		conds = append(conds, "event_time >= CAST(? AS TIMESTAMP)", "dt >= ?")
+		args = append(args, f.start.Format(sqlTime), f.start.Format(time.DateOnly))
+	}
+	if !f.end.IsZero() {
+		conds = append(conds, "event_time < CAST(? AS TIMESTAMP)", "dt <= ?")
+		args = append(args, f.end.Format(sqlTime), f.end.Format(time.DateOnly))
+	}
+	if f.host != "" {
+		if !hasHost {
+			conds = append(conds, "1 = 0")
+		} else {
+			conds = append(conds, "host = ?")
+			args = append(args, f.host)
+		}
+	}
+	if c := f.after; c != nil {
+		conds = append(conds, `(event_time > CAST(? AS TIMESTAMP) OR (event_time = CAST(? AS TIMESTAMP) AND `+
+			`(kafka_topic > ? OR (kafka_topic = ? AND (kafka_partition > ? OR (kafka_partition = ? AND kafka_offset > ?))))))`)
+		args = append(args, c.Time, c.Time, c.Topic, c.Topic, c.Partition, c.Partition, c.Offset)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// tablesFor resolves the filter's table (checked against the registered
+// ones, so only a known identifier ever reaches SQL) or all of them.
+func (a *API) tablesFor(ctx context.Context, f *filter) ([]string, map[string]map[string]bool, error) {
+	all, err := a.eventTables(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list tables: %w", err)
+	}
+	if f.table == "" {
+		return sortedNames(all), all, nil
+	}
+	if _, ok := all[f.table]; !ok {
+		return nil, nil, nil
+	}
+	return []string{f.table}, all, nil
+}
+
+func (a *API) count(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	tables, cols, err := a.tablesFor(r.Context(), f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if len(tables) == 0 {
+		a.ok(w, 0) // an event type nobody sent yet has no events
+		return
+	}
+	var parts []string
+	var args []any
+	for _, t := range tables {
+		wh, wargs := f.where(cols[t]["host"])
+		parts = append(parts, "SELECT count(*) AS n FROM "+a.eng.Qualified(t)+wh)
+		args = append(args, wargs...)
+	}
+	q := "SELECT CAST(sum(n) AS BIGINT) FROM (" + strings.Join(parts, " UNION ALL ") + ") AS c"
+	var n sql.NullInt64
+	if err := a.eng.DB().QueryRowContext(r.Context(), q, args...).Scan(&n); err != nil {
+		a.fail(w, r, fmt.Errorf("count events: %w", err))
+		return
+	}
+	a.ok(w, n.Int64)
+}
+
+// Event is one search hit: where it is in Kafka and the event as sent.
+type Event struct {
+	EventType      string          `json:"event_type"`
+	EventTime      time.Time       `json:"event_time"`
+	KafkaTopic     string          `json:"kafka_topic"`
+	KafkaPartition int64           `json:"kafka_partition"`
+	KafkaOffset    int64           `json:"kafka_offset"`
+	Event          json.RawMessage `json:"event"`
+}
+
+// SearchResult is one page; NextCursor is empty on the last page.
+type SearchResult struct {
+	Events     []Event `json:"events"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+func (a *API) search(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r.URL.Query(), "limit", "cursor")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	tables, cols, err := a.tablesFor(r.Context(), f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res := SearchResult{Events: []Event{}}
+	if len(tables) == 0 {
+		a.ok(w, res)
+		return
+	}
+	const order = " ORDER BY event_time, kafka_topic, kafka_partition, kafka_offset LIMIT "
+	lim := strconv.Itoa(f.limit + 1) // one more says whether a next page exists
+	var parts []string
+	var args []any
+	for _, t := range tables {
+		wh, wargs := f.where(cols[t]["host"])
+		// Each table is limited on its own too, so the engine never
+		// sorts more than limit+1 rows of any table.
+		parts = append(parts, "SELECT * FROM (SELECT '"+t+"' AS event_type, event_time, kafka_topic, kafka_partition, kafka_offset, raw_event FROM "+
+			a.eng.Qualified(t)+wh+order+lim+") AS t"+strconv.Itoa(len(parts)))
+		args = append(args, wargs...)
+	}
+	q := "SELECT event_type, event_time, kafka_topic, kafka_partition, kafka_offset, raw_event FROM (" +
+		strings.Join(parts, " UNION ALL ") + ") AS e" + order + lim
+	rows, err := a.eng.DB().QueryContext(r.Context(), q, args...)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("search events: %w", err))
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Event
+		var raw sql.NullString
+		if err := rows.Scan(&e.EventType, &e.EventTime, &e.KafkaTopic, &e.KafkaPartition, &e.KafkaOffset, &raw); err != nil {
+			a.fail(w, r, fmt.Errorf("search events: %w", err))
+			return
+		}
+		e.EventTime = e.EventTime.UTC()
+		if json.Valid([]byte(raw.String)) {
+			e.Event = json.RawMessage(raw.String)
+		} else {
+			e.Event, _ = json.Marshal(raw.String)
+		}
+		res.Events = append(res.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		a.fail(w, r, fmt.Errorf("search events: %w", err))
+		return
+	}
+	if len(res.Events) > f.limit {
+		res.Events = res.Events[:f.limit]
+		last := res.Events[f.limit-1]
+		res.NextCursor = (&cursor{Time: last.EventTime.Format(sqlTime), Topic: last.KafkaTopic,
+			Partition: last.KafkaPartition, Offset: last.KafkaOffset}).encode()
+	}
+	a.ok(w, res)
+}
