@@ -34,13 +34,14 @@ func runStack(ctx context.Context, args []string) error {
 	}
 	state := fs.String("state", defState, "state file: pids, ports, dirs and endpoints of the running stack")
 	fs.Bool("wait", true, "up: return only when every service answers requests (always true; kept for scripts)")
+	metastore := fs.Bool("metastore", false, "up: also run a standalone Hive Metastore (Derby) and a Trino catalog hive_hms over Thrift")
 	timeout := fs.Duration("timeout", 20*time.Minute, "up: give up after this long (the first run downloads and builds)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	switch sub {
 	case "up":
-		return stackUp(ctx, *state, *timeout)
+		return stackUp(ctx, *state, *timeout, *metastore)
 	case "down":
 		return stackDown(ctx, *state)
 	case "status":
@@ -49,7 +50,7 @@ func runStack(ctx context.Context, args []string) error {
 	return errUsage
 }
 
-func stackUp(ctx context.Context, state string, timeout time.Duration) error {
+func stackUp(ctx context.Context, state string, timeout time.Duration, metastore bool) error {
 	if old, err := stack.Attach(state); err == nil {
 		if old.Healthy(ctx) == nil {
 			fmt.Fprintf(os.Stderr, "silt stack: already running (state %s)\n", state)
@@ -63,7 +64,7 @@ func stackUp(ctx context.Context, state string, timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, err := stack.Up(ctx, stack.Options{StateFile: state, Detach: true})
+	st, err := stack.Up(ctx, stack.Options{StateFile: state, Detach: true, Metastore: metastore})
 	if err != nil {
 		return err
 	}
@@ -79,6 +80,9 @@ func printEndpoints(e *stack.Endpoints, state string) {
 # trino CLI: %s --catalog %s
 `, state, e.S3Endpoint, e.S3Bucket, e.S3AccessKey, strings.Join(e.KafkaBrokers, ","),
 		e.TrinoServer, e.TrinoCatalog, e.TrinoSchemaLocation, strings.Join(e.TrinoCLI, " "), e.TrinoCatalog)
+	if e.MetastoreURI != "" {
+		fmt.Printf("# Metastore %s  (Trino catalog %s)\n", e.MetastoreURI, e.TrinoMetastoreCatalog)
+	}
 	for _, kv := range e.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Printf("export %s=%s\n", k, shellQuote(v))

@@ -37,6 +37,12 @@ type Endpoints struct {
 	// TrinoCLI is the argv prefix of the trino CLI, server and user already
 	// set: append "--catalog", "hive", "--execute", "SELECT ...".
 	TrinoCLI []string `json:"trino_cli"`
+
+	// MetastoreURI and TrinoMetastoreCatalog are set when the stack runs a
+	// standalone Hive Metastore (Options.Metastore): a second hive catalog
+	// over Thrift, on the same bucket.
+	MetastoreURI          string `json:"metastore_uri,omitempty"`
+	TrinoMetastoreCatalog string `json:"trino_metastore_catalog,omitempty"`
 }
 
 // Env is the environment that points silt at this stack.
@@ -69,6 +75,10 @@ type Options struct {
 	// Detach lets the services outlive this process (silt stack up).
 	// Otherwise the kernel kills them when this process dies.
 	Detach bool
+	// Metastore also starts a standalone Hive Metastore (Derby) and gives
+	// Trino a second catalog, hive_hms, over Thrift. Off by default: it
+	// adds ~420 MB of jars and a JVM.
+	Metastore bool
 	// Progress receives install and start progress; nil means os.Stderr.
 	Progress io.Writer
 }
@@ -89,8 +99,9 @@ type Stack struct {
 }
 
 const (
-	bucket = "lake"
-	region = "us-east-1"
+	hmsCatalog = "hive_hms"
+	bucket     = "lake"
+	region     = "us-east-1"
 )
 
 // Up installs what is missing and starts MinIO, Kafka and Trino in
@@ -148,7 +159,44 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			mu.Unlock()
 		}
 	)
-	catalog := hiveCatalog(minio.endpoint(), minio.user, minio.password, bucket, region)
+	catalogs := map[string]string{"hive": hiveCatalog(minio.endpoint(), minio.user, minio.password, bucket, region)}
+	var hms *hmsService
+	hmsUp := make(chan struct{})
+	if o.Metastore {
+		if hms, err = newHMS(dir); err != nil {
+			return st, err
+		}
+		catalogs[hmsCatalog] = thriftCatalog(hms.uri(), minio.endpoint(), minio.user, minio.password)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := func() error {
+				if err := in.installHMS(ctx); err != nil {
+					return err
+				}
+				java, err := in.findJava(ctx, HiveMinJava)
+				if err != nil {
+					return err
+				}
+				hms.java = java
+				if err := hms.start(o.CacheDir, minio.endpoint(), minio.user, minio.password, bucket, o.Detach); err != nil {
+					return err
+				}
+				track(hms.proc)
+				if err := hms.ready(ctx); err != nil {
+					return err
+				}
+				in.say("metastore ready at %s after %s", hms.uri(), since(start))
+				close(hmsUp)
+				return nil
+			}()
+			if err != nil {
+				failed(fmt.Errorf("metastore: %w", err))
+			}
+		}()
+	} else {
+		close(hmsUp)
+	}
 
 	wg.Add(3)
 	go func() {
@@ -212,19 +260,25 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			if trino, err = newTrino(dir, java); err != nil {
 				return err
 			}
-			if err := trino.start(o.CacheDir, catalog, o.Detach); err != nil {
+			if err := trino.start(o.CacheDir, catalogs, o.Detach); err != nil {
 				return err
 			}
 			track(trino.proc)
 			if err := trino.started(ctx); err != nil {
 				return err
 			}
-			select {
-			case <-s3up:
-			case <-ctx.Done():
-				return ctx.Err()
+			for _, up := range []chan struct{}{s3up, hmsUp} {
+				select {
+				case <-up:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
-			if err := trino.queryable(ctx, "hive"); err != nil {
+			names := []string{"hive"}
+			if o.Metastore {
+				names = append(names, hmsCatalog)
+			}
+			if err := trino.queryable(ctx, names...); err != nil {
 				return err
 			}
 			in.say("trino ready at %s after %s", trino.httpURL(), since(start))
@@ -250,6 +304,10 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 		TrinoURL:     trino.dsn(), TrinoServer: trino.httpURL(),
 		TrinoCatalog: "hive", TrinoSchemaLocation: "s3://" + bucket + "/",
 		TrinoCLI: cli,
+	}
+	if hms != nil {
+		st.state.Endpoints.MetastoreURI = hms.uri()
+		st.state.Endpoints.TrinoMetastoreCatalog = hmsCatalog
 	}
 	if o.StateFile != "" {
 		if err := writeState(o.StateFile, &st.state); err != nil {

