@@ -112,7 +112,7 @@ func (in *installer) mavenFetch(ctx context.Context, coords, file string) (strin
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	in.say("downloading %s from Maven Central (a few hundred MB on the first run)", coords)
+	in.say("downloading %s from Maven Central (first run only)", coords)
 	if err := os.MkdirAll(dl, 0o755); err != nil {
 		return "", err
 	}
