@@ -11,7 +11,9 @@ import (
 
 // Options say how much to publish and how fast.
 type Options struct {
-	Seed       uint64
+	Seed uint64
+	// Hosts and EventTypes may carry weights, "purchase_sword=3" (see
+	// Weighted); empty: the defaults of NewEvents.
 	Hosts      []string
 	EventTypes []string
 	// Rate is events per second; <= 0 is as fast as the sink takes them.
@@ -21,7 +23,8 @@ type Options struct {
 	Count    int64
 	Duration time.Duration
 	// Batch is how many events go out together (one HTTP request, or one
-	// token-bucket take). Default 1 for GET routes, 100 otherwise.
+	// token-bucket take; GET routes still send one request per event).
+	// Default 100.
 	Batch int
 	// Workers send batches concurrently. Default 8.
 	Workers int
@@ -54,6 +57,14 @@ type Sink interface {
 
 // Run publishes synthetic events into sink.
 func Run(ctx context.Context, o Options, sink Sink) (*Result, error) {
+	hosts, err := Weighted(o.Hosts)
+	if err != nil {
+		return nil, fmt.Errorf("hosts: %w", err)
+	}
+	types, err := Weighted(o.EventTypes)
+	if err != nil {
+		return nil, fmt.Errorf("event types: %w", err)
+	}
 	if o.Workers <= 0 {
 		o.Workers = 8
 	}
@@ -85,7 +96,7 @@ func Run(ctx context.Context, o Options, sink Sink) (*Result, error) {
 		}()
 	}
 
-	src := NewEvents(o.Seed, o.Hosts, o.EventTypes)
+	src := NewEvents(o.Seed, hosts, types)
 	// The burst is a batch or a tenth of a second of events, whichever is
 	// more, so batches do not starve a low rate.
 	tb := newBucket(o.Rate, max(o.Batch, int(o.Rate/10)))

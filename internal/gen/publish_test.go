@@ -131,3 +131,14 @@ func TestRunForDurationStopsCleanly(t *testing.T) {
 	require.Positive(t, res.Sent)
 	require.Equal(t, res.Sent, res.Accepted)
 }
+
+func TestWeighted(t *testing.T) {
+	got, err := Weighted([]string{"purchase_sword=3", "default", "join_guild=0", "game-1.example.com:8080=2"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"purchase_sword", "purchase_sword", "purchase_sword", "default",
+		"game-1.example.com:8080", "game-1.example.com:8080"}, got)
+	_, err = Weighted([]string{"x=many"})
+	require.Error(t, err)
+	_, err = Weighted([]string{"x=20000"})
+	require.Error(t, err)
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/collect"
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/eventsapi"
+)
+
+func init() {
+	register(&command{
+		name: "collect", usage: "[--config F] [--listen ADDR]", order: 75,
+		summary: "HTTP collector: POST /events and GET routes -> Kafka, plus the events API",
+		run:     runCollect,
+	})
+}
+
+func runCollect(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs)
+	listen := fs.String("listen", "", "address to listen on (default: collect.listen)")
+	noAPI := fs.Bool("no-api", false, "do not serve /api/events (no catalog connection)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errUsage
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Collect.Listen = *listen
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		return errors.New("no Kafka brokers: set kafka.brokers or SILT_KAFKA_BROKERS (in embedded mode the collector runs inside `silt run`)")
+	}
+	opts := collect.Options{
+		Registerer: prometheus.DefaultRegisterer,
+		Metrics:    promhttp.Handler(),
+	}
+	if !*noAPI {
+		api, closeAPI, err := openEventsAPI(ctx, cfg)
+		if err != nil {
+			// Collecting matters more than answering queries.
+			slog.Warn("events API disabled: catalog unavailable", "err", err)
+		} else {
+			defer closeAPI()
+			opts.API = api
+		}
+	}
+	col, err := collect.New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Collect.Listen)
+	if err != nil {
+		col.Close(ctx) //nolint:errcheck // nothing was produced yet
+		return fmt.Errorf("listen on %s: %w", cfg.Collect.Listen, err)
+	}
+	return col.Serve(ctx, ln)
+}
+
+// openEventsAPI serves the API over a read-only catalog connection.
+func openEventsAPI(ctx context.Context, cfg *config.Config) (*eventsapi.API, func(), error) {
+	store, err := openLake(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.OpenReader(ctx, cfg, store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eventsapi.New(cat, slog.Default()), func() { cat.Close() }, nil
+}
