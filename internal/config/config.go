@@ -14,6 +14,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// EmbeddedBroker is where `silt run` without a config serves its in-process
+// Kafka broker, so `silt ingest` and `silt gen` without a config find it.
+const EmbeddedBroker = "127.0.0.1:19092"
+
 // Config is the whole of silt.yaml. Every leaf key can be overridden by the
 // environment variable named in its env tag.
 type Config struct {
@@ -38,6 +42,10 @@ type Kafka struct {
 	Topics         []string `yaml:"topics" env:"SILT_KAFKA_TOPICS"`
 	Group          string   `yaml:"group" env:"SILT_KAFKA_GROUP"`
 	SessionTimeout Duration `yaml:"session_timeout" env:"SILT_KAFKA_SESSION_TIMEOUT"`
+	// InstanceID enables static group membership: a restarted process with
+	// the same ID takes its partitions back at once, without a rebalance
+	// or waiting out the dead process's session. Unique per process.
+	InstanceID string `yaml:"instance_id" env:"SILT_KAFKA_INSTANCE_ID"`
 	// Acks is what the collector and generator wait for: "all", "leader" or "none".
 	Acks string `yaml:"acks" env:"SILT_KAFKA_ACKS"`
 }
@@ -207,6 +215,9 @@ func Load(path string) (*Config, error) {
 	}
 	if err := applyEnv(cfg, os.LookupEnv); err != nil {
 		return nil, err
+	}
+	if cfg.Embedded && len(cfg.Kafka.Brokers) == 0 {
+		cfg.Kafka.Brokers = []string{EmbeddedBroker}
 	}
 	if err := cfg.Validate(); err != nil {
 		if path == "" {

@@ -110,9 +110,21 @@ func highWatermarks(ctx context.Context, client *kgo.Client, topics []string) (m
 	return out, errors.Join(errs...)
 }
 
-// idleEnd ends a batch that has seen no records for this long and has no
-// pinned range left to complete (a member with no partitions, say).
+// A batch that has seen no records for idleEnd and has no pinned range
+// left to complete ends. Until the group has first given this client
+// partitions, it waits for the join instead, up to max_wait: a one-shot
+// `silt ingest --once` must not end before it could read anything.
 const idleEnd = 1500 * time.Millisecond
+
+func (b *batch) idleLimit() time.Duration {
+	b.j.mu.Lock()
+	joined := b.j.everAssigned
+	b.j.mu.Unlock()
+	if !joined {
+		return b.j.cfg.MaxWait.Std()
+	}
+	return idleEnd
+}
 
 func (b *batch) run(ctx context.Context) (BatchStats, error) {
 	j := b.j
@@ -123,12 +135,27 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 		b.budget = int64(j.cfg.MaxRecords)
 	}
 
+	// Let any pending rebalance finish, then hold further ones off until
+	// the batch commits: from here on this member's partitions are fixed.
+	// (Before the first assignment there is nothing to protect, and blocking
+	// would hold off the join itself.)
+	if len(j.assignedPartitions()) > 0 {
+		blockRebalances(b.client)
+	}
+	assigned := map[tp]bool{}
+	for _, k := range j.assignedPartitions() {
+		assigned[k] = true
+	}
+
 	// Records fetched past the end of the last batch's ranges come first.
 	j.mu.Lock()
 	carried := j.leftovers
 	j.leftovers = map[tp][]*kgo.Record{}
 	j.mu.Unlock()
-	for _, recs := range carried {
+	for k, recs := range carried {
+		if !assigned[k] {
+			continue // revoked since: the new owner reads them from the committed offset
+		}
 		for _, r := range recs {
 			if err := b.record(ctx, r); err != nil {
 				return b.stats, err
@@ -169,7 +196,7 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 		}
 		if n > 0 {
 			lastRecord = time.Now()
-		} else if time.Since(lastRecord) > idleEnd && !b.incomplete() {
+		} else if time.Since(lastRecord) > b.idleLimit() && !b.incomplete() {
 			break
 		}
 		if err := b.closeExpired(ctx); err != nil {
@@ -458,6 +485,21 @@ func (b *batch) finish(ctx context.Context) error {
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	now := time.Now().UTC()
+	assigned := map[tp]bool{}
+	for _, k := range b.j.assignedPartitions() {
+		assigned[k] = true
+	}
+	for k, ps := range b.parts {
+		if !assigned[k] {
+			// Lost mid-batch (the group session expired): its range stays
+			// pinned and the new owner replays it; committing here would
+			// claim records this batch may not have read.
+			return fmt.Errorf("partition %s/%d was lost during the batch; its pinned range is left to the new owner", k.topic, k.part)
+		}
+		if ps.man != nil && !ps.done && ps.pos <= ps.man.To {
+			return fmt.Errorf("partition %s/%d: range %d..%d read only to %d", k.topic, k.part, ps.man.From, ps.man.To, ps.pos-1)
+		}
+	}
 	for k, ps := range b.parts {
 		if m := ps.man; m != nil {
 			for _, key := range staleObjects(ps.previous, ps.written) {
@@ -497,10 +539,20 @@ func (b *batch) finish(ctx context.Context) error {
 	if b.stats.DeadLetters > 0 {
 		ingestMetrics.rows.WithLabelValues(lake.DeadLetterTable).Add(float64(b.stats.DeadLetters))
 	}
-	b.recordLag()
+	b.recordLag(ctx)
 	b.stats.Duration = time.Since(b.started)
 	b.prune(ctx)
 	return nil
+}
+
+// blockRebalances makes the client block rebalances as a poll that
+// returned records does: a poll with a canceled context counts as one, and
+// first waits out any rebalance already under way (franz-go gives
+// rebalances priority over a new poll).
+func blockRebalances(c *kgo.Client) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c.PollRecords(ctx, 1)
 }
 
 func commitOffsets(ctx context.Context, client *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
@@ -524,21 +576,21 @@ func commitOffsets(ctx context.Context, client *kgo.Client, offsets map[string]m
 	return nil
 }
 
-func (b *batch) recordLag() {
+// recordLag is the group's lag on its topics against the high watermarks
+// seen at batch start: all partitions, not only this member's, so that
+// "caught up" means the whole group is.
+func (b *batch) recordLag(ctx context.Context) {
+	committed, err := kadmClient(b.client).FetchOffsets(ctx, b.j.kafka.Group)
+	if err != nil {
+		b.j.log.Warn("fetch group offsets for lag", "err", err)
+		b.stats.Lag = -1
+		return
+	}
 	var total int64
-	for _, k := range b.j.assignedPartitions() {
-		pos := int64(-1)
-		if ps := b.parts[k]; ps != nil {
-			pos = max(ps.commitTo, ps.pos)
-		}
-		if pos < 0 {
-			if eo, ok := b.client.CommittedOffsets()[k.topic][k.part]; ok {
-				pos = eo.Offset
-			}
-		}
-		lag := max(b.hwm[k]-pos, 0)
-		if pos < 0 {
-			lag = b.hwm[k]
+	for k, end := range b.hwm {
+		lag := end
+		if o, ok := committed.Lookup(k.topic, k.part); ok && o.At >= 0 {
+			lag = max(end-o.At, 0)
 		}
 		total += lag
 		ingestMetrics.lag.WithLabelValues(k.topic, strconv.Itoa(int(k.part))).Set(float64(lag))

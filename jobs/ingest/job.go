@@ -47,10 +47,13 @@ type Job struct {
 	now   func() time.Time
 	extra []kgo.Opt
 
-	mu        sync.Mutex // guards assigned, manifests and leftovers against client callbacks
-	assigned  map[tp]bool
-	manifests map[tp][]*manifest
-	leftovers map[tp][]*kgo.Record
+	mu       sync.Mutex // guards assigned, manifests and leftovers against client callbacks
+	assigned map[tp]bool
+	// everAssigned: this client has been given partitions at least once,
+	// so an empty assignment now means the group has none to spare.
+	everAssigned bool
+	manifests    map[tp][]*manifest
+	leftovers    map[tp][]*kgo.Record
 
 	client *kgo.Client
 	tables map[string]*table
@@ -133,6 +136,9 @@ func (j *Job) connect() (*kgo.Client, error) {
 		kgo.OnPartitionsLost(j.onRevoked),
 		kgo.ClientID("silt-ingest"),
 	}
+	if j.kafka.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(j.kafka.InstanceID))
+	}
 	client, err := kgo.NewClient(append(opts, j.extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", j.kafka.Brokers, err)
@@ -148,6 +154,7 @@ func (j *Job) reset() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.assigned = map[tp]bool{}
+	j.everAssigned = false
 	j.manifests = map[tp][]*manifest{}
 	j.leftovers = map[tp][]*kgo.Record{}
 	j.tables = map[string]*table{}
@@ -159,6 +166,7 @@ func (j *Job) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32)
 	for topic, parts := range m {
 		for _, p := range parts {
 			j.assigned[tp{topic, p}] = true
+			j.everAssigned = true
 		}
 	}
 	j.log.Info("partitions assigned", "partitions", m)

@@ -1,0 +1,199 @@
+//go:build integration
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/gen"
+	"github.com/silt-etl/silt/internal/stack"
+	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/lake"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// siltBin is the binary under test: SILT_BIN (make test builds it), or
+// one built once for this test binary.
+func siltBin(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("SILT_BIN"); b != "" {
+		return b
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "silt-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "silt")
+		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/silt-etl/silt/cmd/silt").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return builtBin
+}
+
+// world is one test's slice of the real stack: its own topic, consumer
+// group and lake prefix, so tests never see each other's data.
+type world struct {
+	ep     *stack.Endpoints
+	topic  string
+	store  *lake.S3
+	env    []string
+	config string
+}
+
+func newWorld(t *testing.T, partitions int32, extraEnv ...string) *world {
+	t.Helper()
+	ep := stacktest.Get(t)
+	ctx := context.Background()
+	topic := fmt.Sprintf("e2e-%s-%d", sanitize(t.Name()), time.Now().UnixNano()%1e9)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	require.NoError(t, err)
+
+	store, err := lake.NewS3(ctx, lake.S3Options{
+		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Prefix: topic, Region: ep.S3Region,
+		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
+	})
+	require.NoError(t, err)
+	cfgPath := filepath.Join(t.TempDir(), "silt.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("log:\n  format: json\n"), 0o644))
+	env := append(os.Environ(), ep.Env()...)
+	env = append(env,
+		"SILT_KAFKA_TOPICS="+topic, "SILT_KAFKA_GROUP="+topic, "SILT_S3_PREFIX="+topic,
+		"SILT_KAFKA_SESSION_TIMEOUT=6s", "SILT_TRINO_SCHEMA="+sanitize(topic),
+	)
+	env = append(env, extraEnv...)
+	return &world{ep: ep, topic: topic, store: store, env: env, config: cfgPath}
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			if c >= 'A' && c <= 'Z' {
+				b[i] = c + 32
+			} else {
+				b[i] = '_'
+			}
+		}
+	}
+	return string(b)
+}
+
+// produce publishes n synthetic events and returns the count per type.
+func (w *world) produce(t *testing.T, n int, seed uint64) map[string]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(w.ep.KafkaBrokers...), kgo.DefaultProduceTopic(w.topic),
+		kgo.ProducerLinger(5*time.Millisecond))
+	require.NoError(t, err)
+	defer cl.Close()
+	g := gen.NewEvents(seed, nil, nil)
+	counts := map[string]int64{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now().UTC().Add(-time.Hour)
+	for i := 0; i < n; i++ {
+		ev := g.Next(nil, start.Add(time.Duration(i)*time.Millisecond*17))
+		counts[ev.Type]++
+		wg.Add(1)
+		cl.Produce(context.Background(), &kgo.Record{Value: ev.JSON}, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, firstErr)
+	return counts
+}
+
+// proc is a running silt process with its output captured.
+type proc struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+func (w *world) start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(siltBin(t), args...)
+	cmd.Env = w.env
+	var buf bytes.Buffer
+	mu := &sync.Mutex{}
+	cmd.Stdout = lockedWriter{&buf, mu}
+	cmd.Stderr = lockedWriter{&buf, mu}
+	require.NoError(t, cmd.Start())
+	return &proc{cmd: cmd, out: &buf, mu: mu}
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+type lockedWriter struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// groupLag is the consumer group's total lag on the world's topic.
+func (w *world) groupLag(t *testing.T) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(w.ep.KafkaBrokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	ends, err := adm.ListEndOffsets(ctx, w.topic)
+	require.NoError(t, err)
+	committed, err := adm.FetchOffsets(ctx, w.topic)
+	require.NoError(t, err)
+	var lag int64
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(w.topic, o.Partition)
+		if !ok || c.At < 0 {
+			lag += o.Offset
+			return
+		}
+		lag += o.Offset - c.At
+	})
+	return lag
+}
