@@ -1,0 +1,99 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestGoodConfigsLoad(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.good.yml")
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			cfg, err := Load(f)
+			require.NoError(t, err)
+			require.False(t, cfg.Embedded)
+		})
+	}
+	cfg, err := Load("testdata/stack.good.yml")
+	require.NoError(t, err)
+	require.Equal(t, []string{"kafka:9092"}, cfg.Kafka.Brokers)
+	require.EqualValues(t, 64<<20, cfg.Ingest.TargetFileBytes)
+	require.Equal(t, 30*time.Second, cfg.Ingest.MaxWait.Std())
+	require.Equal(t, "double", cfg.Ingest.Tables["purchase_sword"].Columns["price"])
+	require.Equal(t, 45*time.Second, cfg.Kafka.SessionTimeout.Std(), "unset keys keep their defaults")
+}
+
+// Every error names the key and says how to fix it.
+func TestBadConfigsNameTheKeyAndTheFix(t *testing.T) {
+	tests := map[string][]string{
+		"unknown_key.bad.yml":  {"field grup not found", "check the key's spelling"},
+		"empty.bad.yml":        {"kafka.brokers: no brokers", "SILT_KAFKA_BROKERS"},
+		"bad_duration.bad.yml": {`"soon" is not a duration`, "30s"},
+		"bad_values.bad.yml": {
+			`kafka.brokers: "nohostport" is not host:port`,
+			`lake.kind: "ftp": use local or s3`,
+			`ingest.timestamp_unit: "nanos": use millis or micros`,
+			"ingest.tables.Bad-Name: not a table name",
+			`type "decimal": use varchar, double, bigint, boolean or timestamp`,
+			"catalog.trino.url", "catalog.trino.location",
+			`jobs[0].schedule: job "a" has neither schedule nor after`,
+			`jobs[1].after: job "b" follows "nope", which is not a job`,
+		},
+	}
+	for file, wants := range tests {
+		t.Run(file, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", file))
+			require.Error(t, err)
+			for _, w := range wants {
+				require.Contains(t, err.Error(), w)
+			}
+			require.True(t, strings.Contains(err.Error(), file), "the error names the file")
+		})
+	}
+}
+
+func TestEnvironmentOverridesAndEmbeddedDefault(t *testing.T) {
+	t.Setenv("SILT_KAFKA_BROKERS", "a:1, b:2")
+	t.Setenv("SILT_INGEST_MAX_WAIT", "7s")
+	t.Setenv("SILT_INGEST_TARGET_FILE_BYTES", "2MB")
+	t.Setenv("SILT_S3_SECURE", "true")
+	t.Setenv("SILT_S3_SECRET_KEY", "hunter2")
+	cfg, err := Load("")
+	require.NoError(t, err)
+	require.True(t, cfg.Embedded)
+	require.Equal(t, []string{"a:1", "b:2"}, cfg.Kafka.Brokers)
+	require.Equal(t, 7*time.Second, cfg.Ingest.MaxWait.Std())
+	require.EqualValues(t, 2<<20, cfg.Ingest.TargetFileBytes)
+	require.True(t, cfg.Lake.S3.Secure)
+
+	t.Setenv("SILT_INGEST_MAX_RECORDS", "many")
+	_, err = Load("")
+	require.ErrorContains(t, err, "SILT_INGEST_MAX_RECORDS")
+	t.Setenv("SILT_INGEST_MAX_RECORDS", "10")
+
+	t.Setenv("SILT_S3_ACCESS_KEY", "x")
+	t.Setenv("SILT_S3_SECURE", "maybe")
+	_, err = Load("")
+	require.ErrorContains(t, err, "SILT_S3_SECURE")
+	t.Setenv("SILT_S3_SECURE", "false")
+
+	os.Unsetenv("SILT_KAFKA_BROKERS")
+	cfg, err = Load("")
+	require.NoError(t, err)
+	require.Equal(t, []string{EmbeddedBroker}, cfg.Kafka.Brokers)
+}
+
+func TestSecretsAreNotEchoed(t *testing.T) {
+	t.Setenv("SILT_S3_SECRET_KEY", "hunter2")
+	t.Setenv("SILT_COLLECT_TOKEN", "tok")
+	t.Setenv("SILT_GEN_RATE", "fast")
+	_, err := Load("")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "hunter2")
+}
