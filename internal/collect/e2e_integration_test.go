@@ -1,0 +1,178 @@
+//go:build integration
+
+package collect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/stack/stacktest"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// siltBin is the binary under test: SILT_BIN (make test builds it), or one
+// built once for this test binary.
+func siltBin(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("SILT_BIN"); b != "" {
+		return b
+	}
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "silt-collect-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "silt")
+		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/silt-etl/silt/cmd/silt").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, binErr)
+	return binPath
+}
+
+// TestGenCollectIngestCountE2E runs the front door as a user would: silt
+// collect, silt gen through it, silt ingest into the real lake and Trino,
+// and then the collector's count API must give exactly what gen says the
+// collector accepted, per event type and host.
+func TestGenCollectIngestCountE2E(t *testing.T) {
+	ep := stacktest.Get(t)
+	bin := siltBin(t)
+	topic := fmt.Sprintf("e2e_front_door_%d", time.Now().UnixNano()%1e9)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...))
+	require.NoError(t, err)
+	_, err = kadm.NewClient(cl).CreateTopic(context.Background(), 3, 1, nil, topic)
+	cl.Close()
+	require.NoError(t, err)
+
+	cfgPath := filepath.Join(t.TempDir(), "silt.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("log:\n  format: json\n"), 0o644))
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	env := append(append(os.Environ(), ep.Env()...),
+		"SILT_KAFKA_TOPICS="+topic, "SILT_COLLECT_TOPIC="+topic, "SILT_KAFKA_GROUP="+topic,
+		"SILT_S3_PREFIX="+topic, "SILT_TRINO_SCHEMA="+topic, "SILT_KAFKA_SESSION_TIMEOUT=6s",
+		// Trino must see the lake where the prefix puts it.
+		"SILT_TRINO_LOCATION="+ep.TrinoSchemaLocation+topic+"/", "SILT_COLLECT_LISTEN="+addr)
+	silt := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append(args, "--config", cfgPath)...)
+		cmd.Env = env
+		return cmd
+	}
+
+	var collectOut bytes.Buffer
+	collector := silt("collect")
+	collector.Stdout, collector.Stderr = &collectOut, &collectOut
+	require.NoError(t, collector.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- collector.Wait() }()
+	defer func() {
+		_ = collector.Process.Signal(os.Interrupt)
+		if err := <-exited; err != nil {
+			t.Errorf("silt collect did not drain cleanly: %v\n%s", err, collectOut.String())
+		}
+	}()
+	base := "http://" + addr
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("silt collect exited: %v\n%s", err, collectOut.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	before := time.Now().Add(-time.Minute)
+	var genOut, genErr bytes.Buffer
+	g := silt("gen", "--http", base, "--count", "3000", "--rate", "0", "--seed", "11", "--batch", "50", "--json")
+	g.Stdout, g.Stderr = &genOut, &genErr
+	require.NoError(t, g.Run(), "silt gen: %s", genErr.String())
+	var summary struct {
+		Accepted int64 `json:"accepted"`
+		Counts   []struct {
+			EventType string `json:"event_type"`
+			Host      string `json:"host"`
+			Count     int64  `json:"count"`
+		} `json:"counts"`
+	}
+	require.NoError(t, json.Unmarshal(genOut.Bytes(), &summary), genOut.String())
+	require.Equal(t, int64(3000), summary.Accepted)
+	require.Len(t, summary.Counts, 9)
+
+	ing := silt("ingest")
+	out, err := ing.CombinedOutput()
+	require.NoError(t, err, "silt ingest: %s", out)
+
+	count := func(q url.Values) int64 {
+		resp, err := http.Get(base + "/api/events/count?" + q.Encode())
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var r struct {
+			Status string `json:"status"`
+			Result int64  `json:"result"`
+			Error  string `json:"error"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+		require.Equal(t, "ok", r.Status, "%v: %s\n%s", q, r.Error, collectOut.String())
+		return r.Result
+	}
+	window := url.Values{"start_time": {fmt.Sprint(before.Unix())}, "end_time": {time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
+	var total int64
+	for _, c := range summary.Counts {
+		q := url.Values{"event_type": {c.EventType}, "host": {c.Host}}
+		for k, v := range window {
+			q[k] = v
+		}
+		require.Equal(t, c.Count, count(q), "%s on %s", c.EventType, c.Host)
+		total += c.Count
+	}
+	require.Equal(t, total, count(url.Values{}))
+	require.Equal(t, int64(0), count(url.Values{"end_time": {fmt.Sprint(before.Unix())}}))
+
+	// And the search API pages through them.
+	resp, err := http.Get(base + "/api/events/search?limit=5&event_type=" + summary.Counts[0].EventType)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var page struct {
+		Result struct {
+			Events []struct {
+				EventType string          `json:"event_type"`
+				Event     json.RawMessage `json:"event"`
+			} `json:"events"`
+			NextCursor string `json:"next_cursor"`
+		} `json:"result"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+	require.Len(t, page.Result.Events, 5)
+	require.NotEmpty(t, page.Result.NextCursor)
+	for _, e := range page.Result.Events {
+		require.Equal(t, summary.Counts[0].EventType, e.EventType)
+		require.True(t, strings.Contains(string(e.Event), `"received_at"`), "%s", e.Event)
+	}
+}
