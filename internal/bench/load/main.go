@@ -68,6 +68,12 @@ func run() error {
 	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 6, 1, nil, topic); err != nil {
 		return fmt.Errorf("create topic: %w", err)
 	}
+	// A real Kafka keeps a bench topic's gigabytes otherwise.
+	defer func() {
+		if _, err := kadm.NewClient(adm).DeleteTopics(context.WithoutCancel(ctx), topic); err != nil {
+			fmt.Fprintf(os.Stderr, "load: delete topic %s: %v\n", topic, err)
+		}
+	}()
 
 	cfg := config.Default()
 	cfg.Kafka.Brokers = bs
