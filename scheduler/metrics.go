@@ -1,0 +1,59 @@
+package scheduler
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	runs        *prometheus.CounterVec
+	retries     *prometheus.CounterVec
+	lastSuccess *prometheus.GaugeVec
+	duration    *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "silt_job_runs_total",
+			Help: "Job runs by final status: ok, failed, or skipped (due while the last run still ran).",
+		}, []string{"job", "status"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "silt_job_retries_total",
+			Help: "Attempts of a job beyond the first, after a failure.",
+		}, []string{"job"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "silt_job_last_success_timestamp_seconds",
+			Help: "Unix time at which the job last ended successfully.",
+		}, []string{"job"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "silt_job_run_duration_seconds",
+			Help:    "Duration of job runs that executed, retries included.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}, []string{"job"}),
+	}
+	reg.MustRegister(m.runs, m.retries, m.lastSuccess, m.duration)
+	return m
+}
+
+// init makes every job's series exist from the start, so a dashboard shows 0
+// rather than nothing before the first failure.
+func (m *metrics) init(job string) {
+	for _, s := range []string{StatusOK, StatusFailed, StatusSkipped} {
+		m.runs.WithLabelValues(job, s)
+	}
+	m.retries.WithLabelValues(job)
+}
+
+func (m *metrics) observe(r Run) {
+	m.runs.WithLabelValues(r.Job, r.Status).Inc()
+	if r.Status == StatusSkipped {
+		return
+	}
+	m.duration.WithLabelValues(r.Job).Observe(r.Duration().Seconds())
+	if r.Attempts > 1 {
+		m.retries.WithLabelValues(r.Job).Add(float64(r.Attempts - 1))
+	}
+	if r.Status == StatusOK {
+		m.lastSuccess.WithLabelValues(r.Job).Set(float64(r.End.UnixNano()) / 1e9)
+	}
+}

@@ -1,0 +1,84 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestStopWaitsForTheRunningJob(t *testing.T) {
+	h := newHarness(t, "")
+	j := newStepJob("ingest")
+	h.add(j, Spec{Schedule: "@every 10s"})
+	h.start()
+	h.clock.advanceTo(t0.Add(10 * time.Second))
+	expectStart(t, j, t0.Add(10*time.Second))
+
+	stopped := make(chan error)
+	go func() { stopped <- h.s.Stop(context.Background()) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned while the job ran: %v", err)
+	default:
+	}
+	j.release <- nil // the running batch finishes its work
+	require.NoError(t, <-stopped)
+	h.clock.advance(time.Hour) // the loop is gone: no slot fires
+	r := h.nextRun()
+	require.Equal(t, StatusOK, r.Status)
+	require.Empty(t, h.runs)
+	require.Empty(t, j.started)
+	require.Len(t, h.hist.Last("ingest", 10), 1)
+}
+
+func TestStopCancelsRunsAtTheDeadline(t *testing.T) {
+	h := newHarness(t, "")
+	j := newStepJob("stuck")
+	h.add(j, Spec{Schedule: "@every 10s", Retries: 5})
+	h.start()
+	h.clock.advanceTo(t0.Add(10 * time.Second))
+	expectStart(t, j, t0.Add(10*time.Second))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the deadline has passed: the run's context is cancelled
+	err := h.s.Stop(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	r := h.nextRun()
+	require.Equal(t, StatusFailed, r.Status)
+	require.Equal(t, 1, r.Attempts, "a cancelled run is not retried")
+	require.Contains(t, r.Error, "context canceled")
+}
+
+func TestStopAbandonsPendingRetries(t *testing.T) {
+	h := newHarness(t, "")
+	j := newStepJob("flaky")
+	h.add(j, Spec{Schedule: "@every 10s", Retries: 3, RetryDelay: time.Minute})
+	h.start()
+	h.clock.advanceTo(t0.Add(10 * time.Second))
+	expectStart(t, j, t0.Add(10*time.Second))
+	j.release <- errBoom
+	h.clock.waitTimer(t0.Add(10*time.Second + 45*time.Second)) // the retry is armed
+	require.NoError(t, h.s.Stop(context.Background()))
+	r := h.nextRun()
+	require.Equal(t, StatusFailed, r.Status)
+	require.Contains(t, r.Error, "not retried: scheduler stopping")
+}
+
+func TestPanickingJobFailsItsRun(t *testing.T) {
+	h := newHarness(t, "")
+	h.add(panicJob{}, Spec{Schedule: "@every 10s"})
+	h.start()
+	h.clock.advanceTo(t0.Add(10 * time.Second))
+	r := h.nextRun()
+	require.Equal(t, StatusFailed, r.Status)
+	require.Contains(t, r.Error, "panicked: oops")
+}
+
+type panicJob struct{}
+
+func (panicJob) Name() string { return "panicky" }
+func (panicJob) Run(context.Context, time.Time) (map[string]int64, error) {
+	panic("oops")
+}
