@@ -1,0 +1,130 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/silt-etl/silt/scheduler"
+)
+
+//go:embed status.html
+var templates embed.FS
+
+var page = template.Must(template.New("status.html").Funcs(template.FuncMap{
+	"labelWidth": func() int { return labelWidth },
+	"barX":       func() int { return labelWidth + 4 },
+	"barEnd":     func(w int) int { return labelWidth + 8 + w },
+}).ParseFS(templates, "status.html"))
+
+type pageData struct {
+	Now       time.Time
+	Jobs      []jobView
+	Tables    []TableInfo
+	TablesErr string
+	HasLag    bool
+	Lag       []PartitionLag
+	LagErr    string
+	Reports   []report
+	ReportErr string
+}
+
+type jobView struct {
+	Name, Schedule, Next, State string
+	Runs                        []runView
+}
+
+type runView struct {
+	Status, Scheduled, Started, Duration, Counts, Error string
+}
+
+func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := s.opts.Now()
+	d := pageData{Now: now.UTC()}
+	if s.opts.Jobs != nil {
+		for _, j := range s.opts.Jobs.Status() {
+			d.Jobs = append(d.Jobs, viewJob(j, now))
+		}
+	}
+	if s.opts.Tables != nil {
+		tables, err := s.opts.Tables.Tables(ctx)
+		if err != nil {
+			d.TablesErr = err.Error()
+		}
+		d.Tables = tables
+	}
+	if s.opts.Lag != nil {
+		d.HasLag = true
+		lag, err := s.opts.Lag.Lag(ctx)
+		if err != nil {
+			d.LagErr = err.Error()
+		}
+		d.Lag = lag
+	}
+	reports, err := readReports(s.opts.ReportsDir)
+	if err != nil {
+		d.ReportErr = err.Error()
+	}
+	d.Reports = reports
+
+	// Render to a buffer first so a template error is a clean 500.
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, d); err != nil {
+		s.opts.Logger.Error("render status page", "err", err)
+		http.Error(w, "render status page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}
+
+func viewJob(j scheduler.JobStatus, now time.Time) jobView {
+	v := jobView{Name: j.Name, Schedule: j.Schedule, State: "idle"}
+	switch {
+	case j.Schedule == "":
+		v.Schedule = "after " + j.After
+	case j.After != "":
+		v.Schedule += ", then after " + j.After
+	}
+	switch {
+	case j.Running && j.Queued:
+		v.State = "running, one queued"
+	case j.Running:
+		v.State = "running"
+	case j.Waiting:
+		v.State = "waiting for " + j.After
+	}
+	if !j.Next.IsZero() {
+		v.Next = fmt.Sprintf("%s (in %s)", j.Next.UTC().Format(time.DateTime), j.Next.Sub(now).Round(time.Second))
+	}
+	for _, r := range j.Last {
+		v.Runs = append(v.Runs, runView{
+			Status:    r.Status,
+			Scheduled: r.Scheduled.UTC().Format(time.DateTime),
+			Started:   r.Start.UTC().Format(time.DateTime),
+			Duration:  r.Duration().Round(time.Millisecond).String(),
+			Counts:    formatCounts(r.Counts),
+			Error:     r.Error,
+		})
+	}
+	return v
+}
+
+func formatCounts(c map[string]int64) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, c[k])
+	}
+	return strings.Join(parts, " ")
+}
