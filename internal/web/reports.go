@@ -43,8 +43,8 @@ type chart struct {
 }
 
 type bar struct {
-	Label      string
-	Value      string
+	Label       string
+	Value       string
 	Y, W, TextY int
 }
 
