@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ func runIngest(ctx context.Context, args []string) error {
 	follow := fs.Bool("follow", false, "keep draining batches until interrupted (SIGINT/SIGTERM end it after the current batch commits)")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGINT/SIGTERM, how long the running batch may take to commit")
 	interval := fs.Duration("interval", 2*time.Second, "with --follow, the pause after a batch that found nothing")
+	jsonStats := fs.Bool("json-stats", false, "print the run's totals as JSON on stdout when done")
 	noRegister := fs.Bool("no-register", false, "do not register tables and partitions in the catalog")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,11 +63,18 @@ func runIngest(ctx context.Context, args []string) error {
 	// its pinned ranges are replayed by the next run).
 	batchCtx, cancel := withGrace(ctx, *grace)
 	defer cancel()
+	var totals runTotals
+	defer func() {
+		if *jsonStats {
+			_ = json.NewEncoder(os.Stdout).Encode(totals)
+		}
+	}()
 	for n := 1; ; n++ {
 		st, err := job.RunBatch(batchCtx)
 		if err != nil {
 			return err
 		}
+		totals.add(st)
 		printBatch(n, st)
 		switch {
 		case *once || ctx.Err() != nil:
@@ -80,6 +89,25 @@ func runIngest(ctx context.Context, args []string) error {
 			return nil
 		}
 	}
+}
+
+// runTotals sum the batches of one `silt ingest`.
+type runTotals struct {
+	Batches     int   `json:"batches"`
+	Events      int64 `json:"events"`
+	DeadLetters int64 `json:"dead_letters"`
+	Files       int64 `json:"files"`
+	BytesIn     int64 `json:"bytes_in"`
+	BytesOut    int64 `json:"bytes_out"`
+}
+
+func (t *runTotals) add(st ingest.BatchStats) {
+	t.Batches++
+	t.Events += st.Events
+	t.DeadLetters += st.DeadLetters
+	t.Files += st.Files
+	t.BytesIn += st.BytesIn
+	t.BytesOut += st.BytesOut
 }
 
 // printBatch is the one status line per batch a user watches.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -33,6 +34,18 @@ func register(c *command) { commands[c.name] = c }
 var errUsage = errors.New("usage")
 
 func main() {
+	// SILT_CPUPROFILE=FILE writes a CPU profile of the command, for
+	// performance work (go tool pprof bin/silt FILE).
+	if path := os.Getenv("SILT_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				code := run(os.Args[1:])
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -93,6 +93,10 @@ type Ingest struct {
 	MaxBufferedBytes Size `yaml:"max_buffered_bytes" env:"SILT_INGEST_MAX_BUFFERED_BYTES"`
 	// MaxFileAge closes an open file by wall-clock age even when no new data arrives.
 	MaxFileAge Duration `yaml:"max_file_age" env:"SILT_INGEST_MAX_FILE_AGE"`
+	// MemoryLimit is the process's soft Go memory limit (GOMEMLIMIT, which
+	// wins when set); 0 leaves Go's default. With it silt runs the GC
+	// rarely (GOGC=400) until the heap nears the limit: fast and bounded.
+	MemoryLimit Size `yaml:"memory_limit" env:"SILT_INGEST_MEMORY_LIMIT"`
 	// SpoolDir holds Parquet files while they are written, before upload.
 	SpoolDir string `yaml:"spool_dir" env:"SILT_INGEST_SPOOL_DIR"`
 

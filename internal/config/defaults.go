@@ -29,6 +29,7 @@ func Default() *Config {
 			MaxOpenFiles:     64,
 			MaxBufferedBytes: 192 << 20,
 			MaxFileAge:       Duration(60 * time.Second),
+			MemoryLimit:      256 << 20,
 		},
 		Catalog: Catalog{
 			Kind:   "duckdb",

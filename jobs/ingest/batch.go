@@ -354,6 +354,9 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
 	t.addColumns(b.fields)
 	cols := len(lake.SystemColumns) + len(t.schema.Columns)
 	row := make([]any, cols)
+	// A copy, not a view of the fetch buffer: a row may wait for its file's
+	// next encoding long after the rest of its fetch is done with, and a
+	// view would keep the whole fetch in memory.
 	raw, _ := validUTF8(r.Value)
 	source := "event"
 	if ev.fromKafka {

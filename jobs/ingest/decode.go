@@ -61,11 +61,11 @@ type decoder struct {
 	timeField string
 	parser    fastjson.Parser
 	fields    []field
-	seen      map[string]string // column -> original field name, per event
+	names     map[string]string // field name -> column ("" when it does not normalize)
 }
 
 func newDecoder(typeField, timeField string) *decoder {
-	return &decoder{typeField: typeField, timeField: timeField, seen: map[string]string{}}
+	return &decoder{typeField: typeField, timeField: timeField, names: map[string]string{}}
 }
 
 // decode parses value. recordTime is the Kafka record time, used when the
@@ -96,27 +96,23 @@ func (d *decoder) decode(value []byte, recordTime time.Time) (event, *deadLetter
 	ev.eventTime, ev.fromKafka = eventTime(obj.Get(d.timeField), recordTime)
 
 	d.fields = d.fields[:0]
-	clear(d.seen)
 	var dup *deadLetter
 	obj.Visit(func(key []byte, val *fastjson.Value) {
 		if dup != nil || string(key) == d.typeField {
 			return
 		}
-		col, err := ident.Normalize(string(key))
-		if err != nil {
+		col, ok := d.column(key)
+		if !ok {
 			ev.skipped++
 			return
 		}
-		if lake.IsSystemColumn(col) {
-			// A field named like a system column (kafka_offset, dt, ...)
-			// keeps its value under a prefixed column.
-			col = "field_" + col
+		// Events have few fields: a scan beats a map per event.
+		for _, f := range d.fields {
+			if f.column == col {
+				dup = dead(reasonDupField, "two fields map to column %s (one is %s)", col, quoteShort(key))
+				return
+			}
 		}
-		if prev, ok := d.seen[col]; ok {
-			dup = dead(reasonDupField, "fields %s and %s both map to column %s", quoteShort([]byte(prev)), quoteShort(key), col)
-			return
-		}
-		d.seen[col] = string(key)
 		d.fields = append(d.fields, field{column: col, value: val})
 	})
 	if dup != nil {
@@ -124,6 +120,31 @@ func (d *decoder) decode(value []byte, recordTime time.Time) (event, *deadLetter
 	}
 	ev.fields = d.fields
 	return ev, nil
+}
+
+// maxCachedNames bounds the field-name cache; events with ever-new field
+// names (a user id as a key, say) must not grow memory without end.
+const maxCachedNames = 4096
+
+// column is the column of a field name, or ok false when the name does not
+// normalize. Names repeat across events, so the answers are cached.
+func (d *decoder) column(key []byte) (string, bool) {
+	if col, ok := d.names[string(key)]; ok {
+		return col, col != ""
+	}
+	col, err := ident.Normalize(string(key))
+	if err != nil {
+		col = ""
+	} else if lake.IsSystemColumn(col) {
+		// A field named like a system column (kafka_offset, dt, ...)
+		// keeps its value under a prefixed column.
+		col = "field_" + col
+	}
+	if len(d.names) >= maxCachedNames {
+		clear(d.names)
+	}
+	d.names[string(key)] = col
+	return col, col != ""
 }
 
 // eventTime reads the time field: RFC 3339, or epoch seconds or

@@ -55,13 +55,11 @@ func (o *openFiles) remove(id fileID) {
 	}
 }
 
-// buffered estimates the memory the open files hold: parquet-go keeps the
-// current row group in memory, about the input bytes written since it
-// started (capped by the row group size).
+// buffered estimates the memory the open files hold.
 func (o *openFiles) buffered() int64 {
 	var sum int64
 	for _, f := range o.files {
-		sum += min(f.inBytes, o.limits.rowGroupBytes)
+		sum += f.memory()
 	}
 	return sum
 }

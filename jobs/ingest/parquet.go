@@ -3,6 +3,8 @@ package ingest
 import (
 	"fmt"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/xitongsys/parquet-go-source/writerfile"
@@ -22,6 +24,13 @@ type parquetFile struct {
 	columns   int // number of columns, to tell when the table's schema grew
 	rows      int64
 	inBytes   int64 // raw input bytes: the deterministic size bound
+	pending   int64 // input bytes of rows in buf
+	buf       []any // rows not handed to an encoding yet
+
+	encoding  chan struct{} // closed when the running encoding ends; nil when none runs
+	inFlight  int64         // input bytes of the running encoding's rows
+	encodeErr error
+	encoded   atomic.Int64 // encoded bytes of the current row group
 	opened    time.Time
 
 	spool *os.File
@@ -43,27 +52,85 @@ func openParquet(dir, key string, p lake.Partition, firstOff int64, cols []lake.
 	pw.CompressionType = parquet.CompressionCodec_SNAPPY
 	pw.RowGroupSize = rowGroupBytes
 	// Bigger pages than the 8 KiB default: fewer page headers and better
-	// Snappy ratios, at the price of a little more memory per open file.
-	pw.PageSize = 256 << 10
+	// Snappy ratios; pages never exceed one flush of rows anyway.
+	pw.PageSize = 1 << 20
 	return &parquetFile{
 		key: key, partition: p, firstOff: firstOff, lastOff: firstOff,
 		columns: len(cols), opened: now, spool: spool, pw: pw,
 	}, nil
 }
 
+// flushInputBytes is how much input a file gathers as Go values before
+// they are encoded into compressed pages. parquet-go's own trigger
+// estimates a []any row at 4 bytes a value and so held tens of MB of rows
+// per open file; this bound keeps each file's unencoded rows to a few MB.
+const flushInputBytes = 256 << 10
+
+// encodeSlots bounds the encodings running beside the decoding goroutine:
+// one per spare core, so decode and encode overlap without unbounded
+// memory in flight.
+var encodeSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+
 // write appends one row; row[i] is the value of column i (nil is NULL).
 func (f *parquetFile) write(row []any, offset int64, inBytes int) error {
-	if err := f.pw.Write(row); err != nil {
-		return fmt.Errorf("write row to %s: %w", f.key, err)
-	}
+	f.buf = append(f.buf, row)
 	f.rows++
 	f.lastOff = offset
 	f.inBytes += int64(inBytes)
+	f.pending += int64(inBytes)
+	if f.pending >= flushInputBytes {
+		return f.encode()
+	}
 	return nil
 }
 
+// encode hands the buffered rows to a background encoding (rows into
+// compressed pages, and a row group to the spool file once the pages reach
+// the row group size). One encoding per file runs at a time, in row order.
+func (f *parquetFile) encode() error {
+	if err := f.wait(); err != nil {
+		return err
+	}
+	rows := f.buf
+	f.buf = make([]any, 0, len(rows))
+	f.inFlight = f.pending
+	f.pending = 0
+	done := make(chan struct{})
+	f.encoding = done
+	encodeSlots <- struct{}{}
+	go func() {
+		defer close(done)
+		defer func() { <-encodeSlots }()
+		f.pw.Objs = rows
+		if err := f.pw.Flush(false); err != nil {
+			f.encodeErr = fmt.Errorf("encode rows of %s: %w", f.key, err)
+		}
+		f.encoded.Store(f.pw.Size)
+	}()
+	return nil
+}
+
+// wait waits for the file's running encoding, if any.
+func (f *parquetFile) wait() error {
+	if f.encoding != nil {
+		<-f.encoding
+		f.encoding = nil
+		f.inFlight = 0
+	}
+	return f.encodeErr
+}
+
+// memory estimates what the open file holds: encoded pages of the
+// current row group, and unencoded rows (a boxed row is about four times
+// its JSON size).
+func (f *parquetFile) memory() int64 { return f.encoded.Load() + 4*(f.pending+f.inFlight) }
+
 // finish writes the footer and syncs; the spool file stays for upload.
 func (f *parquetFile) finish() (size int64, err error) {
+	if err := f.wait(); err != nil {
+		return 0, err
+	}
+	f.pw.Objs = f.buf
 	if err := f.pw.WriteStop(); err != nil {
 		return 0, fmt.Errorf("finish parquet %s: %w", f.key, err)
 	}
@@ -79,6 +146,7 @@ func (f *parquetFile) finish() (size int64, err error) {
 
 // discard removes the spool file.
 func (f *parquetFile) discard() {
+	_ = f.wait()
 	f.spool.Close()
 	os.Remove(f.spool.Name())
 }

@@ -1,0 +1,163 @@
+// Command ingest is the end-to-end ingest benchmark of `make bench`: it
+// publishes synthetic game events to a broker (an in-process kfake, or a
+// real Kafka), then times the built `silt ingest` draining them into a
+// local lake and, when a stack is running, into MinIO. It prints events/s,
+// MB/s, peak RSS of the silt process and the files written.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/embedded"
+	"github.com/silt-etl/silt/internal/gen"
+	"github.com/silt-etl/silt/internal/stack"
+)
+
+func main() {
+	events := flag.Int("events", 1_000_000, "events to publish and ingest")
+	partitions := flag.Int("partitions", 4, "topic partitions")
+	bin := flag.String("silt", "bin/silt", "the silt binary under test")
+	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack` for the MinIO run (empty: local lake only)")
+	flag.Parse()
+	if err := run(*events, int32(*partitions), *bin, *stateFile); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int, partitions int32, bin, stateFile string) error {
+	ctx := context.Background()
+	broker, err := embedded.StartBroker(0, "", nil, partitions)
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	brokers := broker.Addrs()
+	topic := "bench"
+	if err := createTopic(ctx, brokers, topic, partitions); err != nil {
+		return err
+	}
+	start := time.Now()
+	inBytes, err := publish(ctx, brokers, topic, n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("published %d events (%.1f MB, %.0f bytes/event) to an in-process broker in %s\n",
+		n, float64(inBytes)/1e6, float64(inBytes)/float64(n), time.Since(start).Round(time.Millisecond))
+
+	tmp, err := os.MkdirTemp("", "silt-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	env := append(os.Environ(),
+		"SILT_KAFKA_BROKERS="+strings.Join(brokers, ","), "SILT_KAFKA_TOPICS="+topic,
+		"SILT_INGEST_SPOOL_DIR="+tmp, "SILT_LOG_LEVEL=warn",
+	)
+
+	local := append(env, "SILT_KAFKA_GROUP=bench-local", "SILT_LAKE_KIND=local", "SILT_LAKE_ROOT="+filepath.Join(tmp, "lake"))
+	if err := measure("local lake", bin, local, n, inBytes); err != nil {
+		return err
+	}
+	if stateFile == "" {
+		fmt.Println("MinIO run skipped: no running stack (make bench starts one; or pass -stack FILE)")
+		return nil
+	}
+	st, err := stack.Attach(stateFile)
+	if err != nil {
+		return fmt.Errorf("attach to stack %s: %w", stateFile, err)
+	}
+	ep := st.Endpoints()
+	s3 := append(env, ep.Env()...)
+	s3 = append(s3, "SILT_KAFKA_BROKERS="+strings.Join(brokers, ","), "SILT_KAFKA_GROUP=bench-s3",
+		fmt.Sprintf("SILT_S3_PREFIX=bench-%d", time.Now().Unix()))
+	return measure("MinIO lake", bin, s3, n, inBytes)
+}
+
+func createTopic(ctx context.Context, brokers []string, topic string, partitions int32) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	return err
+}
+
+func publish(ctx context.Context, brokers []string, topic string, n int) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(10*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	g := gen.NewEvents(1, nil, nil)
+	at := time.Now().UTC().Add(-2 * time.Hour)
+	var total int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := 0; i < n; i++ {
+		ev := g.Next(nil, at.Add(time.Duration(i)*7*time.Millisecond))
+		total += int64(len(ev.JSON))
+		wg.Add(1)
+		cl.Produce(ctx, &kgo.Record{Value: ev.JSON}, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return total, firstErr
+}
+
+// measure runs `silt ingest` until caught up and reports its numbers.
+func measure(name, bin string, env []string, n int, inBytes int64) error {
+	cfg := filepath.Join(os.TempDir(), fmt.Sprintf("silt-bench-%d.yaml", time.Now().UnixNano()))
+	if err := os.WriteFile(cfg, []byte("log:\n  format: json\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(cfg)
+	cmd := exec.Command(bin, "ingest", "--config", cfg, "--no-register", "--json-stats")
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	elapsed := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("%s: silt ingest: %w", name, err)
+	}
+	var totals struct {
+		Events   int64 `json:"events"`
+		Files    int64 `json:"files"`
+		BytesOut int64 `json:"bytes_out"`
+		Batches  int   `json:"batches"`
+	}
+	if err := json.Unmarshal(out, &totals); err != nil {
+		return fmt.Errorf("%s: read silt's --json-stats %q: %w", name, out, err)
+	}
+	if totals.Events != int64(n) {
+		return fmt.Errorf("%s: silt ingested %d events, want %d", name, totals.Events, n)
+	}
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+	fmt.Printf("%-10s %9.0f events/s  %6.1f MB/s in  peak RSS %4d MB  %d files (%.1f MB Parquet) in %d batches, %s wall\n",
+		name, float64(n)/elapsed.Seconds(), float64(inBytes)/1e6/elapsed.Seconds(), rss/1024,
+		totals.Files, float64(totals.BytesOut)/1e6, totals.Batches, elapsed.Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,81 @@
+package ingest
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/gen"
+	"github.com/silt-etl/silt/lake"
+)
+
+// BenchmarkDecodeAndEncode is ingest without Kafka or the store: JSON
+// decode, typing and Snappy Parquet encoding of game events into a spool
+// file. It is the ceiling the end-to-end pipeline is measured against.
+func BenchmarkDecodeAndEncode(b *testing.B) {
+	const n = 100_000
+	g := gen.NewEvents(1, nil, nil)
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	values := make([][]byte, n)
+	var bytes int64
+	for i := range values {
+		values[i] = g.Next(nil, at).JSON
+		bytes += int64(len(values[i]))
+	}
+	dir := b.TempDir()
+	b.SetBytes(bytes)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		d := newDecoder("event_type", "timestamp")
+		tables := map[string]*table{}
+		files := map[string]*parquetFile{}
+		var fields []typed
+		for i, v := range values {
+			ev, dl := d.decode(v, at)
+			if dl != nil {
+				b.Fatal(dl)
+			}
+			t := tables[ev.table]
+			if t == nil {
+				t = newTable(lake.TableSchema{Table: ev.table}, config.TableDecl{})
+				tables[ev.table] = t
+			}
+			fields, dl = t.typeFields(&ev, millis, fields)
+			if dl != nil {
+				b.Fatal(dl)
+			}
+			t.addColumns(fields)
+			row := make([]any, len(lake.SystemColumns)+len(t.schema.Columns))
+			row[0], row[1], row[2], row[3], row[4], row[5], row[6] = millis.of(ev.eventTime), "event", "events", int64(0), int64(i), int64(0), string(v)
+			for _, f := range fields {
+				row[len(lake.SystemColumns)+f.pos] = f.value
+			}
+			f := files[ev.table]
+			if f != nil && f.columns != len(row) {
+				b.Fatal("schema grew mid-benchmark")
+			}
+			if f == nil {
+				var err error
+				f, err = openParquet(dir, ev.table, lake.Partition{}, 0, t.schema.AllColumns(), millis, 32<<20, at)
+				if err != nil {
+					b.Fatal(err)
+				}
+				files[ev.table] = f
+			}
+			if err := f.write(row, int64(i), len(v)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, f := range files {
+			if _, err := f.finish(); err != nil {
+				b.Fatal(err)
+			}
+			f.discard()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	_ = os.RemoveAll(dir)
+}
