@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/web"
+	"github.com/silt-etl/silt/jobs/ingest"
+	"github.com/silt-etl/silt/jobs/report"
+	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/scheduler"
+	reportsql "github.com/silt-etl/silt/sql"
+)
+
+// errJobUnavailable marks a job kind this build cannot run yet; silt run
+// warns and leaves such jobs (and the jobs chained after them) out.
+var errJobUnavailable = errors.New("job kind not available in this build")
+
+// jobDeps is what jobs are built from; one of each per silt run.
+type jobDeps struct {
+	cfg     *config.Config
+	store   lake.Store
+	catalog *catalog.Catalog // nil when the catalog could not be opened
+	reports map[string]*reportsql.Report
+	log     *slog.Logger
+	// closers release what the jobs hold (ingest's consumer group membership).
+	closers []func()
+}
+
+// buildJob makes the scheduled job for one configured job.
+func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
+	switch j.Kind {
+	case "ingest":
+		var opts []ingest.Option
+		opts = append(opts, ingest.WithName(j.Name), ingest.WithLogger(d.log.With("job", j.Name)))
+		if d.catalog != nil {
+			opts = append(opts, ingest.WithRegistrar(d.catalog))
+		}
+		job := ingest.New(d.cfg, d.store, opts...)
+		d.closers = append(d.closers, job.Close)
+		return job, nil
+	case "register":
+		if d.catalog == nil {
+			return nil, errors.New("register job: no catalog connection")
+		}
+		return &registerJob{name: j.Name, cat: d.catalog, store: d.store}, nil
+	case "report":
+		if d.catalog == nil {
+			return nil, errors.New("report job: no catalog connection")
+		}
+		if d.reports == nil {
+			reports, err := reportsql.Load(d.cfg.Reports.Dir)
+			if err != nil {
+				return nil, err
+			}
+			d.reports = reports
+		}
+		r, ok := d.reports[j.Report]
+		if !ok {
+			return nil, fmt.Errorf("job %s: no report %q (have %s)", j.Name, j.Report, strings.Join(reportsql.Names(d.reports), ", "))
+		}
+		return report.NewJob(j.Name, r, j.Params, d.catalog, d.cfg.Reports.Out, report.NewNotifier(d.cfg.Reports.Alerts))
+	case "compact", "retention":
+		// TODO(issue 5): wire jobs/compact and jobs/retention once they exist.
+		return nil, fmt.Errorf("%s: %w", j.Kind, errJobUnavailable)
+	}
+	return nil, fmt.Errorf("job %s: unknown kind %q", j.Name, j.Kind)
+}
+
+func (d *jobDeps) close() {
+	for _, c := range d.closers {
+		c()
+	}
+}
+
+// registerJob registers every table and partition found in the lake; it
+// repairs whatever an ingest batch could not register.
+type registerJob struct {
+	name  string
+	cat   *catalog.Catalog
+	store lake.Store
+}
+
+func (j *registerJob) Name() string { return j.name }
+
+func (j *registerJob) Run(ctx context.Context, _ time.Time) (map[string]int64, error) {
+	if err := j.cat.RepairAll(ctx, j.store); err != nil {
+		return nil, err
+	}
+	tables, err := lake.Tables(ctx, j.store)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int64{"tables": int64(len(tables))}, nil
+}
+
+// lakeTables lists tables for the status page from the lake itself, so a
+// page refresh costs object listings, not engine queries.
+type lakeTables struct{ store lake.Store }
+
+func (l lakeTables) Tables(ctx context.Context) ([]web.TableInfo, error) {
+	names, err := lake.Tables(ctx, l.store)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	out := make([]web.TableInfo, 0, len(names))
+	for _, n := range names {
+		ps, err := lake.Partitions(ctx, l.store, n)
+		if err != nil {
+			return nil, fmt.Errorf("list partitions of %s: %w", n, err)
+		}
+		info := web.TableInfo{Name: n, Partitions: len(ps)}
+		if len(ps) > 0 {
+			sort.Slice(ps, func(a, b int) bool { return ps[a].String() < ps[b].String() })
+			info.Latest = strings.TrimPrefix(ps[len(ps)-1].String(), n+"/")
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/embedded"
+	"github.com/silt-etl/silt/internal/eventsapi"
+	"github.com/silt-etl/silt/internal/web"
+	"github.com/silt-etl/silt/scheduler"
+)
+
+func init() {
+	register(&command{
+		name: "run", usage: "[--config F] [--listen ADDR] [--json-logs]", order: 10,
+		summary: "the scheduler daemon: ingest, register and reports on cron, status page",
+		run:     runRun,
+	})
+}
+
+// embeddedPartitions is the partition count of the in-process broker's topics.
+const embeddedPartitions = 3
+
+func runRun(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs)
+	listen := fs.String("listen", "", "status page, /metrics and /healthz address (default: http.listen; \"off\" disables)")
+	jsonLogs := fs.Bool("json-logs", false, "log as JSON (same as --log-format json)")
+	stopTimeout := fs.Duration("stop-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errUsage
+	}
+	if *jsonLogs {
+		common.logFormat = "json"
+	}
+	// A second SIGINT/SIGTERM exits at once; the first (which also cancels
+	// ctx, see main) stops gracefully. Safe either way: ingest's pinned
+	// batches are replayed exactly on the next start.
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	go func() {
+		<-sigc
+		<-sigc
+		fmt.Fprintln(os.Stderr, "silt run: second signal, exiting now")
+		os.Exit(130)
+	}()
+
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.HTTP.Listen = *listen
+	}
+	log := slog.Default()
+
+	genCtx, stopGen := context.WithCancel(ctx)
+	defer stopGen()
+	if cfg.Embedded {
+		broker, err := startEmbedded(genCtx, cfg)
+		if err != nil {
+			return err
+		}
+		defer broker.Close()
+	}
+
+	store, err := openLake(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	hist, err := scheduler.OpenHistory(ctx, store, 0)
+	if err != nil {
+		return err
+	}
+	deps := &jobDeps{cfg: cfg, store: store, log: log}
+	if cat, err := catalog.Open(ctx, cfg, store); err != nil {
+		// Ingest still lands data in the lake; registration catches up later.
+		log.Warn("catalog unavailable: ingest runs without registering, report jobs are left out", "err", err)
+	} else {
+		deps.catalog = cat
+		defer cat.Close()
+	}
+	defer deps.close()
+
+	sched, err := scheduler.New(scheduler.Options{History: hist, Logger: log, OnRun: printRun})
+	if err != nil {
+		return err
+	}
+	if err := addJobs(sched, deps, cfg.Jobs); err != nil {
+		return err
+	}
+
+	httpDone := make(chan error, 1)
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	if cfg.HTTP.Listen != "" && cfg.HTTP.Listen != "off" {
+		srv := web.New(web.Options{
+			Jobs: sched, Tables: lakeTables{store}, ReportsDir: cfg.Reports.Out,
+			Ready: sched.Ready, Logger: log,
+		})
+		if deps.catalog != nil {
+			api := eventsapi.New(deps.catalog, log)
+			srv.Handle("GET /api/events/", api)
+		}
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s (http.listen, or --listen): %w", cfg.HTTP.Listen, err)
+		}
+		fmt.Fprintf(os.Stdout, "silt run: status page http://%s/ (metrics at /metrics)\n", ln.Addr())
+		go func() { httpDone <- srv.Serve(httpCtx, ln) }()
+	} else {
+		httpDone <- nil
+	}
+
+	if err := sched.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("silt run started", "jobs", len(sched.Status()), "embedded", cfg.Embedded)
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		if err != nil {
+			log.Error("http server failed; stopping", "err", err)
+		}
+		httpDone <- nil
+	}
+	fmt.Fprintln(os.Stderr, "silt run: stopping: waiting for running jobs (a second signal exits at once)")
+	stopGen()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *stopTimeout)
+	defer cancel()
+	if err := sched.Stop(stopCtx); err != nil {
+		// The cancelled batch is replayed exactly on the next start.
+		log.Warn("jobs did not finish in time and were cancelled", "err", err)
+	}
+	stopHTTP()
+	if err := <-httpDone; err != nil {
+		log.Warn("http server", "err", err)
+	}
+	fmt.Fprintln(os.Stderr, "silt run: stopped")
+	return nil
+}
+
+// startEmbedded starts the in-process broker and the event generator and
+// points cfg at the broker. The broker keeps its log beside the lake, so a
+// restart resumes from the committed offsets.
+func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, error) {
+	dataDir := filepath.Join(cfg.Lake.Root, "_kafka")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedded broker data dir: %w", err)
+	}
+	broker, err := embedded.StartBroker(0, dataDir, cfg.Kafka.Topics, embeddedPartitions)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Kafka.Brokers = broker.Addrs()
+	fmt.Fprintf(os.Stdout, "silt run: embedded Kafka broker on %s, generating %.0f events/s to %q\n", strings.Join(cfg.Kafka.Brokers, ","), cfg.Gen.Rate, cfg.Kafka.Topics[0])
+	go func() {
+		if err := embedded.Generate(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics[0], cfg.Gen.Rate, cfg.Gen.Hosts, cfg.Gen.EventTypes); err != nil {
+			slog.Error("event generator stopped", "err", err)
+		}
+	}()
+	return broker, nil
+}
+
+// addJobs schedules the configured jobs. A job this build cannot run is
+// left out with a warning, and so is every job chained after it.
+func addJobs(sched *scheduler.Scheduler, deps *jobDeps, jobs []config.Job) error {
+	left := map[string]bool{}
+	for _, j := range jobs {
+		if j.After != "" && left[j.After] {
+			slog.Warn("job left out: the job it follows is not scheduled", "job", j.Name, "after", j.After)
+			left[j.Name] = true
+			continue
+		}
+		job, err := deps.buildJob(j)
+		if errors.Is(err, errJobUnavailable) || (err != nil && deps.catalog == nil && j.Kind != "ingest") {
+			slog.Warn("job left out", "job", j.Name, "kind", j.Kind, "reason", err)
+			left[j.Name] = true
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("job %s: %w", j.Name, err)
+		}
+		if err := sched.Add(job, scheduler.SpecFromConfig(j)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printRun is the status line a user watches, one per run.
+func printRun(r scheduler.Run) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %-16s %-7s %8s", r.End.UTC().Format("15:04:05"), r.Job, r.Status, r.Duration().Round(time.Millisecond))
+	if r.Attempts > 1 {
+		fmt.Fprintf(&b, " attempts=%d", r.Attempts)
+	}
+	keys := make([]string, 0, len(r.Counts))
+	for k, v := range r.Counts {
+		if v != 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%d", k, r.Counts[k])
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, " error=%q", r.Error)
+	}
+	fmt.Fprintln(os.Stdout, b.String())
+}
