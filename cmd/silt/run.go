@@ -214,18 +214,27 @@ func printRun(r scheduler.Run) {
 	if r.Attempts > 1 {
 		fmt.Fprintf(&b, " attempts=%d", r.Attempts)
 	}
-	keys := make([]string, 0, len(r.Counts))
-	for k, v := range r.Counts {
-		if v != 0 {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, " %s=%d", k, r.Counts[k])
+	if c := countsLine(r.Counts); c != "" {
+		b.WriteString(" " + c)
 	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, " error=%q", r.Error)
 	}
 	fmt.Fprintln(os.Stdout, b.String())
+}
+
+// countsLine is a run's non-zero counts, sorted: events=1000 files=9 ...
+func countsLine(counts map[string]int64) string {
+	keys := make([]string, 0, len(counts))
+	for k, v := range counts {
+		if v != 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, counts[k])
+	}
+	return strings.Join(parts, " ")
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/scheduler"
+)
+
+func init() {
+	register(&command{
+		name: "jobs", usage: "[--config F] [--last N]", order: 60,
+		summary: "jobs, schedules, next run and last runs (from the run history)",
+		run:     runJobs,
+	})
+}
+
+func runJobs(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("jobs", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs)
+	last := fs.Int("last", 5, "how many recent runs to show per job")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errUsage
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	store, err := openLake(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	hist, err := scheduler.OpenHistory(ctx, store, 0)
+	if err != nil {
+		return err
+	}
+	return printJobs(os.Stdout, cfg.Jobs, hist, time.Now(), *last)
+}
+
+// printJobs writes one block per job: its schedule and next slot, then its
+// most recent runs, newest first.
+func printJobs(w io.Writer, jobs []config.Job, hist *scheduler.History, now time.Time, last int) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tKIND\tSCHEDULE\tNEXT RUN (UTC)\tLAST SUCCESS (UTC)")
+	for _, j := range jobs {
+		sched := j.Schedule
+		next := "-"
+		if j.Schedule != "" {
+			s, err := scheduler.ParseSchedule(j.Schedule, time.UTC)
+			if err != nil {
+				return fmt.Errorf("job %s: %w", j.Name, err)
+			}
+			next = s.Next(now).UTC().Format(time.DateTime)
+		}
+		if j.After != "" {
+			sched = strings.TrimPrefix(sched+", then after "+j.After, ", then ")
+		}
+		success := "never"
+		for _, r := range hist.Last(j.Name, scheduler.DefaultKeep) {
+			if r.Status == scheduler.StatusOK {
+				success = r.End.UTC().Format(time.DateTime)
+				break
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.Name, j.Kind, sched, next, success)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		runs := hist.Last(j.Name, last)
+		fmt.Fprintf(w, "\n%s: ", j.Name)
+		if len(runs) == 0 {
+			fmt.Fprintln(w, "no runs recorded")
+			continue
+		}
+		fmt.Fprintf(w, "last %d runs\n", len(runs))
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  STATUS\tSCHEDULED (UTC)\tSTARTED (UTC)\tDURATION\tATTEMPTS\tCOUNTS / ERROR")
+		for _, r := range runs {
+			detail := countsLine(r.Counts)
+			if r.Error != "" {
+				detail = strings.TrimSpace(detail + " error: " + r.Error)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", r.Status, r.Scheduled.UTC().Format(time.DateTime),
+				r.Start.UTC().Format(time.DateTime), r.Duration().Round(time.Millisecond), max(r.Attempts, 1), detail)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
