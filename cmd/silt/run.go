@@ -143,7 +143,13 @@ func runRun(ctx context.Context, args []string) error {
 		}
 		httpDone <- nil
 	}
-	fmt.Fprintln(os.Stderr, "silt run: stopping: waiting for running jobs (a second signal exits at once)")
+	running := 0
+	for _, j := range sched.Status() {
+		if j.Running {
+			running++
+		}
+	}
+	fmt.Fprintf(os.Stderr, "silt run: stopping: waiting for %d running jobs (a second signal exits at once)\n", running)
 	stopGen()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *stopTimeout)
 	defer cancel()

@@ -1,0 +1,273 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/lakecheck"
+	"github.com/silt-etl/silt/internal/stack/stacktest"
+)
+
+func TestMain(m *testing.M) { stacktest.Main(m) }
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// siltBin is SILT_BIN (make test builds it) or a binary built once here.
+func siltBin(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("SILT_BIN"); b != "" {
+		return b
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "silt-run-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "silt")
+		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/silt-etl/silt/cmd/silt").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return builtBin
+}
+
+// daemon is a running `silt run` with its output captured.
+type daemon struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan error
+}
+
+func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{done: make(chan error, 1)}
+	d.cmd = exec.Command(siltBin(t), append([]string{"run"}, args...)...)
+	d.cmd.Dir = dir
+	d.cmd.Env = env
+	d.cmd.Stdout = d
+	d.cmd.Stderr = d
+	require.NoError(t, d.cmd.Start())
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	return d
+}
+
+func (d *daemon) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.out.Write(p)
+}
+
+func (d *daemon) output() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.out.String()
+}
+
+// waitFor polls cond until it holds; the bound only keeps a broken build
+// from hanging, it is not what the test measures.
+func (d *daemon) waitFor(t *testing.T, what string, bound time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		select {
+		case err := <-d.done:
+			d.done <- err
+			t.Fatalf("silt run exited (%v) before %s:\n%s", err, what, d.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after %s:\n%s", what, bound, d.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+var statusURL = regexp.MustCompile(`status page (http://[0-9.:]+/)`)
+
+func (d *daemon) url(t *testing.T) string {
+	t.Helper()
+	d.waitFor(t, "status page URL", time.Minute, func() bool { return statusURL.MatchString(d.output()) })
+	return statusURL.FindStringSubmatch(d.output())[1]
+}
+
+// stop sends SIGTERM and requires a clean exit with code 0.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	err := <-d.done
+	require.NoError(t, err, "silt run did not exit 0 on SIGTERM:\n%s", d.output())
+	require.Contains(t, d.output(), "silt run: stopped")
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", url, body)
+	return string(body)
+}
+
+// metricSum adds up every series of a metric family on a /metrics page.
+func metricSum(t *testing.T, page, name string) float64 {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(page))
+	require.NoError(t, err, "metrics are not Prometheus text")
+	sum := 0.0
+	if f := fams[name]; f != nil {
+		for _, m := range f.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+func envWithout(prefixes ...string) []string {
+	var env []string
+next:
+	for _, kv := range os.Environ() {
+		for _, p := range prefixes {
+			if strings.HasPrefix(kv, p) {
+				continue next
+			}
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// TestRunE2EEmbeddedDefault is `make run` as a user runs it: silt run with
+// no config in an empty directory, until the host_breakdown report is
+// written; then the status page, metrics and a clean SIGTERM stop.
+func TestRunE2EEmbeddedDefault(t *testing.T) {
+	dir := t.TempDir()
+	env := append(envWithout("SILT_"), "SILT_HTTP_LISTEN=127.0.0.1:0", "SILT_COLLECT_LISTEN=127.0.0.1:0")
+	d := startDaemon(t, dir, env)
+	url := d.url(t)
+	latest := filepath.Join(dir, "silt-data", "reports", "host_breakdown", "latest.csv")
+	start := time.Now()
+	d.waitFor(t, "host_breakdown report", 2*time.Minute, func() bool { _, err := os.Stat(latest); return err == nil })
+	t.Logf("first report after %s", time.Since(start).Round(time.Second))
+	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d ingest +ok .*events=\d+`, d.output(), "a status line per run")
+	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d host_breakdown +ok .*rows=\d+`, d.output())
+
+	f, err := os.Open(latest)
+	require.NoError(t, err)
+	recs, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	require.NoError(t, err)
+	require.Equal(t, []string{"host", "event_type", "events"}, recs[0])
+	defaults := config.Default()
+	hosts := map[string]bool{}
+	reported := int64(0)
+	for _, r := range recs[1:] {
+		n, err := strconv.ParseInt(r[2], 10, 64)
+		require.NoError(t, err)
+		require.Positive(t, n, "row %v", r)
+		hosts[r[0]] = true
+		reported += n
+	}
+	for _, h := range defaults.Gen.Hosts {
+		require.True(t, hosts[h], "host %s missing from the report:\n%v", h, recs)
+	}
+
+	page := httpGet(t, url)
+	for _, want := range []string{`data-job="ingest"`, `data-job="host_breakdown"`, `id="report-host_breakdown"`, `<rect class="bar"`, "purchase_sword"} {
+		require.Contains(t, page, want)
+	}
+	metrics := httpGet(t, url+"metrics")
+	require.GreaterOrEqual(t, metricSum(t, metrics, "silt_job_runs_total"), 2.0)
+	require.Positive(t, metricSum(t, metrics, "silt_ingest_rows_total"))
+	require.Equal(t, "ready\n", httpGet(t, url+"readyz"))
+	browse(t, url, "run-status-page.png", "ingest", "host_breakdown")
+
+	d.stop(t)
+	// The lake holds at least what the report counted, each event once.
+	rep, err := lakecheck.Check(context.Background(), filepath.Join(dir, "silt-data"))
+	require.NoError(t, err)
+	require.Zero(t, rep.Duplicates)
+	require.GreaterOrEqual(t, rep.Total, reported)
+	t.Logf("lake: %d rows in %d files; report counted %d events", rep.Total, rep.Files, reported)
+
+	cmd := exec.Command(siltBin(t), "jobs")
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "host_breakdown: last")
+	require.Regexp(t, `(?m)^  ok +\S+ \S+ +\S+ \S+ +\S+ +1 +.*events=`, string(out))
+}
+
+// browse loads url in headless Chromium when there is one (on CI there
+// must be) and checks the rendered DOM; the screenshot stays in test-artifacts/.
+func browse(t *testing.T, url, shot string, jobs ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium not found on CI: run .ci/install-deps")
+		}
+		t.Log("chromium not installed: status page not checked in a browser")
+		return
+	}
+	run := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + t.TempDir()}
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, bin, append(flags, args...)...)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		require.NoError(t, err, stderr.String())
+		return string(out)
+	}
+	dom := run("--dump-dom", url)
+	for _, j := range jobs {
+		require.Contains(t, dom, `data-job="`+j+`"`)
+	}
+	bars := regexp.MustCompile(`<rect class="bar"[^>]*width="([1-9]\d*)"`).FindAllString(dom, -1)
+	require.NotEmpty(t, bars, "no non-empty bar in the chart")
+	_, file, _, _ := runtime.Caller(0)
+	artifacts := filepath.Join(filepath.Dir(file), "..", "..", "test-artifacts")
+	require.NoError(t, os.MkdirAll(artifacts, 0o755))
+	run("--screenshot="+filepath.Join(artifacts, shot), "--window-size=1280,900", url)
+}
