@@ -26,19 +26,25 @@ unit:
 # also when a test fails.
 test: build
 	@$(GO) test -count=1 -timeout 10m $(PKGS)
-	@./$(BIN) stack up --state $(STACK_STATE) --wait
+	@./$(BIN) stack up --state $(STACK_STATE) --metastore
 	@SILT_STACK_STATE=$(STACK_STATE) SILT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -tags integration -timeout $(TEST_TIMEOUT) -run 'Integration|E2E' $(PKGS); \
 	  status=$$?; ./$(BIN) stack down --state $(STACK_STATE); exit $$status
 
 stack-up: build
-	./$(BIN) stack up --state $(STACK_STATE) --wait
+	./$(BIN) stack up --state $(STACK_STATE) --metastore
 
 stack-down: build
 	./$(BIN) stack down --state $(STACK_STATE)
 
+# bench: Go benchmarks, then end-to-end ingest of 1M events into a local
+# lake and MinIO (peak RSS of the silt process), then a 30 s loopback load
+# on the collector. Numbers go to the terminal; nothing asserts on time.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./jobs/... ./lake/...
-	$(GO) run ./internal/bench/e2e
+	@./$(BIN) stack up --state $(STACK_STATE)
+	@$(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE); \
+	  status=$$?; $(GO) run ./internal/bench/load --duration 30s; \
+	  ./$(BIN) stack down --state $(STACK_STATE); exit $$status
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -69,6 +70,15 @@ type S3 struct {
 	PathStyle bool   `yaml:"path_style" env:"SILT_S3_PATH_STYLE"`
 	// CreateBucket makes silt create the bucket when it is missing.
 	CreateBucket bool `yaml:"create_bucket" env:"SILT_S3_CREATE_BUCKET"`
+}
+
+// LakeURI is the bucket and prefix as an s3:// URI ending in '/'.
+func (s S3) LakeURI() string {
+	uri := "s3://" + s.Bucket + "/"
+	if p := strings.Trim(s.Prefix, "/"); p != "" {
+		uri += p + "/"
+	}
+	return uri
 }
 
 type Ingest struct {
@@ -222,6 +232,9 @@ func Load(path string) (*Config, error) {
 	}
 	if cfg.Embedded && len(cfg.Kafka.Brokers) == 0 {
 		cfg.Kafka.Brokers = []string{EmbeddedBroker}
+	}
+	if cfg.Catalog.Trino.Location == "" && cfg.Lake.Kind == "s3" {
+		cfg.Catalog.Trino.Location = cfg.Lake.S3.LakeURI()
 	}
 	if err := cfg.Validate(); err != nil {
 		if path == "" {

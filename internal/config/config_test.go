@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +97,32 @@ func TestSecretsAreNotEchoed(t *testing.T) {
 	_, err := Load("")
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "hunter2")
+}
+
+// silt.example.yaml must load and name every environment variable, so the
+// documentation cannot drift from the code.
+func TestExampleConfigIsCompleteAndValid(t *testing.T) {
+	raw, err := os.ReadFile("../../silt.example.yaml")
+	require.NoError(t, err)
+	cfg, err := Load("../../silt.example.yaml")
+	require.NoError(t, err)
+	require.Equal(t, Default().Ingest.TargetFileBytes, cfg.Ingest.TargetFileBytes)
+	var missing []string
+	walkTags(reflect.TypeOf(Config{}), func(env string) {
+		if !strings.Contains(string(raw), env) {
+			missing = append(missing, env)
+		}
+	})
+	require.Empty(t, missing, "environment variables silt.example.yaml does not mention")
+}
+
+func walkTags(t reflect.Type, fn func(env string)) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if env := f.Tag.Get("env"); env != "" {
+			fn(env)
+		} else if f.Type.Kind() == reflect.Struct {
+			walkTags(f.Type, fn)
+		}
+	}
 }

@@ -135,6 +135,9 @@ func (c *Config) Validate() error {
 		}
 		if t.Location == "" {
 			bad("catalog.trino.location", "empty: where Trino sees the lake, e.g. s3://lake/")
+		} else if c.Lake.Kind == "s3" && schemeless(t.Location) != schemeless(c.Lake.S3.LakeURI()) {
+			// Partitions registered under another prefix read as empty.
+			bad("catalog.trino.location", "%q is not the lake (%s): leave it empty to derive it from lake.s3.bucket and prefix", t.Location, c.Lake.S3.LakeURI())
 		}
 	default:
 		bad("catalog.kind", "%q: use duckdb or trino", c.Catalog.Kind)
@@ -184,4 +187,13 @@ func (c *Config) Validate() error {
 		bad("log.level", "%q: use debug, info, warn or error", c.Log.Level)
 	}
 	return errors.Join(errs...)
+}
+
+// schemeless drops s3:// or s3a:// and a trailing '/', so Trino's and
+// Hive's spellings of one location compare equal.
+func schemeless(uri string) string {
+	if i := strings.Index(uri, "://"); i >= 0 {
+		uri = uri[i+3:]
+	}
+	return strings.TrimSuffix(uri, "/")
 }

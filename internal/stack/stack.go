@@ -60,7 +60,6 @@ func (e *Endpoints) Env() []string {
 		"SILT_CATALOG_KIND=trino",
 		"SILT_TRINO_URL=" + e.TrinoURL,
 		"SILT_TRINO_CATALOG=" + e.TrinoCatalog,
-		"SILT_TRINO_LOCATION=" + e.TrinoSchemaLocation,
 	}
 }
 
