@@ -73,23 +73,7 @@ func (h *hmsService) start(cache, s3Endpoint, accessKey, secretKey, bucket strin
 	if err := os.MkdirAll(conf, 0o755); err != nil {
 		return fmt.Errorf("create metastore dirs: %w", err)
 	}
-	props := [][2]string{
-		{"metastore.thrift.port", strconv.Itoa(h.port)},
-		{"metastore.thrift.bind.host", "127.0.0.1"},
-		{"javax.jdo.option.ConnectionURL", "jdbc:derby:;databaseName=" + filepath.Join(h.dir, "db") + ";create=true"},
-		{"javax.jdo.option.ConnectionDriverName", "org.apache.derby.jdbc.EmbeddedDriver"},
-		{"datanucleus.schema.autoCreateAll", "true"},
-		{"metastore.schema.verification", "false"},
-		{"metastore.warehouse.dir", "s3a://" + bucket + "/_hms/warehouse"},
-		{"fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"},
-		{"fs.s3a.endpoint", "http://" + s3Endpoint},
-		{"fs.s3a.endpoint.region", region},
-		{"fs.s3a.path.style.access", "true"},
-		{"fs.s3a.connection.ssl.enabled", "false"},
-		{"fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"},
-		{"fs.s3a.access.key", accessKey},
-		{"fs.s3a.secret.key", secretKey},
-	}
+	props := metastoreProps(h.port, filepath.Join(h.dir, "db"), bucket, s3Endpoint, accessKey, secretKey)
 	var b strings.Builder
 	b.WriteString("<?xml version=\"1.0\"?>\n<configuration>\n")
 	for _, p := range props {
@@ -115,6 +99,28 @@ func (h *hmsService) start(cache, s3Endpoint, accessKey, secretKey, bucket strin
 	var err error
 	h.proc, err = startProcess("metastore", cmd, filepath.Join(h.dir, "metastore.log"), detach)
 	return err
+}
+
+// metastoreProps is the metastore's configuration. docker/hive/metastore-site.xml
+// has the same settings for compose; docker_test.go keeps them equal.
+func metastoreProps(port int, dbDir, bucket, s3Endpoint, accessKey, secretKey string) [][2]string {
+	return [][2]string{
+		{"metastore.thrift.port", strconv.Itoa(port)},
+		{"metastore.thrift.bind.host", "127.0.0.1"},
+		{"javax.jdo.option.ConnectionURL", "jdbc:derby:;databaseName=" + dbDir + ";create=true"},
+		{"javax.jdo.option.ConnectionDriverName", "org.apache.derby.jdbc.EmbeddedDriver"},
+		{"datanucleus.schema.autoCreateAll", "true"},
+		{"metastore.schema.verification", "false"},
+		{"metastore.warehouse.dir", "s3a://" + bucket + "/_hms/warehouse"},
+		{"fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"},
+		{"fs.s3a.endpoint", "http://" + s3Endpoint},
+		{"fs.s3a.endpoint.region", region},
+		{"fs.s3a.path.style.access", "true"},
+		{"fs.s3a.connection.ssl.enabled", "false"},
+		{"fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"},
+		{"fs.s3a.access.key", accessKey},
+		{"fs.s3a.secret.key", secretKey},
+	}
 }
 
 // ready waits for the Thrift port; Trino's SHOW SCHEMAS over it is the

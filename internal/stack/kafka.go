@@ -78,28 +78,7 @@ func (k *kafkaService) start(ctx context.Context, cache string, detach bool) err
 		return fmt.Errorf("create kafka data dir: %w", err)
 	}
 	ctl := "127.0.0.1:" + strconv.Itoa(k.controllerPort)
-	props := strings.Join([]string{
-		"process.roles=broker,controller",
-		"node.id=1",
-		"controller.quorum.voters=1@" + ctl,
-		"listeners=PLAINTEXT://" + k.broker() + ",CONTROLLER://" + ctl,
-		"advertised.listeners=PLAINTEXT://" + k.broker(),
-		"controller.listener.names=CONTROLLER",
-		"inter.broker.listener.name=PLAINTEXT",
-		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-		"log.dirs=" + data,
-		"num.partitions=1",
-		"offsets.topic.replication.factor=1",
-		"offsets.topic.num.partitions=4",
-		"transaction.state.log.replication.factor=1",
-		"transaction.state.log.min.isr=1",
-		"share.coordinator.state.topic.replication.factor=1",
-		"share.coordinator.state.topic.min.isr=1",
-		// Tests join groups often; the default 3 s delay would slow each one.
-		"group.initial.rebalance.delay.ms=0",
-		"auto.create.topics.enable=true",
-		"",
-	}, "\n")
+	props := strings.Join(kafkaProps(k.broker(), ctl, data), "\n")
 	conf := filepath.Join(k.dir, "server.properties")
 	if err := os.WriteFile(conf, []byte(props), 0o644); err != nil {
 		return fmt.Errorf("write kafka config: %w", err)
@@ -122,6 +101,33 @@ func (k *kafkaService) start(ctx context.Context, cache string, detach bool) err
 	var err error
 	k.proc, err = startProcess("kafka", cmd, logPath, detach)
 	return err
+}
+
+// kafkaProps is the broker's server.properties. docker/compose.yml sets the
+// same through the image's KAFKA_* variables; docker_test.go keeps them equal.
+func kafkaProps(broker, ctl, data string) []string {
+	return []string{
+		"process.roles=broker,controller",
+		"node.id=1",
+		"controller.quorum.voters=1@" + ctl,
+		"listeners=PLAINTEXT://" + broker + ",CONTROLLER://" + ctl,
+		"advertised.listeners=PLAINTEXT://" + broker,
+		"controller.listener.names=CONTROLLER",
+		"inter.broker.listener.name=PLAINTEXT",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"log.dirs=" + data,
+		"num.partitions=1",
+		"offsets.topic.replication.factor=1",
+		"offsets.topic.num.partitions=4",
+		"transaction.state.log.replication.factor=1",
+		"transaction.state.log.min.isr=1",
+		"share.coordinator.state.topic.replication.factor=1",
+		"share.coordinator.state.topic.min.isr=1",
+		// Tests join groups often; the default 3 s delay would slow each one.
+		"group.initial.rebalance.delay.ms=0",
+		"auto.create.topics.enable=true",
+		"",
+	}
 }
 
 // ready waits until the broker answers metadata requests as a registered,
