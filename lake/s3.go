@@ -91,6 +91,13 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	}
 	// A retry needs the reader from the start: only seekable readers retry.
 	seeker, canRetry := r.(io.Seeker)
+	if canRetry && size >= 0 {
+		// A reader of the wrong length is a bug, not an outage: say so
+		// now rather than after every retry.
+		if n, err := remaining(seeker); err == nil && n != size {
+			return fmt.Errorf("put %s: reader holds %d bytes, expected %d", key, n, size)
+		}
+	}
 	attempt := 0
 	err := withRetry(ctx, "put "+key, func() error {
 		if attempt++; attempt > 1 {
@@ -203,4 +210,18 @@ func contentType(key string) string {
 		return "text/csv"
 	}
 	return "application/octet-stream"
+}
+
+// remaining is how many bytes a seekable reader has left.
+func remaining(s io.Seeker) (int64, error) {
+	cur, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	end, err := s.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, err
+	}
+	_, err = s.Seek(cur, io.SeekStart)
+	return end - cur, err
 }

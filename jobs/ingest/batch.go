@@ -337,7 +337,7 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
 	b.stats.BytesIn += int64(len(r.Value))
 	ingestMetrics.events.WithLabelValues(r.Topic).Inc()
 	ingestMetrics.bytesIn.Add(float64(len(r.Value)))
-	ingestedAt := b.j.unit.of(ps.man.IngestedAt)
+	ingestedAt := b.j.unit.Of(ps.man.IngestedAt)
 
 	ev, dl := b.dec.decode(r.Value, r.Timestamp)
 	var t *table
@@ -363,7 +363,7 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
 		source = "kafka"
 	}
 	row[0], row[1], row[2], row[3], row[4], row[5], row[6] =
-		b.j.unit.of(ev.eventTime), source, r.Topic, int64(r.Partition), r.Offset, ingestedAt, raw
+		b.j.unit.Of(ev.eventTime), source, r.Topic, int64(r.Partition), r.Offset, ingestedAt, raw
 	for _, f := range b.fields {
 		row[len(lake.SystemColumns)+f.pos] = f.value
 	}
@@ -382,7 +382,7 @@ func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLett
 	if !utf8.ValidString(reason) {
 		reason, _ = validUTF8([]byte(reason))
 	}
-	row := []any{b.j.unit.of(r.Timestamp), r.Topic, int64(r.Partition), r.Offset, ingestedAt, reason, raw, exact}
+	row := []any{b.j.unit.Of(r.Timestamp), r.Topic, int64(r.Partition), r.Offset, ingestedAt, reason, raw, exact}
 	b.stats.DeadLetters++
 	ingestMetrics.deadLetters.WithLabelValues(dl.kind).Inc()
 	p := lake.PartitionOf(lake.DeadLetterTable, r.Timestamp)
@@ -437,10 +437,10 @@ func (b *batch) closeExpired(ctx context.Context) error {
 func (b *batch) closeFile(ctx context.Context, id fileID, reason string) error {
 	f := b.files.get(id)
 	b.files.remove(id)
-	defer f.discard()
-	size, err := f.finish()
+	defer f.w.Discard()
+	spool, size, err := f.w.Finish()
 	if err != nil {
-		return err
+		return fmt.Errorf("close %s: %w", f.key, err)
 	}
 	if id.partition.Table != lake.DeadLetterTable {
 		if t := b.j.tables[id.partition.Table]; t != nil && t.dirty {
@@ -456,7 +456,7 @@ func (b *batch) closeFile(ctx context.Context, id fileID, reason string) error {
 			return err
 		}
 	}
-	if err := b.j.store.Put(ctx, f.key, f.spool, size); err != nil {
+	if err := b.j.store.Put(ctx, f.key, spool, size); err != nil {
 		return fmt.Errorf("upload %s: %w", f.key, err)
 	}
 	ps.written = append(ps.written, f.key)

@@ -42,13 +42,13 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 				t = newTable(lake.TableSchema{Table: ev.table}, config.TableDecl{})
 				tables[ev.table] = t
 			}
-			fields, dl = t.typeFields(&ev, millis, fields)
+			fields, dl = t.typeFields(&ev, lake.Millis, fields)
 			if dl != nil {
 				b.Fatal(dl)
 			}
 			t.addColumns(fields)
 			row := make([]any, len(lake.SystemColumns)+len(t.schema.Columns))
-			row[0], row[1], row[2], row[3], row[4], row[5], row[6] = millis.of(ev.eventTime), "event", "events", int64(0), int64(i), int64(0), string(v)
+			row[0], row[1], row[2], row[3], row[4], row[5], row[6] = lake.Millis.Of(ev.eventTime), "event", "events", int64(0), int64(i), int64(0), string(v)
 			for _, f := range fields {
 				row[len(lake.SystemColumns)+f.pos] = f.value
 			}
@@ -58,7 +58,7 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 			}
 			if f == nil {
 				var err error
-				f, err = openParquet(dir, ev.table, lake.Partition{}, 0, t.schema.AllColumns(), millis, 32<<20, at)
+				f, err = openParquet(dir, ev.table, lake.Partition{}, 0, t.schema.AllColumns(), lake.Millis, 32<<20, at)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -69,10 +69,10 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 			}
 		}
 		for _, f := range files {
-			if _, err := f.finish(); err != nil {
+			if _, _, err := f.w.Finish(); err != nil {
 				b.Fatal(err)
 			}
-			f.discard()
+			f.w.Discard()
 		}
 	}
 	b.StopTimer()

@@ -26,8 +26,8 @@ func TestDecodeRoutesAndNormalizes(t *testing.T) {
 			table: "purchase_sword", columns: []string{"timestamp", "host", "user_agent", "accept"}, time: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)},
 		{name: "event type normalized", in: `{"event_type":"Join-Guild"}`, table: "join_guild", fromKafka: true, time: recordTime},
 		{name: "epoch seconds", in: `{"event_type":"a","timestamp":1763805600}`, table: "a", columns: []string{"timestamp"}, time: time.Unix(1763805600, 0)},
-		{name: "epoch millis", in: `{"event_type":"a","timestamp":1763805600123}`, table: "a", columns: []string{"timestamp"}, time: time.UnixMilli(1763805600123)},
-		{name: "epoch millis as string", in: `{"event_type":"a","timestamp":"1763805600123"}`, table: "a", columns: []string{"timestamp"}, time: time.UnixMilli(1763805600123)},
+		{name: "epoch lake.Millis", in: `{"event_type":"a","timestamp":1763805600123}`, table: "a", columns: []string{"timestamp"}, time: time.UnixMilli(1763805600123)},
+		{name: "epoch lake.Millis as string", in: `{"event_type":"a","timestamp":"1763805600123"}`, table: "a", columns: []string{"timestamp"}, time: time.UnixMilli(1763805600123)},
 		{name: "unparseable time falls back to record time", in: `{"event_type":"a","timestamp":"yesterday"}`, table: "a", columns: []string{"timestamp"}, fromKafka: true, time: recordTime},
 		{name: "implausible year falls back", in: `{"event_type":"a","timestamp":"0001-01-01T00:00:00Z"}`, table: "a", columns: []string{"timestamp"}, fromKafka: true, time: recordTime},
 		{name: "system column names are prefixed", in: `{"event_type":"a","kafka_offset":1,"dt":"x"}`, table: "a", columns: []string{"field_kafka_offset", "field_dt"}, fromKafka: true, time: recordTime},
@@ -73,7 +73,7 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 
 	ev, dl := d.decode([]byte(`{"event_type":"a","s":"x","f":1.5,"b":true,"o":{"k":[1]},"nul":null,"n":7,"at":"2026-01-02T03:04:05Z"}`), recordTime)
 	require.Nil(t, dl)
-	fs, dl := tbl.typeFields(&ev, millis, nil)
+	fs, dl := tbl.typeFields(&ev, lake.Millis, nil)
 	require.Nil(t, dl)
 	require.True(t, tbl.addColumns(fs))
 	require.Equal(t, []lake.Column{
@@ -96,13 +96,13 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	for _, in := range conflicts {
 		ev, dl := d.decode([]byte(in), recordTime)
 		require.Nil(t, dl)
-		_, dl = tbl.typeFields(&ev, millis, nil)
+		_, dl = tbl.typeFields(&ev, lake.Millis, nil)
 		require.NotNil(t, dl, in)
 		require.Equal(t, reasonTypeConflict, dl.kind)
 	}
 	// Varchar takes any JSON value as its text; null fits every column.
 	ev, _ = d.decode([]byte(`{"event_type":"a","s":12,"f":null}`), recordTime)
-	fs, dl = tbl.typeFields(&ev, millis, nil)
+	fs, dl = tbl.typeFields(&ev, lake.Millis, nil)
 	require.Nil(t, dl)
 	require.Equal(t, "12", fs[0].value)
 	require.Nil(t, fs[1].value)
@@ -110,7 +110,7 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 
 	strict := newTable(lake.TableSchema{Table: "a"}, config.TableDecl{Columns: map[string]string{"s": "varchar"}, Strict: true})
 	ev, _ = d.decode([]byte(`{"event_type":"a","s":"x","extra":1}`), recordTime)
-	_, dl = strict.typeFields(&ev, millis, nil)
+	_, dl = strict.typeFields(&ev, lake.Millis, nil)
 	require.NotNil(t, dl)
 	require.Equal(t, reasonUndeclared, dl.kind)
 }

@@ -104,7 +104,7 @@ func (o *openFiles) closeAll(ctx context.Context, closeFn func(context.Context, 
 // discardAll drops every open file without uploading (a failed batch).
 func (o *openFiles) discardAll() {
 	for _, f := range o.files {
-		f.discard()
+		f.w.Discard()
 	}
 	o.files = map[fileID]*parquetFile{}
 	o.order = nil

@@ -40,7 +40,7 @@ type Job struct {
 	name  string
 	kafka config.Kafka
 	cfg   config.Ingest
-	unit  timeUnit
+	unit  lake.TimeUnit
 	store lake.Store
 	reg   registrar
 	log   *slog.Logger
@@ -86,9 +86,7 @@ func New(cfg *config.Config, store lake.Store, opts ...Option) *Job {
 		assigned: map[tp]bool{}, manifests: map[tp][]*manifest{}, leftovers: map[tp][]*kgo.Record{},
 		tables: map[string]*table{},
 	}
-	if cfg.Ingest.TimestampUnit == "micros" {
-		j.unit = micros
-	}
+	j.unit = lake.ParseTimeUnit(cfg.Ingest.TimestampUnit)
 	for _, o := range opts {
 		o(j)
 	}

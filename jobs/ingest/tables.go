@@ -37,7 +37,7 @@ type typed struct {
 // typeFields converts ev's fields for this table's columns. Fields that are
 // not columns yet come back with pos -1 and an inferred (or declared) type;
 // a value that does not fit its column's type makes the event a dead letter.
-func (t *table) typeFields(ev *event, unit timeUnit, out []typed) ([]typed, *deadLetter) {
+func (t *table) typeFields(ev *event, unit lake.TimeUnit, out []typed) ([]typed, *deadLetter) {
 	out = out[:0]
 	for _, f := range ev.fields {
 		pos, known := t.index[f.column]
@@ -97,23 +97,9 @@ func inferType(v *fastjson.Value) string {
 	return ""
 }
 
-type timeUnit int
-
-const (
-	millis timeUnit = iota
-	micros
-)
-
-func (u timeUnit) of(t time.Time) int64 {
-	if u == micros {
-		return t.UnixMicro()
-	}
-	return t.UnixMilli()
-}
-
 // convert fits v to a column type. Varchar takes anything (non-strings as
 // their JSON text); the others take only their own kind of value.
-func convert(v *fastjson.Value, typ string, unit timeUnit) (any, bool) {
+func convert(v *fastjson.Value, typ string, unit lake.TimeUnit) (any, bool) {
 	if v.Type() == fastjson.TypeNull {
 		return nil, true
 	}
@@ -135,7 +121,7 @@ func convert(v *fastjson.Value, typ string, unit timeUnit) (any, bool) {
 		return b, err == nil
 	case lake.TypeTimestamp:
 		if t, fallback := eventTime(v, time.Time{}); !fallback {
-			return unit.of(t), true
+			return unit.Of(t), true
 		}
 	}
 	return nil, false
