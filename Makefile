@@ -8,7 +8,7 @@ PKGS     := ./...
 STACK_STATE ?= $(CURDIR)/.cache/stack/state.json
 TEST_TIMEOUT ?= 45m
 
-.PHONY: all build run unit test integration stack-up stack-down bench lint fmt clean
+.PHONY: all build run unit test integration stack-up stack-down bench lint fmt clean up down
 
 all: build
 
@@ -55,3 +55,14 @@ fmt:
 
 clean:
 	rm -rf bin silt-data .cache
+
+# up/down: the docker compose stack (needs Docker, and docker/.env made
+# from docker/.env.example).
+COMPOSE := docker compose -f docker/compose.yml --env-file docker/.env
+
+up:
+	@test -f docker/.env || { echo "copy docker/.env.example to docker/.env and set the passwords"; exit 1; }
+	$(COMPOSE) up -d --build --wait
+
+down:
+	$(COMPOSE) down
