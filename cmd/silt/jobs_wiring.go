@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
@@ -123,5 +126,43 @@ func (l lakeTables) Tables(ctx context.Context) ([]web.TableInfo, error) {
 		}
 		out = append(out, info)
 	}
+	return out, nil
+}
+
+// metricsLag reads consumer lag per partition from the ingest job's gauge,
+// so the status page shows what /metrics shows without asking Kafka again.
+type metricsLag struct{ g prometheus.Gatherer }
+
+func (m metricsLag) Lag(context.Context) ([]web.PartitionLag, error) {
+	fams, err := m.g.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather metrics: %w", err)
+	}
+	var out []web.PartitionLag
+	for _, f := range fams {
+		if f.GetName() != "silt_ingest_consumer_lag" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			var pl web.PartitionLag
+			for _, l := range mt.GetLabel() {
+				switch l.GetName() {
+				case "topic":
+					pl.Topic = l.GetValue()
+				case "partition":
+					p, _ := strconv.ParseInt(l.GetValue(), 10, 32)
+					pl.Partition = int32(p)
+				}
+			}
+			pl.Lag = int64(mt.GetGauge().GetValue())
+			out = append(out, pl)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Topic != out[b].Topic {
+			return out[a].Topic < out[b].Topic
+		}
+		return out[a].Partition < out[b].Partition
+	})
 	return out, nil
 }

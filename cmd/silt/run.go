@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
@@ -113,7 +115,7 @@ func runRun(ctx context.Context, args []string) error {
 	defer stopHTTP()
 	if cfg.HTTP.Listen != "" && cfg.HTTP.Listen != "off" {
 		srv := web.New(web.Options{
-			Jobs: sched, Tables: lakeTables{store}, ReportsDir: cfg.Reports.Out,
+			Jobs: sched, Tables: lakeTables{store}, Lag: metricsLag{prometheus.DefaultGatherer}, ReportsDir: cfg.Reports.Out,
 			Ready: sched.Ready, Logger: log,
 		})
 		if deps.catalog != nil {

@@ -211,7 +211,7 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 	}
 
 	page := httpGet(t, url)
-	for _, want := range []string{`data-job="ingest"`, `data-job="host_breakdown"`, `id="report-host_breakdown"`, `<rect class="bar"`, "purchase_sword"} {
+	for _, want := range []string{`data-job="ingest"`, `data-job="host_breakdown"`, `id="report-host_breakdown"`, `<rect class="bar"`, "purchase_sword", "Consumer lag", "<td>events</td>"} {
 		require.Contains(t, page, want)
 	}
 	metrics := httpGet(t, url+"metrics")

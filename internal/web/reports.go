@@ -101,7 +101,8 @@ func (r *report) load(path string) error {
 }
 
 // buildChart picks the first column whose every value is a number as the
-// measure and the first other column as the label; nil when there is none.
+// measure and the first other column as the label, summing the measure of
+// rows with the same label; nil when there is no numeric column.
 func buildChart(header []string, rows [][]string) *chart {
 	if len(rows) == 0 {
 		return nil
@@ -132,28 +133,37 @@ func buildChart(header []string, rows [][]string) *chart {
 	if measure < 0 {
 		return nil
 	}
-	rows = rows[:min(len(rows), maxBars)]
-	values := make([]float64, len(rows))
-	peak := 0.0
-	for i, row := range rows {
-		values[i], _ = strconv.ParseFloat(strings.TrimSpace(row[measure]), 64)
-		peak = max(peak, values[i])
-	}
-	ch := &chart{Measure: header[measure], Width: chartWidth, Height: len(rows)*(barHeight+barGap) + barGap}
-	if label >= 0 {
-		ch.Label = header[label]
-	}
+	// Rows that share a label (host × event_type reports) add up to one bar.
+	var labels []string
+	sums := map[string]float64{}
 	for i, row := range rows {
 		name := strconv.Itoa(i + 1)
 		if label >= 0 && label < len(row) {
 			name = row[label]
 		}
+		v, _ := strconv.ParseFloat(strings.TrimSpace(row[measure]), 64)
+		if _, seen := sums[name]; !seen {
+			labels = append(labels, name)
+		}
+		sums[name] += v
+	}
+	labels = labels[:min(len(labels), maxBars)]
+	peak := 0.0
+	for _, l := range labels {
+		peak = max(peak, sums[l])
+	}
+	ch := &chart{Measure: header[measure], Width: chartWidth, Height: len(labels)*(barHeight+barGap) + barGap}
+	if label >= 0 {
+		ch.Label = header[label]
+	}
+	for i, name := range labels {
+		v := sums[name]
 		w := 0
-		if peak > 0 && values[i] > 0 {
-			w = max(1, int(values[i]/peak*float64(chartWidth-labelWidth-80)))
+		if peak > 0 && v > 0 {
+			w = max(1, int(v/peak*float64(chartWidth-labelWidth-80)))
 		}
 		y := barGap + i*(barHeight+barGap)
-		ch.Bars = append(ch.Bars, bar{Label: name, Value: strings.TrimSpace(row[measure]), Y: y, W: w, TextY: y + barHeight - 5})
+		ch.Bars = append(ch.Bars, bar{Label: name, Value: strconv.FormatFloat(v, 'f', -1, 64), Y: y, W: w, TextY: y + barHeight - 5})
 	}
 	return ch
 }

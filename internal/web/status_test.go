@@ -62,6 +62,12 @@ func TestBuildChartPicksFirstNumericByFirstText(t *testing.T) {
 	ch = buildChart([]string{"hour", "events"}, [][]string{{"1", "0"}, {"2", "0"}})
 	require.Equal(t, "hour", ch.Measure) // all numeric: the first column is the measure, bars numbered
 	require.Equal(t, "1", ch.Bars[0].Label)
+
+	ch = buildChart([]string{"host", "type", "events"}, [][]string{{"a", "x", "1"}, {"a", "y", "2"}, {"b", "x", "6"}})
+	require.Len(t, ch.Bars, 2, "one bar per host")
+	require.Equal(t, []string{"a", "3"}, []string{ch.Bars[0].Label, ch.Bars[0].Value})
+	require.Equal(t, []string{"b", "6"}, []string{ch.Bars[1].Label, ch.Bars[1].Value})
+	require.Equal(t, 2*ch.Bars[0].W, ch.Bars[1].W)
 }
 
 func TestHealthReadyAndMountedHandlers(t *testing.T) {
