@@ -45,6 +45,8 @@ type backend interface {
 	ensureTable(ctx context.Context, s lake.TableSchema) error
 	// addPartitions registers ps (all of one table); existing ones are skipped.
 	addPartitions(ctx context.Context, table string, ps []lake.Partition) error
+	// dropPartitions unregisters ps (all of one table); missing ones are skipped.
+	dropPartitions(ctx context.Context, table string, ps []lake.Partition) error
 	// partitions lists a registered table's partitions, sorted.
 	partitions(ctx context.Context, table string) ([]lake.Partition, error)
 	// qualified is the table's name as a query writes it.
@@ -168,5 +170,22 @@ func (c *Catalog) RepairAll(ctx context.Context, store lake.Store) error {
 		return fmt.Errorf("repair catalog: %w", err)
 	}
 	slog.Info("catalog repaired from the lake", "tables", len(changes))
+	return nil
+}
+
+// DropPartitions unregisters partitions whose data retention deleted.
+// Tables that are not registered have nothing to drop.
+func (c *Catalog) DropPartitions(ctx context.Context, table string, ps []lake.Partition) error {
+	if !validTable(table) {
+		return fmt.Errorf("drop partitions: %q is not a table name", table)
+	}
+	for _, p := range ps {
+		if err := checkPartition(p); err != nil {
+			return fmt.Errorf("drop partitions of %s: %w", table, err)
+		}
+	}
+	if err := c.be.dropPartitions(ctx, table, ps); err != nil {
+		return fmt.Errorf("drop partitions of %s: %w", table, err)
+	}
 	return nil
 }

@@ -106,6 +106,10 @@ func viewSQL(s lake.TableSchema, glob string, haveFiles bool) string {
 	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s FROM (%s)", Quote(s.Table), strings.Join(outer, ", "), src)
 }
 
+// dropPartitions: the views read whatever files exist, so deleted
+// partitions are gone from them already.
+func (d *duckBackend) dropPartitions(context.Context, string, []lake.Partition) error { return nil }
+
 func (d *duckBackend) addPartitions(context.Context, string, []lake.Partition) error {
 	return nil // the view's pattern already covers every partition directory
 }

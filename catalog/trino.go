@@ -174,6 +174,31 @@ func (b *trinoBackend) addPartitions(ctx context.Context, table string, ps []lak
 	return nil
 }
 
+func (b *trinoBackend) dropPartitions(ctx context.Context, table string, ps []lake.Partition) error {
+	existing, err := b.partitions(ctx, table)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return nil
+		}
+		return err
+	}
+	have := map[lake.Partition]bool{}
+	for _, p := range existing {
+		have[p] = true
+	}
+	for _, p := range ps {
+		if !have[p] {
+			continue
+		}
+		q := fmt.Sprintf("CALL %s.system.unregister_partition(schema_name => %s, table_name => %s, partition_columns => ARRAY['dt', 'hour'], partition_values => ARRAY[%s, %s])",
+			Quote(b.catalog), literal(b.schema), literal(table), literal(p.Date), literal(p.Hour))
+		if _, err := b.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("unregister partition %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
 func (b *trinoBackend) sync(ctx context.Context, table string) error {
 	q := fmt.Sprintf("CALL %s.system.sync_partition_metadata(schema_name => %s, table_name => %s, mode => 'ADD')",
 		Quote(b.catalog), literal(b.schema), literal(table))

@@ -15,8 +15,10 @@ import (
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/web"
+	"github.com/silt-etl/silt/jobs/compact"
 	"github.com/silt-etl/silt/jobs/ingest"
 	"github.com/silt-etl/silt/jobs/report"
+	"github.com/silt-etl/silt/jobs/retention"
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/scheduler"
 	reportsql "github.com/silt-etl/silt/sql"
@@ -70,9 +72,16 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 			return nil, fmt.Errorf("job %s: no report %q (have %s)", j.Name, j.Report, strings.Join(reportsql.Names(d.reports), ", "))
 		}
 		return report.NewJob(j.Name, r, j.Params, d.catalog, d.cfg.Reports.Out, report.NewNotifier(d.cfg.Reports.Alerts))
-	case "compact", "retention":
-		// TODO(issue 5): wire jobs/compact and jobs/retention once they exist.
-		return nil, fmt.Errorf("%s: %w", j.Kind, errJobUnavailable)
+	case "compact":
+		return compact.New(j.Name, d.cfg, d.store), nil
+	case "retention":
+		var cat interface {
+			DropPartitions(context.Context, string, []lake.Partition) error
+		}
+		if d.catalog != nil {
+			cat = d.catalog
+		}
+		return retention.New(j.Name, d.store, cat, j.Retention.Std())
 	}
 	return nil, fmt.Errorf("job %s: unknown kind %q", j.Name, j.Kind)
 }

@@ -158,6 +158,9 @@ func (c *Config) Validate() error {
 		if j.Schedule == "" && j.After == "" {
 			bad(key+".schedule", "job %q has neither schedule nor after: give a cron expression or @every 30s", j.Name)
 		}
+		if j.Kind == "retention" && j.Retention.Std() <= 0 {
+			bad(key+".retention", "job %q is a retention job without a retention period: set e.g. retention: 720h", j.Name)
+		}
 		if j.Kind == "report" && j.Report == "" {
 			bad(key+".report", "job %q is a report job without a report name", j.Name)
 		}

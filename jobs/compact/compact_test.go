@@ -1,0 +1,143 @@
+package compact
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/embedded"
+	"github.com/silt-etl/silt/internal/gen"
+	"github.com/silt-etl/silt/internal/lakecheck"
+	"github.com/silt-etl/silt/jobs/ingest"
+	"github.com/silt-etl/silt/lake"
+)
+
+// ingested is a local lake that ingest filled with many small objects of
+// events two to three hours old (finished partitions), plus bad records.
+func ingested(t *testing.T, n int) (*config.Config, *lake.Local, map[string]int64) {
+	t.Helper()
+	b, err := embedded.StartBroker(0, "", []string{"events"}, 2)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	cfg := config.Default()
+	cfg.Kafka.Brokers = b.Addrs()
+	cfg.Lake.Root = t.TempDir()
+	cfg.Ingest.SpoolDir = t.TempDir()
+	cfg.Ingest.TargetFileBytes = 64 << 10 // small objects, and outputs of up to 64 KiB
+	cfg.Ingest.MaxRecords = 500           // many batches
+	require.NoError(t, cfg.Validate())
+	st, err := lake.NewLocal(cfg.Lake.Root)
+	require.NoError(t, err)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.DefaultProduceTopic("events"))
+	require.NoError(t, err)
+	defer cl.Close()
+	g := gen.NewEvents(3, nil, nil)
+	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	counts := map[string]int64{}
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		ev := g.Next(nil, start.Add(time.Duration(i)*time.Hour/time.Duration(n)))
+		counts[ev.Type]++
+		recs = append(recs, &kgo.Record{Value: ev.JSON})
+	}
+	recs = append(recs, &kgo.Record{Value: []byte("not json")}, &kgo.Record{Value: []byte(`{"event_type":"../x"}`)})
+	counts[lake.DeadLetterTable] = 2
+	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
+
+	j := ingest.New(cfg, st)
+	defer j.Close()
+	var total int64
+	for total < int64(len(recs)) {
+		stats, err := j.RunBatch(context.Background())
+		require.NoError(t, err)
+		total += stats.Events
+	}
+	return cfg, st, counts
+}
+
+func parquetCount(t *testing.T, st lake.Store) int {
+	objs, err := st.List(context.Background(), "")
+	require.NoError(t, err)
+	n := 0
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".parquet") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCompactionMergesSmallObjectsAndKeepsEveryRow(t *testing.T) {
+	cfg, st, counts := ingested(t, 6000)
+	before := parquetCount(t, st)
+	require.Greater(t, before, 40, "ingest wrote many small objects")
+
+	counted, err := New("compact", cfg, st).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	after := parquetCount(t, st)
+	require.Less(t, after, before/3, "objects before %d, after %d", before, after)
+	require.EqualValues(t, before-after, counted["inputs"]-counted["outputs"])
+
+	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	require.NoError(t, err)
+	require.Zero(t, rep.Duplicates)
+	for table, n := range counts {
+		require.Equal(t, n, rep.Rows[table], table)
+	}
+	// A second run finds nothing more to do.
+	counted, err = New("compact", cfg, st).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.Zero(t, counted["outputs"])
+}
+
+func TestCompactionLeavesRecentPartitionsAlone(t *testing.T) {
+	cfg, st, _ := ingested(t, 1000)
+	before := parquetCount(t, st)
+	// Three hours ago is recent with a four-hour grace.
+	counted, err := New("compact", cfg, st).WithGrace(4*time.Hour).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.Zero(t, counted["outputs"])
+	require.Equal(t, before, parquetCount(t, st))
+}
+
+// failingDeletes fails every Delete of a Parquet object after the first n.
+type failingDeletes struct {
+	lake.Store
+	n     int64
+	count atomic.Int64
+}
+
+func (f *failingDeletes) Delete(ctx context.Context, key string) error {
+	if strings.HasSuffix(key, ".parquet") && f.count.Add(1) > f.n {
+		return errors.New("injected crash")
+	}
+	return f.Store.Delete(ctx, key)
+}
+
+func TestCrashedCompactionIsFinishedByTheNextRun(t *testing.T) {
+	cfg, st, counts := ingested(t, 3000)
+	_, err := New("compact", cfg, &failingDeletes{Store: st, n: 3}).Run(context.Background(), time.Now())
+	require.Error(t, err)
+	// Mid-compaction the output and some inputs coexist: duplicates.
+	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	require.NoError(t, err)
+	require.NotZero(t, rep.Duplicates)
+
+	counted, err := New("compact", cfg, st).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, counted["resumed"])
+	rep, err = lakecheck.Check(context.Background(), cfg.Lake.Root)
+	require.NoError(t, err)
+	require.Zero(t, rep.Duplicates)
+	for table, n := range counts {
+		require.Equal(t, n, rep.Rows[table], table)
+	}
+}

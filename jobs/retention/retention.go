@@ -1,0 +1,83 @@
+// Package retention deletes partitions older than a retention period:
+// their objects from the lake, then their registration from the catalog.
+// Lake first: a partition registered without files reads as empty, while
+// files without a registration would be found again by a repair.
+package retention
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/silt-etl/silt/lake"
+)
+
+// unregisterer is the catalog as retention sees it; nil when there is none
+// (DuckDB's views need nothing).
+type unregisterer interface {
+	DropPartitions(ctx context.Context, table string, ps []lake.Partition) error
+}
+
+// Job is a retention job.
+type Job struct {
+	name  string
+	store lake.Store
+	cat   unregisterer
+	keep  time.Duration
+	log   *slog.Logger
+}
+
+// New keeps partitions for keep (by the end of their hour).
+func New(name string, store lake.Store, cat unregisterer, keep time.Duration) (*Job, error) {
+	if keep <= 0 {
+		return nil, fmt.Errorf("retention job %s: retention must be positive, e.g. 720h", name)
+	}
+	return &Job{name: name, store: store, cat: cat, keep: keep, log: slog.Default().With("job", name)}, nil
+}
+
+func (j *Job) Name() string { return j.name }
+
+// Run deletes every partition whose hour ended before scheduledAt - keep.
+func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64, error) {
+	cutoff := scheduledAt.Add(-j.keep)
+	tables, err := lake.Tables(ctx, j.store)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int64{}
+	for _, table := range append(tables, lake.DeadLetterTable) {
+		parts, err := lake.Partitions(ctx, j.store, table)
+		if err != nil {
+			return counts, err
+		}
+		var expired []lake.Partition
+		for _, p := range parts {
+			start, err := p.Start()
+			if err != nil || start.Add(time.Hour).After(cutoff) {
+				continue
+			}
+			objs, err := j.store.List(ctx, p.Prefix())
+			if err != nil {
+				return counts, err
+			}
+			for _, o := range objs {
+				if err := j.store.Delete(ctx, o.Key); err != nil {
+					return counts, fmt.Errorf("expire %s: %w", p, err)
+				}
+				counts["objects"]++
+			}
+			expired = append(expired, p)
+		}
+		if len(expired) > 0 && j.cat != nil {
+			if err := j.cat.DropPartitions(ctx, table, expired); err != nil {
+				return counts, err
+			}
+		}
+		counts["partitions"] += int64(len(expired))
+	}
+	if counts["partitions"] > 0 {
+		j.log.Info("expired partitions", "partitions", counts["partitions"], "objects", counts["objects"], "before", cutoff)
+	}
+	return counts, nil
+}
