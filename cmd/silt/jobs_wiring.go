@@ -24,10 +24,6 @@ import (
 	reportsql "github.com/silt-etl/silt/sql"
 )
 
-// errJobUnavailable marks a job kind this build cannot run yet; silt run
-// warns and leaves such jobs (and the jobs chained after them) out.
-var errJobUnavailable = errors.New("job kind not available in this build")
-
 // jobDeps is what jobs are built from; one of each per silt run.
 type jobDeps struct {
 	cfg     *config.Config

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,13 +10,16 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/eventsapi"
@@ -27,7 +29,7 @@ import (
 
 func init() {
 	register(&command{
-		name: "run", usage: "[--config F] [--listen ADDR] [--json-logs]", order: 10,
+		name: "run", usage: "[--config F] [--listen ADDR] [--collect]", order: 10,
 		summary: "the scheduler daemon: ingest, register and reports on cron, status page",
 		run:     runRun,
 	})
@@ -42,6 +44,7 @@ func runRun(ctx context.Context, args []string) error {
 	common.bind(fs)
 	listen := fs.String("listen", "", "status page, /metrics and /healthz address (default: http.listen; \"off\" disables)")
 	jsonLogs := fs.Bool("json-logs", false, "log as JSON (same as --log-format json)")
+	withCollector := fs.Bool("collect", false, "also serve the HTTP collector on collect.listen (always on in the embedded default)")
 	stopTimeout := fs.Duration("stop-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -132,6 +135,15 @@ func runRun(ctx context.Context, args []string) error {
 		httpDone <- nil
 	}
 
+	collectDone := make(chan error, 1)
+	if *withCollector || cfg.Embedded {
+		if err := startCollector(ctx, cfg, deps, collectDone); err != nil {
+			return err
+		}
+	} else {
+		collectDone <- nil
+	}
+
 	if err := sched.Start(ctx); err != nil {
 		return err
 	}
@@ -163,7 +175,31 @@ func runRun(ctx context.Context, args []string) error {
 	if err := <-httpDone; err != nil {
 		log.Warn("http server", "err", err)
 	}
+	if err := <-collectDone; err != nil {
+		log.Warn("collector", "err", err)
+	}
 	fmt.Fprintln(os.Stderr, "silt run: stopped")
+	return nil
+}
+
+// startCollector serves the collector (and the events API) until ctx ends,
+// then drains it: in-flight requests finish and buffered records flush.
+func startCollector(ctx context.Context, cfg *config.Config, deps *jobDeps, done chan<- error) error {
+	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler()}
+	if deps.catalog != nil {
+		opts.API = eventsapi.New(deps.catalog, slog.Default())
+	}
+	col, err := collect.New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Collect.Listen)
+	if err != nil {
+		col.Close(ctx) //nolint:errcheck // nothing was produced yet
+		return fmt.Errorf("collector: listen on %s (collect.listen): %w", cfg.Collect.Listen, err)
+	}
+	fmt.Fprintf(os.Stdout, "silt run: collector http://%s/events (GET / , /purchase_a_sword, /join_the_guild)\n", ln.Addr())
+	go func() { done <- col.Serve(ctx, ln) }()
 	return nil
 }
 
@@ -175,7 +211,12 @@ func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, e
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded broker data dir: %w", err)
 	}
-	broker, err := embedded.StartBroker(0, dataDir, cfg.Kafka.Topics, embeddedPartitions)
+	// The well-known port lets `silt gen` and `silt ingest` without a
+	// config find this broker; when it is taken, any free port will do.
+	broker, err := embedded.StartBroker(embeddedPort(), dataDir, cfg.Kafka.Topics, embeddedPartitions)
+	if err != nil {
+		broker, err = embedded.StartBroker(0, dataDir, cfg.Kafka.Topics, embeddedPartitions)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +230,15 @@ func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, e
 	return broker, nil
 }
 
-// addJobs schedules the configured jobs. A job this build cannot run is
-// left out with a warning, and so is every job chained after it.
+func embeddedPort() int {
+	_, port, _ := net.SplitHostPort(config.EmbeddedBroker)
+	n, _ := strconv.Atoi(port)
+	return n
+}
+
+// addJobs schedules the configured jobs. A job that needs the catalog when
+// it is down is left out with a warning, and so is every job chained
+// after it.
 func addJobs(sched *scheduler.Scheduler, deps *jobDeps, jobs []config.Job) error {
 	left := map[string]bool{}
 	for _, j := range jobs {
@@ -200,7 +248,7 @@ func addJobs(sched *scheduler.Scheduler, deps *jobDeps, jobs []config.Job) error
 			continue
 		}
 		job, err := deps.buildJob(j)
-		if errors.Is(err, errJobUnavailable) || (err != nil && deps.catalog == nil && j.Kind != "ingest") {
+		if err != nil && deps.catalog == nil && (j.Kind == "report" || j.Kind == "register") {
 			slog.Warn("job left out", "job", j.Name, "kind", j.Kind, "reason", err)
 			left[j.Name] = true
 			continue

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fastjson"
 
 	"github.com/silt-etl/silt/internal/config"
 )
@@ -329,4 +330,20 @@ func TestServeDrainsInFlight(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, (<-got).status)
 	require.NoError(t, <-served)
 	require.True(t, hp.closed)
+}
+
+// A client's host field wins over the Host header, whatever the case: two
+// fields naming one column would make ingest dead-letter the event.
+func TestClientFieldWinsOverHeaderOfTheSameColumn(t *testing.T) {
+	en := &enricher{typeField: "event_type", headers: []string{"Host", "User-Agent"}}
+	var p fastjson.Parser
+	x := &extraFields{receivedAt: "2026-11-22T00:00:00Z", headers: [][2]string{{"Host", "collector:8322"}, {"User-Agent", "curl/8"}}}
+	evs, err := en.parseBody(&p, []byte(`{"event_type":"join_guild","host":"game-7"}`), false, x)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	v, err := fastjson.ParseBytes(evs[0])
+	require.NoError(t, err)
+	require.Equal(t, "game-7", string(v.GetStringBytes("host")))
+	require.Nil(t, v.Get("Host"), "the header must not be added beside the client's host")
+	require.Equal(t, "curl/8", string(v.GetStringBytes("User-Agent")))
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/silt-etl/silt/internal/ident"
 )
 
 // requestError is a rejection with the HTTP status it maps to.
@@ -27,6 +29,7 @@ func reject(status int, format string, args ...any) error {
 // enricher turns a client's event into the record value: the client's
 // fields, received_at set by the collector, and the configured request
 // headers under their own names. Fields the client sent win over headers
+// that name the same column
 // (a generator posting on behalf of many hosts keeps its Host), but
 // received_at is always the collector's: it is the only clock we trust.
 type enricher struct {
@@ -143,9 +146,20 @@ func (en *enricher) event(v *fastjson.Value, x *extraFields) ([]byte, error) {
 	}
 	var a fastjson.Arena
 	o.Set("received_at", a.NewString(x.receivedAt))
-	for _, h := range x.headers {
-		if o.Get(h[0]) == nil {
-			o.Set(h[0], a.NewString(h[1]))
+	if len(x.headers) > 0 {
+		// A client field wins over a header when both name one column
+		// (host and Host): ingest would otherwise dead-letter the event
+		// for two fields mapping to one column.
+		sent := map[string]bool{}
+		o.Visit(func(k []byte, _ *fastjson.Value) {
+			if col, err := ident.Normalize(string(k)); err == nil {
+				sent[col] = true
+			}
+		})
+		for _, h := range x.headers {
+			if col, _ := ident.Normalize(h[0]); !sent[col] {
+				o.Set(h[0], a.NewString(h[1]))
+			}
 		}
 	}
 	out := v.MarshalTo(nil)
