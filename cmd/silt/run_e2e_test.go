@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -32,34 +31,6 @@ import (
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// siltBin is SILT_BIN (make test builds it) or a binary built once here.
-func siltBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("SILT_BIN"); b != "" {
-		return b
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "silt-run-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "silt")
-		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/silt-etl/silt/cmd/silt").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBin
-}
-
 // daemon is a running `silt run` with its output captured.
 type daemon struct {
 	cmd  *exec.Cmd
@@ -71,7 +42,7 @@ type daemon struct {
 func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{done: make(chan error, 1)}
-	d.cmd = exec.Command(siltBin(t), append([]string{"run"}, args...)...)
+	d.cmd = exec.Command(stacktest.SiltBin(t), append([]string{"run"}, args...)...)
 	d.cmd.Dir = dir
 	d.cmd.Env = env
 	d.cmd.Stdout = d
@@ -228,7 +199,7 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 	require.GreaterOrEqual(t, rep.Total, reported)
 	t.Logf("lake: %d rows in %d files; report counted %d events", rep.Total, rep.Files, reported)
 
-	cmd := exec.Command(siltBin(t), "jobs")
+	cmd := exec.Command(stacktest.SiltBin(t), "jobs")
 	cmd.Dir, cmd.Env = dir, env
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,41 +23,13 @@ import (
 	"github.com/silt-etl/silt/internal/stack/stacktest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// siltBin is the binary under test: SILT_BIN (make test builds it), or one
-// built once for this test binary.
-func siltBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("SILT_BIN"); b != "" {
-		return b
-	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "silt-collect-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "silt")
-		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/silt-etl/silt/cmd/silt").CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, binErr)
-	return binPath
-}
-
 // TestGenCollectIngestCountE2E runs the front door as a user would: silt
 // collect, silt gen through it, silt ingest into the real lake and Trino,
 // and then the collector's count API must give exactly what gen says the
 // collector accepted, per event type and host.
 func TestGenCollectIngestCountE2E(t *testing.T) {
 	ep := stacktest.Get(t)
-	bin := siltBin(t)
+	bin := stacktest.SiltBin(t)
 	topic := fmt.Sprintf("e2e_front_door_%d", time.Now().UnixNano()%1e9)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...))
 	require.NoError(t, err)

@@ -25,35 +25,6 @@ import (
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// siltBin is the binary under test: SILT_BIN (make test builds it), or
-// one built once for this test binary.
-func siltBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("SILT_BIN"); b != "" {
-		return b
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "silt-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "silt")
-		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/silt-etl/silt/cmd/silt").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBin
-}
-
 // world is one test's slice of the real stack: its own topic, consumer
 // group and lake prefix, so tests never see each other's data.
 type world struct {
@@ -147,7 +118,7 @@ type proc struct {
 
 func (w *world) start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(siltBin(t), args...)
+	cmd := exec.Command(stacktest.SiltBin(t), args...)
 	cmd.Env = w.env
 	var buf bytes.Buffer
 	mu := &sync.Mutex{}

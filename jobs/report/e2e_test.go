@@ -30,21 +30,11 @@ import (
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-func siltBinary(t *testing.T) string {
-	if b := os.Getenv("SILT_BIN"); b != "" {
-		return b
-	}
-	bin := filepath.Join(t.TempDir(), "silt")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/silt-etl/silt/cmd/silt").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
-}
-
 // As a user would: produce events, `silt ingest --once`, then the trino
 // CLI, `silt tables`, `silt query` and `silt report` all see exactly them.
 func TestE2EIngestThenTrinoCLIAndReport(t *testing.T) {
 	ep := stacktest.Get(t)
-	bin := siltBinary(t)
+	bin := stacktest.SiltBin(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	name := fmt.Sprintf("e2e_report_%d", time.Now().UnixNano()%1e9)
