@@ -1,0 +1,42 @@
+package ident
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestNormalize(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"purchase_sword", "purchase_sword", true},
+		{"User-Agent", "user_agent", true},
+		{"Host", "host", true},
+		{"page.view count", "page_view_count", true},
+		{"a" + strings.Repeat("b", 62), "a" + strings.Repeat("b", 62), true},
+		{"a" + strings.Repeat("b", 63), "", false}, // 64 characters
+		{"", "", false},
+		{"1st", "", false},
+		{"_private", "", false},
+		{"../../x", "", false},
+		{"a/b", "", false},
+		{"a;DROP TABLE t", "", false},
+		{`a"b`, "", false},
+		{"épée", "", false},
+		{"tab\there", "", false},
+	}
+	for _, tt := range tests {
+		got, err := Normalize(tt.in)
+		if !tt.ok {
+			require.Error(t, err, "%q", tt.in)
+			continue
+		}
+		require.NoError(t, err, "%q", tt.in)
+		require.Equal(t, tt.want, got)
+		require.True(t, Valid(got))
+	}
+	require.False(t, Valid("User-Agent"), "valid means already normalized")
+}
