@@ -26,7 +26,8 @@ unit:
 # also when a test fails.
 test: build
 	@$(GO) test -count=1 -timeout 10m $(PKGS)
-	@./$(BIN) stack up --state $(STACK_STATE) --metastore
+	@# stdout (endpoints and the stack's generated keys) stays out of CI logs
+	@./$(BIN) stack up --state $(STACK_STATE) --metastore > /dev/null
 	@SILT_STACK_STATE=$(STACK_STATE) SILT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -tags integration -timeout $(TEST_TIMEOUT) -run 'Integration|E2E' $(PKGS); \
 	  status=$$?; ./$(BIN) stack down --state $(STACK_STATE); exit $$status
 
@@ -41,7 +42,7 @@ stack-down: build
 # on the collector. Numbers go to the terminal; nothing asserts on time.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./jobs/... ./lake/...
-	@./$(BIN) stack up --state $(STACK_STATE)
+	@./$(BIN) stack up --state $(STACK_STATE) > /dev/null
 	@$(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE); \
 	  status=$$?; $(GO) run ./internal/bench/load --duration 30s; \
 	  ./$(BIN) stack down --state $(STACK_STATE); exit $$status
