@@ -7,6 +7,8 @@ PKGS     := ./...
 # One shared stack for all test binaries; they attach through this file.
 STACK_STATE ?= $(CURDIR)/.cache/stack/state.json
 TEST_TIMEOUT ?= 45m
+# gotestsum runs go test and ends with one summary line (DONE N tests ...).
+GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0 --format pkgname-and-test-fails --
 
 .PHONY: all build run unit test integration stack-up stack-down bench lint fmt clean up down
 
@@ -25,10 +27,10 @@ unit:
 # builds into ~/.cache/silt, printing progress) and torn down afterwards,
 # also when a test fails.
 test: build
-	@$(GO) test -count=1 -timeout 10m $(PKGS)
+	@$(GOTESTSUM) -count=1 -timeout 10m $(PKGS)
 	@# stdout (endpoints and the stack's generated keys) stays out of CI logs
 	@./$(BIN) stack up --state $(STACK_STATE) --metastore > /dev/null
-	@SILT_STACK_STATE=$(STACK_STATE) SILT_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -tags integration -timeout $(TEST_TIMEOUT) -run 'Integration|E2E' $(PKGS); \
+	@SILT_STACK_STATE=$(STACK_STATE) SILT_BIN=$(CURDIR)/$(BIN) $(GOTESTSUM) -count=1 -p 1 -tags integration -timeout $(TEST_TIMEOUT) -run 'Integration|E2E' $(PKGS); \
 	  status=$$?; ./$(BIN) stack down --state $(STACK_STATE); exit $$status
 
 stack-up: build
