@@ -166,6 +166,14 @@ func (c *Catalog) RepairAll(ctx context.Context, store lake.Store) error {
 		}
 		changes = append(changes, Change{Schema: s, Partitions: ps})
 	}
+	// The dead-letter table has a fixed schema and no schema file.
+	dead, err := lake.Partitions(ctx, store, lake.DeadLetterTable)
+	if err != nil {
+		return fmt.Errorf("repair catalog: %w", err)
+	}
+	if len(dead) > 0 {
+		changes = append(changes, Change{Schema: lake.TableSchema{Table: lake.DeadLetterTable}, Partitions: dead})
+	}
 	if err := c.Register(ctx, changes); err != nil {
 		return fmt.Errorf("repair catalog: %w", err)
 	}

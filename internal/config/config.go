@@ -88,7 +88,10 @@ type Ingest struct {
 	TimestampUnit string `yaml:"timestamp_unit" env:"SILT_INGEST_TIMESTAMP_UNIT"`
 
 	// A batch drains up to the high watermarks seen at its start, and stops
-	// earlier at any of these bounds.
+	// earlier at any of these bounds. Ranges are planned in records when a
+	// partition's first record arrives, so max_bytes holds approximately
+	// (through the average record size); max_wait fails a batch that could
+	// not read its planned ranges in time (the next one replays them).
 	MaxRecords int      `yaml:"max_records" env:"SILT_INGEST_MAX_RECORDS"`
 	MaxBytes   Size     `yaml:"max_bytes" env:"SILT_INGEST_MAX_BYTES"`
 	MaxWait    Duration `yaml:"max_wait" env:"SILT_INGEST_MAX_WAIT"`

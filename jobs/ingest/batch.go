@@ -63,7 +63,7 @@ type batch struct {
 	client  *kgo.Client
 	started time.Time
 	hwm     map[tp]int64
-	budget  int64
+	parts0  int64 // partitions assigned at batch start, to split the batch bounds
 	parts   map[tp]*partState
 	files   *openFiles
 	dec     *decoder
@@ -129,11 +129,7 @@ func (b *batch) idleLimit() time.Duration {
 func (b *batch) run(ctx context.Context) (BatchStats, error) {
 	j := b.j
 	deadline := b.started.Add(j.cfg.MaxWait.Std())
-	if n := len(j.assignedPartitions()); n > 0 {
-		b.budget = int64(j.cfg.MaxRecords) / int64(n)
-	} else {
-		b.budget = int64(j.cfg.MaxRecords)
-	}
+	b.parts0 = int64(max(len(j.assignedPartitions()), 1))
 
 	// Let any pending rebalance finish, then hold further ones off until
 	// the batch commits: from here on this member's partitions are fixed.
@@ -262,7 +258,20 @@ func (b *batch) part(ctx context.Context, k tp) (*partState, error) {
 }
 
 // decide chooses what to do with partition k's records from offset on.
-func (b *batch) decide(ctx context.Context, k tp, ps *partState, offset int64) error {
+// budget is how many records a partition's new range may plan: the batch
+// bounds split evenly over the partitions, bytes through the average record
+// size seen so far (before any batch: this first record's).
+func (b *batch) budget(firstRecordBytes int) int64 {
+	budget := int64(b.j.cfg.MaxRecords) / b.parts0
+	avg := b.j.avgRecordBytes
+	if avg == 0 {
+		avg = int64(max(firstRecordBytes, 1))
+	}
+	return max(min(budget, int64(b.j.cfg.MaxBytes)/avg/b.parts0), 1)
+}
+
+func (b *batch) decide(ctx context.Context, k tp, ps *partState, r *kgo.Record) error {
+	offset := r.Offset
 	b.j.mu.Lock()
 	ms := b.j.manifests[k]
 	b.j.mu.Unlock()
@@ -277,7 +286,7 @@ func (b *batch) decide(ctx context.Context, k tp, ps *partState, offset int64) e
 		b.j.log.Info("replaying pinned batch", "topic", k.topic, "partition", k.part, "from", m.From, "to", m.To)
 	case segNew:
 		m := &manifest{
-			Topic: k.topic, Partition: k.part, From: offset, To: planTo(offset, b.hwm[k], b.budget),
+			Topic: k.topic, Partition: k.part, From: offset, To: planTo(offset, b.hwm[k], b.budget(len(r.Value))),
 			State: statePinned, IngestedAt: b.started, TargetFileBytes: int64(b.j.cfg.TargetFileBytes),
 			PinnedAt: time.Now().UTC(),
 		}
@@ -306,7 +315,7 @@ func (b *batch) record(ctx context.Context, r *kgo.Record) error {
 		return nil
 	}
 	if ps.man == nil && (ps.seg.m == nil || r.Offset > ps.seg.m.To) {
-		if err := b.decide(ctx, k, ps, r.Offset); err != nil {
+		if err := b.decide(ctx, k, ps, r); err != nil {
 			return err
 		}
 	}

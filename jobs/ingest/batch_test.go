@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
@@ -240,4 +241,93 @@ func TestCrashedBatchIsReplayedExactlyOnce(t *testing.T) {
 	for typ, n := range counts {
 		require.Equal(t, n, rep.Rows[typ], typ)
 	}
+}
+
+// flakyRegistrar fails Register while down, and records what it was asked.
+type flakyRegistrar struct {
+	down     bool
+	changes  [][]catalog.Change
+	repaired int
+}
+
+func (f *flakyRegistrar) Register(_ context.Context, ch []catalog.Change) error {
+	if f.down {
+		return errors.New("trino is down")
+	}
+	f.changes = append(f.changes, ch)
+	return nil
+}
+
+func (f *flakyRegistrar) RepairAll(context.Context, lake.Store) error {
+	if f.down {
+		return errors.New("trino is down")
+	}
+	f.repaired++
+	return nil
+}
+
+func TestFailedRegistrationIsRepairedByTheNextBatch(t *testing.T) {
+	s := newSetup(t)
+	reg := &flakyRegistrar{down: true}
+	j := New(s.cfg, s.store, WithRegistrar(reg))
+	defer j.Close()
+
+	values, _ := gameEvents(300, time.Now().UTC())
+	s.produce(t, values)
+	st, err := j.RunBatch(context.Background())
+	require.NoError(t, err, "a registration failure does not fail the batch")
+	require.EqualValues(t, 300, st.Events)
+	require.Contains(t, st.RegisterError, "trino is down")
+	_, err = s.store.Stat(context.Background(), registerPendingKey)
+	require.NoError(t, err, "the failure is remembered in the lake")
+
+	// The next batch (with nothing new, even) repairs everything.
+	reg.down = false
+	st, err = j.RunBatch(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, st.RegisterError)
+	require.Equal(t, 1, reg.repaired)
+	_, err = s.store.Stat(context.Background(), registerPendingKey)
+	require.ErrorIs(t, err, lake.ErrNotExist)
+
+	// Then batches register just what they wrote.
+	s.produce(t, values[:30])
+	_, err = j.RunBatch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, reg.repaired)
+	require.Len(t, reg.changes, 1)
+	var parts int
+	for _, c := range reg.changes[0] {
+		parts += len(c.Partitions)
+	}
+	require.NotZero(t, parts)
+}
+
+func TestBatchesAreBoundedByMaxBytes(t *testing.T) {
+	s := newSetup(t)
+	s.cfg.Ingest.MaxBytes = 60 << 10 // about 250 game events per batch over 3 partitions
+	values, _ := gameEvents(2000, time.Now().UTC())
+	s.produce(t, values)
+	j := New(s.cfg, s.store)
+	defer j.Close()
+
+	first, err := j.RunBatch(context.Background())
+	require.NoError(t, err)
+	total := first.Events
+	batches := 1
+	for total < 2000 {
+		st, err := j.RunBatch(context.Background())
+		require.NoError(t, err)
+		// Ranges are planned in records from the average record size, so
+		// the bound holds to within the spread of record sizes.
+		require.LessOrEqual(t, st.BytesIn, int64(s.cfg.Ingest.MaxBytes)*11/10, "batch %d", batches+1)
+		require.NotZero(t, st.Events)
+		total += st.Events
+		batches++
+	}
+	require.Greater(t, batches, 5)
+	rep, err := lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	require.NoError(t, err)
+	require.EqualValues(t, 2000, rep.Distinct)
+	require.Zero(t, rep.Duplicates)
 }

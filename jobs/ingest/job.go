@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +23,17 @@ import (
 	"github.com/silt-etl/silt/lake"
 )
 
-// registrar is the catalog as ingest sees it: told what each batch wrote.
+// registrar is the catalog as ingest sees it: told what each batch wrote,
+// or, after a registration failed, to re-derive everything from the lake.
 type registrar interface {
 	Register(ctx context.Context, changes []catalog.Change) error
+	RepairAll(ctx context.Context, store lake.Store) error
 }
+
+// registerPendingKey marks that a batch's registration failed: the next
+// batch, in this process or another, repairs the whole catalog from the
+// lake instead of registering only what it wrote.
+const registerPendingKey = lake.MetaPrefix + "register-pending"
 
 // tp is a topic partition.
 type tp struct {
@@ -58,6 +66,9 @@ type Job struct {
 	client *kgo.Client
 	tables map[string]*table
 	last   BatchStats
+	// avgRecordBytes turns ingest.max_bytes into a record budget; it is
+	// learned from the batches so far (0 until the first one).
+	avgRecordBytes int64
 }
 
 // Option adjusts a Job.
@@ -221,13 +232,42 @@ func (j *Job) RunBatch(ctx context.Context) (BatchStats, error) {
 	}
 	ingestMetrics.batches.WithLabelValues("ok").Inc()
 	j.last = st
-	if j.reg != nil && len(b.changes) > 0 {
-		if err := j.reg.Register(ctx, b.catalogChanges()); err != nil {
+	if st.Events > 0 {
+		j.avgRecordBytes = max(st.BytesIn/st.Events, 1)
+	}
+	if j.reg != nil {
+		if err := j.register(ctx, b.catalogChanges()); err != nil {
 			st.RegisterError = err.Error()
-			j.log.Warn("register batch in catalog failed; the next batch or `silt register --all` repairs it", "err", err)
+			j.log.Warn("register batch in catalog failed; the next batch repairs the catalog from the lake", "err", err)
 		}
 	}
 	return st, nil
+}
+
+// register tells the catalog what a batch wrote. A failure never fails the
+// batch (the data is committed): it leaves a marker in the lake, and the
+// next batch repairs the whole catalog from the lake.
+func (j *Job) register(ctx context.Context, changes []catalog.Change) error {
+	_, err := j.store.Stat(ctx, registerPendingKey)
+	pending := err == nil
+	if err != nil && !errors.Is(err, lake.ErrNotExist) {
+		return err
+	}
+	switch {
+	case pending:
+		err = j.reg.RepairAll(ctx, j.store)
+		if err == nil {
+			err = j.store.Delete(ctx, registerPendingKey)
+		}
+	case len(changes) > 0:
+		err = j.reg.Register(ctx, changes)
+	}
+	if err != nil && !pending {
+		if merr := j.store.Put(ctx, registerPendingKey, strings.NewReader("1"), 1); merr != nil {
+			return errors.Join(err, fmt.Errorf("mark registration pending: %w", merr))
+		}
+	}
+	return err
 }
 
 // table returns the ingest state of a table, loading its schema on first use.
