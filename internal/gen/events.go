@@ -65,6 +65,10 @@ func (e *Events) Next(buf []byte, at time.Time) Event {
 	b = append(b, accepts[e.rng.IntN(len(accepts))]...)
 	b = append(b, `","user_id":"u-`...)
 	b = strconv.AppendInt(b, int64(e.rng.IntN(100_000)), 10)
+	b = append(b, `","session":"`...)
+	b = strconv.AppendUint(b, e.rng.Uint64(), 16)
+	b = append(b, `","client":"4.`...)
+	b = strconv.AppendInt(b, int64(e.rng.IntN(10)), 10)
 	b = append(b, `","seq":`...)
 	b = strconv.AppendInt(b, e.seq, 10)
 	switch typ {
