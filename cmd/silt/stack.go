@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 func init() {
 	register(&command{
 		name:    "stack",
-		usage:   "up|down|status [--state F]",
+		usage:   "up|down|status|trino [--state F]",
 		summary: "real MinIO, Kafka and Trino as native processes (no Docker)",
 		order:   90,
 		run:     runStack,
@@ -27,11 +28,27 @@ func runStack(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("stack "+sub, flag.ContinueOnError)
 	defState, err := stack.DefaultStateFile()
 	if err != nil {
 		return err
 	}
+	if sub == "trino" {
+		// Everything but --state belongs to the trino CLI.
+		state, rest := defState, []string{}
+		for i := 0; i < len(args); i++ {
+			switch a := args[i]; {
+			case (a == "--state" || a == "-state") && i+1 < len(args):
+				state = args[i+1]
+				i++
+			case strings.HasPrefix(a, "--state="):
+				state = strings.TrimPrefix(a, "--state=")
+			default:
+				rest = append(rest, a)
+			}
+		}
+		return stackTrino(ctx, state, rest)
+	}
+	fs := flag.NewFlagSet("stack "+sub, flag.ContinueOnError)
 	state := fs.String("state", defState, "state file: pids, ports, dirs and endpoints of the running stack")
 	fs.Bool("wait", true, "up: return only when every service answers requests (always true; kept for scripts)")
 	metastore := fs.Bool("metastore", false, "up: also run a standalone Hive Metastore (Derby) and a Trino catalog hive_hms over Thrift")
@@ -48,6 +65,19 @@ func runStack(ctx context.Context, args []string) error {
 		return stackStatus(ctx, *state)
 	}
 	return errUsage
+}
+
+// stackTrino runs the trino CLI against the running stack, with the
+// remaining arguments (e.g. --execute 'SHOW TABLES FROM hive.events').
+func stackTrino(ctx context.Context, state string, args []string) error {
+	s, err := stack.Attach(state)
+	if err != nil {
+		return fmt.Errorf("no running stack (silt stack up first): %w", err)
+	}
+	argv := append(append([]string{}, s.Endpoints().TrinoCLI...), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return cmd.Run()
 }
 
 func stackUp(ctx context.Context, state string, timeout time.Duration, metastore bool) error {
