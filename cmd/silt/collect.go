@@ -15,6 +15,7 @@ import (
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/eventsapi"
+	"github.com/silt-etl/silt/internal/topics"
 )
 
 func init() {
@@ -59,6 +60,11 @@ func runCollect(ctx context.Context, args []string) error {
 		} else {
 			defer closeAPI()
 			opts.API = api
+		}
+	}
+	if cfg.Kafka.CreateTopics {
+		if err := topics.Ensure(ctx, cfg.Kafka.Brokers, []string{cfg.Collect.Topic}, cfg.Kafka.Partitions); err != nil {
+			return err
 		}
 	}
 	col, err := collect.New(cfg, opts)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/silt-etl/silt/internal/gen"
+	"github.com/silt-etl/silt/internal/topics"
 )
 
 func init() {
@@ -86,6 +87,11 @@ func runGen(ctx context.Context, args []string) error {
 		t := cfg.Collect.Topic
 		if *topic != "" {
 			t = *topic
+		}
+		if cfg.Kafka.CreateTopics {
+			if err := topics.Ensure(ctx, bs, []string{t}, cfg.Kafka.Partitions); err != nil {
+				return err
+			}
 		}
 		ks, err := gen.NewKafkaSink(bs, t, cfg.Kafka.Acks)
 		if err != nil {

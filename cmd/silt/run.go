@@ -23,6 +23,7 @@ import (
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/eventsapi"
+	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/internal/web"
 	"github.com/silt-etl/silt/scheduler"
 )
@@ -188,6 +189,11 @@ func startCollector(ctx context.Context, cfg *config.Config, deps *jobDeps, done
 	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler()}
 	if deps.catalog != nil {
 		opts.API = eventsapi.New(deps.catalog, slog.Default())
+	}
+	if cfg.Kafka.CreateTopics {
+		if err := topics.Ensure(ctx, cfg.Kafka.Brokers, []string{cfg.Collect.Topic}, cfg.Kafka.Partitions); err != nil {
+			return err
+		}
 	}
 	col, err := collect.New(cfg, opts)
 	if err != nil {

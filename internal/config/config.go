@@ -47,6 +47,10 @@ type Kafka struct {
 	// the same ID takes its partitions back at once, without a rebalance
 	// or waiting out the dead process's session. Unique per process.
 	InstanceID string `yaml:"instance_id" env:"SILT_KAFKA_INSTANCE_ID"`
+	// CreateTopics makes silt create missing topics (with Partitions
+	// partitions) before it produces or consumes; existing ones are untouched.
+	CreateTopics bool  `yaml:"create_topics" env:"SILT_KAFKA_CREATE_TOPICS"`
+	Partitions   int32 `yaml:"partitions" env:"SILT_KAFKA_PARTITIONS"`
 	// Acks is what the collector and generator wait for: "all", "leader" or "none".
 	Acks string `yaml:"acks" env:"SILT_KAFKA_ACKS"`
 }

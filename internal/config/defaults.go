@@ -11,6 +11,8 @@ func Default() *Config {
 			Group:          "silt",
 			SessionTimeout: Duration(45 * time.Second),
 			Acks:           "all",
+			CreateTopics:   true,
+			Partitions:     3,
 		},
 		Lake: Lake{
 			Kind: "local",

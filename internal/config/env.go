@@ -62,12 +62,12 @@ func setFromString(fv reflect.Value, raw string) error {
 			return fmt.Errorf("want true or false")
 		}
 		fv.SetBool(b)
-	case reflect.Int:
-		n, err := strconv.Atoi(raw)
+	case reflect.Int, reflect.Int32:
+		n, err := strconv.ParseInt(raw, 10, fv.Type().Bits())
 		if err != nil {
 			return fmt.Errorf("want a whole number")
 		}
-		fv.SetInt(int64(n))
+		fv.SetInt(n)
 	case reflect.Float64:
 		x, err := strconv.ParseFloat(raw, 64)
 		if err != nil {

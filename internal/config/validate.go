@@ -42,6 +42,9 @@ func (c *Config) Validate() error {
 	if c.Kafka.SessionTimeout.Std() < 6*time.Second {
 		bad("kafka.session_timeout", "%s is below Kafka's minimum of 6s", c.Kafka.SessionTimeout)
 	}
+	if c.Kafka.CreateTopics && c.Kafka.Partitions < 1 {
+		bad("kafka.partitions", "%d: topics silt creates need at least 1 partition (or set kafka.create_topics: false)", c.Kafka.Partitions)
+	}
 	switch c.Kafka.Acks {
 	case "all", "leader", "none":
 	default:

@@ -31,7 +31,7 @@ func ingested(t *testing.T, n int) (*config.Config, *lake.Local, map[string]int6
 	cfg.Lake.Root = t.TempDir()
 	cfg.Ingest.SpoolDir = t.TempDir()
 	cfg.Ingest.TargetFileBytes = 256 << 10 // outputs of up to 256 KiB; ingest objects are far smaller
-	cfg.Ingest.MaxRecords = 500           // many batches
+	cfg.Ingest.MaxRecords = 500            // many batches
 	require.NoError(t, cfg.Validate())
 	st, err := lake.NewLocal(cfg.Lake.Root)
 	require.NoError(t, err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -126,9 +127,14 @@ func (j *Job) Close() {
 	}
 }
 
-func (j *Job) connect() (*kgo.Client, error) {
+func (j *Job) connect(ctx context.Context) (*kgo.Client, error) {
 	if j.client != nil {
 		return j.client, nil
+	}
+	if j.kafka.CreateTopics {
+		if err := topics.Ensure(ctx, j.kafka.Brokers, j.kafka.Topics, j.kafka.Partitions); err != nil {
+			return nil, err
+		}
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(j.kafka.Brokers...),
@@ -210,7 +216,7 @@ func (j *Job) assignedPartitions() []tp {
 // RunBatch drains one micro-batch: up to the high watermarks seen at its
 // start, bounded by max_records, and within max_wait.
 func (j *Job) RunBatch(ctx context.Context) (BatchStats, error) {
-	client, err := j.connect()
+	client, err := j.connect(ctx)
 	if err != nil {
 		return BatchStats{}, err
 	}
