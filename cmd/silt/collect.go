@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/eventsapi"
@@ -81,11 +80,7 @@ func runCollect(ctx context.Context, args []string) error {
 
 // openEventsAPI serves the API over a read-only catalog connection.
 func openEventsAPI(ctx context.Context, cfg *config.Config) (*eventsapi.API, func(), error) {
-	store, err := openLake(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	cat, err := catalog.OpenReader(ctx, cfg, store)
+	cat, err := openQueryCatalog(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/jobs/report"
 )
 
@@ -49,11 +48,7 @@ func runQuery(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openLake(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	cat, err := catalog.OpenReader(ctx, cfg, store)
+	cat, err := openQueryCatalog(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/jobs/report"
 	reportsql "github.com/silt-etl/silt/sql"
 )
@@ -82,11 +81,7 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openLake(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	cat, err := catalog.OpenReader(ctx, cfg, store)
+	cat, err := openQueryCatalog(ctx, cfg)
 	if err != nil {
 		return err
 	}

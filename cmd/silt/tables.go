@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-
-	"github.com/silt-etl/silt/catalog"
 )
 
 func init() {
@@ -33,11 +31,7 @@ func runTables(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openLake(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	cat, err := catalog.OpenReader(ctx, cfg, store)
+	cat, err := openQueryCatalog(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 )
@@ -79,4 +80,14 @@ func openLake(ctx context.Context, cfg *config.Config) (lake.Store, error) {
 		return lake.NewLocal(cfg.Lake.Root)
 	}
 	return nil, fmt.Errorf("lake.kind %q: use local or s3", cfg.Lake.Kind)
+}
+
+// openQueryCatalog opens the lake and the catalog for a command that only
+// queries (it works while silt run holds DuckDB's file).
+func openQueryCatalog(ctx context.Context, cfg *config.Config) (*catalog.Catalog, error) {
+	store, err := openLake(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.OpenReader(ctx, cfg, store)
 }
