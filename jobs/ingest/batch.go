@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -56,6 +57,8 @@ type partState struct {
 	pos      int64     // next offset to expect
 	done     bool      // man's range is complete: later records wait for the next batch
 	commitTo int64     // offset to commit when the batch ends, -1 for none
+	// ingestedAt is man's ingested_at, boxed once for every row.
+	ingestedAt any
 }
 
 type batch struct {
@@ -70,6 +73,7 @@ type batch struct {
 	fields  []typed
 	changes map[string]map[lake.Partition]bool
 	stats   BatchStats
+	topics  map[string]any // boxed topic names
 }
 
 func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Time) (*batch, error) {
@@ -89,6 +93,7 @@ func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Tim
 		}),
 		dec:     newDecoder(j.cfg.EventTypeField, j.cfg.TimeField),
 		changes: map[string]map[lake.Partition]bool{},
+		topics:  map[string]any{},
 		stats:   BatchStats{Rows: map[string]int64{}},
 	}, nil
 }
@@ -346,7 +351,10 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
 	b.stats.BytesIn += int64(len(r.Value))
 	ingestMetrics.events.WithLabelValues(r.Topic).Inc()
 	ingestMetrics.bytesIn.Add(float64(len(r.Value)))
-	ingestedAt := b.j.unit.Of(ps.man.IngestedAt)
+	if ps.ingestedAt == nil {
+		ps.ingestedAt = b.j.unit.Of(ps.man.IngestedAt)
+	}
+	ingestedAt := ps.ingestedAt
 
 	ev, dl := b.dec.decode(r.Value, r.Timestamp)
 	var t *table
@@ -361,27 +369,76 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
 		return b.writeDeadLetter(ctx, r, dl, ingestedAt, ps)
 	}
 	t.addColumns(b.fields)
-	cols := len(lake.SystemColumns) + len(t.schema.Columns)
-	row := make([]any, cols)
-	// A copy, not a view of the fetch buffer: a row may wait for its file's
-	// next encoding long after the rest of its fetch is done with, and a
-	// view would keep the whole fetch in memory.
-	raw, _ := validUTF8(r.Value)
-	source := "event"
+	source := sourceEvent
 	if ev.fromKafka {
-		source = "kafka"
+		source = sourceKafka
 	}
-	row[0], row[1], row[2], row[3], row[4], row[5], row[6] =
-		b.j.unit.Of(ev.eventTime), source, r.Topic, int64(r.Partition), r.Offset, ingestedAt, raw
-	for _, f := range b.fields {
-		row[len(lake.SystemColumns)+f.pos] = f.value
-	}
+	row := buildRow(len(lake.SystemColumns)+len(t.schema.Columns), r.Value, b.fields,
+		b.j.unit.Of(ev.eventTime), source, b.boxed(r.Topic), int64(r.Partition), r.Offset, ps.ingestedAt)
 	p := lake.PartitionOf(ev.table, ev.eventTime)
 	b.stats.Rows[ev.table]++
 	return b.append(ctx, fileID{p, r.Topic, r.Partition}, t.schema, row, r, ps)
 }
 
-func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLetter, ingestedAt int64, ps *partState) error {
+// Values shared by many rows are boxed once: an interface holding a string
+// or an int64 otherwise costs an allocation per row.
+var (
+	sourceEvent any = "event"
+	sourceKafka any = "kafka"
+)
+
+// boxed is a topic name as a row value, boxed once per batch.
+func (b *batch) boxed(topic string) any {
+	v, ok := b.topics[topic]
+	if !ok {
+		v = topic
+		b.topics[topic] = v
+	}
+	return v
+}
+
+// buildRow lays out one event's row: the system columns, then the fields
+// at their column positions. raw_event and every varchar field share one
+// allocation, copied out of the fetch and decoder buffers (a view of the
+// fetch would keep whole fetches alive until the row is encoded).
+func buildRow(cols int, value []byte, fields []typed, eventTime int64, source, topic any, partition, offset int64, ingestedAt any) []any {
+	row := make([]any, cols)
+	size := len(value)
+	for _, f := range fields {
+		if t, ok := f.value.(text); ok {
+			size += len(t)
+		}
+	}
+	arena := make([]byte, 0, size)
+	row[0], row[1], row[2], row[3], row[4], row[5] = eventTime, source, topic, partition, offset, ingestedAt
+	row[6], arena = arenaString(arena, value)
+	for _, f := range fields {
+		v := f.value
+		if t, ok := v.(text); ok {
+			v, arena = arenaString(arena, t)
+		}
+		row[len(lake.SystemColumns)+f.pos] = v
+	}
+	return row
+}
+
+// arenaString appends b to arena and returns it as a string viewing the
+// arena; bytes that are not valid UTF-8 get a string of their own with
+// the bad bytes replaced.
+func arenaString(arena, b []byte) (string, []byte) {
+	if len(b) == 0 {
+		return "", arena
+	}
+	if !utf8.Valid(b) {
+		s, _ := validUTF8(b)
+		return s, arena
+	}
+	start := len(arena)
+	arena = append(arena, b...)
+	return unsafe.String(&arena[start], len(b)), arena
+}
+
+func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLetter, ingestedAt any, ps *partState) error {
 	raw, ok := validUTF8(r.Value)
 	var exact any
 	if !ok {

@@ -24,6 +24,7 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 		bytes += int64(len(values[i]))
 	}
 	dir := b.TempDir()
+	var topic, ingestedAt any = "events", int64(0)
 	b.SetBytes(bytes)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -47,11 +48,8 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 				b.Fatal(dl)
 			}
 			t.addColumns(fields)
-			row := make([]any, len(lake.SystemColumns)+len(t.schema.Columns))
-			row[0], row[1], row[2], row[3], row[4], row[5], row[6] = lake.Millis.Of(ev.eventTime), "event", "events", int64(0), int64(i), int64(0), string(v)
-			for _, f := range fields {
-				row[len(lake.SystemColumns)+f.pos] = f.value
-			}
+			row := buildRow(len(lake.SystemColumns)+len(t.schema.Columns), v, fields,
+				lake.Millis.Of(ev.eventTime), sourceEvent, topic, 0, int64(i), ingestedAt)
 			f := files[ev.table]
 			if f != nil && f.columns != len(row) {
 				b.Fatal("schema grew mid-benchmark")

@@ -83,6 +83,9 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	values := map[string]any{}
 	for _, f := range fs {
 		values[f.col.Name] = f.value
+		if t, ok := f.value.(text); ok {
+			values[f.col.Name] = string(t)
+		}
 	}
 	require.Equal(t, map[string]any{"s": "x", "f": 1.5, "b": true, "o": `{"k":[1]}`, "n": int64(7),
 		"at": time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli()}, values)
@@ -104,7 +107,7 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	ev, _ = d.decode([]byte(`{"event_type":"a","s":12,"f":null}`), recordTime)
 	fs, dl = tbl.typeFields(&ev, lake.Millis, nil)
 	require.Nil(t, dl)
-	require.Equal(t, "12", fs[0].value)
+	require.Equal(t, text("12"), fs[0].value)
 	require.Nil(t, fs[1].value)
 	require.False(t, tbl.addColumns(fs), "no new columns")
 
@@ -168,4 +171,22 @@ func TestLayoutKeysRoundTrip(t *testing.T) {
 	_, ok = lake.ParseObjectKey("purchase_sword/dt=2026-11-22/hour=06/compacted.parquet")
 	require.False(t, ok)
 	require.Equal(t, "_silt/batches/game-events/3/00000000000000000042.json", lake.ManifestKey("game-events", 3, 42))
+}
+
+func TestBuildRowCopiesStringsOutOfReusedBuffers(t *testing.T) {
+	value := []byte(`{"event_type":"a","s":"héllo","bad":"x"}`)
+	fields := []typed{
+		{pos: 0, value: text("héllo")},
+		{pos: 1, value: text([]byte{'o', 0xff, 'k'})},
+		{pos: 2, value: 2.5},
+		{pos: 3, value: nil},
+	}
+	row := buildRow(len(lake.SystemColumns)+4, value, fields, 1, sourceEvent, "events", 0, 9, int64(5))
+	// Scribble over the inputs, as the fetch and decoder buffers are reused.
+	for i := range value {
+		value[i] = '#'
+	}
+	copy(fields[0].value.(text), "XXXXXX")
+	require.Equal(t, []any{int64(1), "event", "events", int64(0), int64(9), int64(5),
+		`{"event_type":"a","s":"héllo","bad":"x"}`, "héllo", "o\uFFFDk", 2.5, nil}, row)
 }

@@ -97,6 +97,10 @@ func inferType(v *fastjson.Value) string {
 	return ""
 }
 
+// text is a varchar value still in the decoder's buffer; buildRow copies
+// it into the row's own string storage.
+type text []byte
+
 // convert fits v to a column type. Varchar takes anything (non-strings as
 // their JSON text); the others take only their own kind of value.
 func convert(v *fastjson.Value, typ string, unit lake.TimeUnit) (any, bool) {
@@ -106,10 +110,9 @@ func convert(v *fastjson.Value, typ string, unit lake.TimeUnit) (any, bool) {
 	switch typ {
 	case lake.TypeVarchar:
 		if v.Type() == fastjson.TypeString {
-			s, _ := validUTF8(v.GetStringBytes())
-			return s, true
+			return text(v.GetStringBytes()), true
 		}
-		return string(v.MarshalTo(nil)), true
+		return text(v.MarshalTo(nil)), true
 	case lake.TypeDouble:
 		f, err := v.Float64()
 		return f, err == nil
