@@ -31,13 +31,7 @@ func runCollect(ctx context.Context, args []string) error {
 	common.bind(fs)
 	listen := fs.String("listen", "", "address to listen on (default: collect.listen)")
 	noAPI := fs.Bool("no-api", false, "do not serve /api/events (no catalog connection)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return errUsage
-	}
-	cfg, err := common.load()
+	cfg, err := common.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}
@@ -61,21 +55,31 @@ func runCollect(ctx context.Context, args []string) error {
 			opts.API = api
 		}
 	}
+	col, ln, err := listenCollector(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	return col.Serve(ctx, ln)
+}
+
+// listenCollector makes the collector's topic if needed, the collector,
+// and its listener on collect.listen.
+func listenCollector(ctx context.Context, cfg *config.Config, opts collect.Options) (*collect.Collector, net.Listener, error) {
 	if cfg.Kafka.CreateTopics {
 		if err := topics.Ensure(ctx, cfg.Kafka.Brokers, []string{cfg.Collect.Topic}, cfg.Kafka.Partitions); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	col, err := collect.New(cfg, opts)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Collect.Listen)
 	if err != nil {
 		col.Close(ctx) //nolint:errcheck // nothing was produced yet
-		return fmt.Errorf("listen on %s: %w", cfg.Collect.Listen, err)
+		return nil, nil, fmt.Errorf("collector: listen on %s (collect.listen): %w", cfg.Collect.Listen, err)
 	}
-	return col.Serve(ctx, ln)
+	return col, ln, nil
 }
 
 // openEventsAPI serves the API over a read-only catalog connection.

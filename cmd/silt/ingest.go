@@ -31,13 +31,7 @@ func runIngest(ctx context.Context, args []string) error {
 	interval := fs.Duration("interval", 2*time.Second, "with --follow, the pause after a batch that found nothing")
 	jsonStats := fs.Bool("json-stats", false, "print the run's totals as JSON on stdout when done")
 	noRegister := fs.Bool("no-register", false, "do not register tables and partitions in the catalog")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return errUsage
-	}
-	cfg, err := common.load()
+	cfg, err := common.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}

@@ -27,13 +27,7 @@ func runJobs(ctx context.Context, args []string) error {
 	var common commonFlags
 	common.bind(fs)
 	last := fs.Int("last", 5, "how many recent runs to show per job")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return errUsage
-	}
-	cfg, err := common.load()
+	cfg, err := common.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/eventsapi"
-	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/internal/web"
 	"github.com/silt-etl/silt/scheduler"
 )
@@ -190,19 +189,9 @@ func startCollector(ctx context.Context, cfg *config.Config, deps *jobDeps, done
 	if deps.catalog != nil {
 		opts.API = eventsapi.New(deps.catalog, slog.Default())
 	}
-	if cfg.Kafka.CreateTopics {
-		if err := topics.Ensure(ctx, cfg.Kafka.Brokers, []string{cfg.Collect.Topic}, cfg.Kafka.Partitions); err != nil {
-			return err
-		}
-	}
-	col, err := collect.New(cfg, opts)
+	col, ln, err := listenCollector(ctx, cfg, opts)
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Collect.Listen)
-	if err != nil {
-		col.Close(ctx) //nolint:errcheck // nothing was produced yet
-		return fmt.Errorf("collector: listen on %s (collect.listen): %w", cfg.Collect.Listen, err)
 	}
 	fmt.Fprintf(os.Stdout, "silt run: collector http://%s/events (GET / , /purchase_a_sword, /join_the_guild)\n", ln.Addr())
 	go func() { done <- col.Serve(ctx, ln) }()

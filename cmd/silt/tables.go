@@ -21,13 +21,7 @@ func runTables(ctx context.Context, args []string) error {
 	var common commonFlags
 	common.bind(fs)
 	all := fs.Bool("partitions", false, "list every partition (default: the count and the range)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return errUsage
-	}
-	cfg, err := common.load()
+	cfg, err := common.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,18 @@ func (c *commonFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "", "log level: debug, info, warn or error (overrides log.level)")
 }
 
+// parseLoad parses a command's flags, refuses positional arguments, and
+// loads the config: the start of every command that takes none.
+func (c *commonFlags) parseLoad(fs *flag.FlagSet, args []string) (*config.Config, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, errUsage
+	}
+	return c.load()
+}
+
 // load reads the config and sets up the default logger from it.
 func (c *commonFlags) load() (*config.Config, error) {
 	cfg, err := config.Load(c.config)
