@@ -1,0 +1,196 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/lake"
+)
+
+// finish uploads what is open, marks manifests committed, then commits
+// the Kafka offsets: the order that makes a crash anywhere recoverable.
+func (b *batch) finish(ctx context.Context) error {
+	if err := b.files.closeAll(ctx, func(ctx context.Context, id fileID) error {
+		return b.closeFile(ctx, id, "batch_end")
+	}); err != nil {
+		return err
+	}
+	for name, t := range b.j.tables {
+		if t.dirty {
+			if err := b.j.saveSchema(ctx, t); err != nil {
+				return fmt.Errorf("save schema of %s: %w", name, err)
+			}
+		}
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	now := time.Now().UTC()
+	assigned := map[tp]bool{}
+	for _, k := range b.j.assignedPartitions() {
+		assigned[k] = true
+	}
+	for k, ps := range b.parts {
+		if !assigned[k] {
+			// Lost mid-batch (the group session expired): its range stays
+			// pinned and the new owner replays it; committing here would
+			// claim records this batch may not have read.
+			return fmt.Errorf("partition %s/%d was lost during the batch; its pinned range is left to the new owner", k.topic, k.part)
+		}
+		if ps.man != nil && !ps.done && ps.pos <= ps.man.To {
+			return fmt.Errorf("partition %s/%d: range %d..%d read only to %d", k.topic, k.part, ps.man.From, ps.man.To, ps.pos-1)
+		}
+	}
+	for k, ps := range b.parts {
+		if m := ps.man; m != nil {
+			for _, key := range staleObjects(ps.previous, ps.written) {
+				if err := b.j.store.Delete(ctx, key); err != nil {
+					return fmt.Errorf("delete stale object of replayed batch: %w", err)
+				}
+			}
+			m.Objects, m.State, m.CommittedAt = ps.written, stateCommitted, &now
+			if err := m.save(ctx, b.j.store); err != nil {
+				return err
+			}
+			b.j.mu.Lock()
+			ms := b.j.manifests[k]
+			for i := range ms {
+				if ms[i].From == m.From {
+					ms[i] = m
+				}
+			}
+			b.j.mu.Unlock()
+			ps.commitTo = m.To + 1
+		}
+		if ps.commitTo >= 0 {
+			if offsets[k.topic] == nil {
+				offsets[k.topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[k.topic][k.part] = kgo.EpochOffset{Epoch: -1, Offset: ps.commitTo}
+		}
+	}
+	if len(offsets) > 0 {
+		if err := commitOffsets(ctx, b.client, offsets); err != nil {
+			return err
+		}
+	}
+	for t, n := range b.stats.Rows {
+		ingestMetrics.rows.WithLabelValues(t).Add(float64(n))
+	}
+	if b.stats.DeadLetters > 0 {
+		ingestMetrics.rows.WithLabelValues(lake.DeadLetterTable).Add(float64(b.stats.DeadLetters))
+	}
+	b.recordLag(ctx)
+	b.stats.Duration = time.Since(b.started)
+	b.prune(ctx)
+	return nil
+}
+
+// blockRebalances makes the client block rebalances as a poll that
+// returned records does: a poll with a canceled context counts as one, and
+// first waits out any rebalance already under way (franz-go gives
+// rebalances priority over a new poll).
+func blockRebalances(c *kgo.Client) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c.PollRecords(ctx, 1)
+}
+
+func commitOffsets(ctx context.Context, client *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
+	var errs []error
+	client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil {
+					errs = append(errs, fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, perr))
+				}
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("commit offsets (the lake already holds the data; the next batch skips it): %w", err)
+	}
+	return nil
+}
+
+// recordLag is the group's lag on its topics against the high watermarks
+// seen at batch start: all partitions, not only this member's, so that
+// "caught up" means the whole group is.
+func (b *batch) recordLag(ctx context.Context) {
+	committed, err := kadmClient(b.client).FetchOffsets(ctx, b.j.kafka.Group)
+	if err != nil {
+		b.j.log.Warn("fetch group offsets for lag", "err", err)
+		b.stats.Lag = -1
+		return
+	}
+	var total int64
+	for k, end := range b.hwm {
+		lag := end
+		if o, ok := committed.Lookup(k.topic, k.part); ok && o.At >= 0 {
+			lag = max(end-o.At, 0)
+		}
+		total += lag
+		ingestMetrics.lag.WithLabelValues(k.topic, strconv.Itoa(int(k.part))).Set(float64(lag))
+	}
+	b.stats.Lag = total
+}
+
+// prune deletes old committed manifests; a few recent ones stay so a
+// commit lost after them can still be recognised and skipped.
+func (b *batch) prune(ctx context.Context) {
+	for k := range b.parts {
+		b.j.mu.Lock()
+		old := pruneable(b.j.manifests[k], 3)
+		b.j.mu.Unlock()
+		for _, m := range old {
+			if err := b.j.store.Delete(ctx, m.key()); err != nil {
+				b.j.log.Warn("prune manifest", "key", m.key(), "err", err)
+				return
+			}
+		}
+		if len(old) > 0 {
+			b.j.mu.Lock()
+			b.j.manifests[k] = b.j.manifests[k][len(old):]
+			b.j.mu.Unlock()
+		}
+	}
+}
+
+// catalogChanges is what this batch wrote, for the catalog.
+func (b *batch) catalogChanges() []catalog.Change {
+	var out []catalog.Change
+	for name, parts := range b.changes {
+		ch := catalog.Change{Schema: lake.TableSchema{Table: name}}
+		if t := b.j.tables[name]; t != nil {
+			ch.Schema = t.schema
+		}
+		for p := range parts {
+			ch.Partitions = append(ch.Partitions, p)
+		}
+		slices.SortFunc(ch.Partitions, func(a, c lake.Partition) int {
+			if a.String() < c.String() {
+				return -1
+			}
+			return 1
+		})
+		out = append(out, ch)
+	}
+	slices.SortFunc(out, func(a, c catalog.Change) int {
+		if a.Schema.Table < c.Schema.Table {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
