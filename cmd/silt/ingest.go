@@ -79,7 +79,9 @@ func runIngest(ctx context.Context, args []string) error {
 				return nil
 			case <-time.After(*interval):
 			}
-		case !*follow && st.Lag == 0:
+		case !*follow && (st.Lag == 0 || st.Events == 0):
+			// Caught up. (A lag that stays above zero with nothing left to
+			// read is transaction markers at the end of a partition.)
 			return nil
 		}
 	}

@@ -94,8 +94,9 @@ type Ingest struct {
 	// A batch drains up to the high watermarks seen at its start, and stops
 	// earlier at any of these bounds. Ranges are planned in records when a
 	// partition's first record arrives, so max_bytes holds approximately
-	// (through the average record size); max_wait fails a batch that could
-	// not read its planned ranges in time (the next one replays them).
+	// (through the average record size); at max_wait (or after 1.5 s with
+	// no records) a range ends where reading stopped, and the next batch
+	// continues from there.
 	MaxRecords int      `yaml:"max_records" env:"SILT_INGEST_MAX_RECORDS"`
 	MaxBytes   Size     `yaml:"max_bytes" env:"SILT_INGEST_MAX_BYTES"`
 	MaxWait    Duration `yaml:"max_wait" env:"SILT_INGEST_MAX_WAIT"`

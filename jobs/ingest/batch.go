@@ -110,8 +110,7 @@ func highWatermarks(ctx context.Context, client *kgo.Client, topics []string) (m
 	return out, errors.Join(errs...)
 }
 
-// A batch that has seen no records for idleEnd and has no pinned range
-// left to complete ends. Until the group has first given this client
+// A batch that has seen no records for idleEnd ends. Until the group has first given this client
 // partitions, it waits for the join instead, up to max_wait: a one-shot
 // `silt ingest --once` must not end before it could read anything.
 const idleEnd = 1500 * time.Millisecond
@@ -165,10 +164,7 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 			return b.stats, err
 		}
 		if time.Now().After(deadline) {
-			if b.incomplete() {
-				return b.stats, fmt.Errorf("max_wait %s passed with pinned ranges unfinished; the next batch replays them", j.cfg.MaxWait)
-			}
-			break
+			break // unfinished ranges end where reading stopped (see finish)
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 		fetches := b.client.PollRecords(pollCtx, 10_000)
@@ -192,7 +188,7 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 		}
 		if n > 0 {
 			lastRecord = time.Now()
-		} else if time.Since(lastRecord) > b.idleLimit() && !b.incomplete() {
+		} else if time.Since(lastRecord) > b.idleLimit() {
 			break
 		}
 		if err := b.closeExpired(ctx); err != nil {
@@ -223,16 +219,6 @@ func (b *batch) finished() bool {
 		}
 	}
 	return true
-}
-
-// incomplete: some partition has a pinned range it has not read to the end.
-func (b *batch) incomplete() bool {
-	for _, ps := range b.parts {
-		if ps.man != nil && !ps.done {
-			return true
-		}
-	}
-	return false
 }
 
 // part returns the state of a partition, loading its manifests on first sight.

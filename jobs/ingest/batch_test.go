@@ -331,3 +331,38 @@ func TestBatchesAreBoundedByMaxBytes(t *testing.T) {
 	require.EqualValues(t, 2000, rep.Distinct)
 	require.Zero(t, rep.Duplicates)
 }
+
+// A transaction's commit marker takes an offset but is never delivered as
+// a record: a range planned to the high watermark must still complete.
+func TestTransactionMarkersAtTheEndDoNotStallBatches(t *testing.T) {
+	s := newSetup(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Kafka.Brokers...), kgo.DefaultProduceTopic("events"),
+		kgo.TransactionalID("silt-test-tx"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx := context.Background()
+	values, counts := gameEvents(200, time.Now().UTC())
+	require.NoError(t, cl.BeginTransaction())
+	for _, v := range values {
+		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Value: v, Partition: 0}).FirstErr())
+	}
+	require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit))
+
+	s.cfg.Ingest.MaxWait = config.Duration(10 * time.Second)
+	j := New(s.cfg, s.store)
+	defer j.Close()
+	st, err := j.RunBatch(ctx) // used to fail at max_wait, waiting for the marker's offset
+	require.NoError(t, err)
+	require.EqualValues(t, 200, st.Events)
+	st, err = j.RunBatch(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.Events)
+
+	rep, err := lakecheck.Check(ctx, s.cfg.Lake.Root)
+	require.NoError(t, err)
+	require.EqualValues(t, 200, rep.Total)
+	require.Zero(t, rep.Duplicates)
+	for typ, n := range counts {
+		require.Equal(t, n, rep.Rows[typ], typ)
+	}
+}

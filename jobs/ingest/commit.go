@@ -44,8 +44,15 @@ func (b *batch) finish(ctx context.Context) error {
 			// claim records this batch may not have read.
 			return fmt.Errorf("partition %s/%d was lost during the batch; its pinned range is left to the new owner", k.topic, k.part)
 		}
-		if ps.man != nil && !ps.done && ps.pos <= ps.man.To {
-			return fmt.Errorf("partition %s/%d: range %d..%d read only to %d", k.topic, k.part, ps.man.From, ps.man.To, ps.pos-1)
+		if m := ps.man; m != nil && !ps.done && ps.pos <= m.To {
+			// The range was planned to the high watermark, but offsets at
+			// its end may never arrive as records (transaction markers,
+			// compacted records) or the broker was slow: it ends at what
+			// was read, and the next batch continues from there. Objects
+			// only hold records read, so nothing is lost or doubled; a
+			// crash before the commit replays the range as first pinned.
+			b.j.log.Debug("range ends before its planned end", "topic", k.topic, "partition", k.part, "planned_to", m.To, "to", ps.pos-1)
+			m.To = ps.pos - 1
 		}
 	}
 	for k, ps := range b.parts {
