@@ -57,6 +57,8 @@ func runIngest(ctx context.Context, args []string) error {
 	// its pinned ranges are replayed by the next run).
 	batchCtx, cancel := withGrace(ctx, *grace)
 	defer cancel()
+	stopDrain := context.AfterFunc(ctx, job.Drain)
+	defer stopDrain()
 	var totals runTotals
 	defer func() {
 		if *jsonStats {

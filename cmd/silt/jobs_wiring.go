@@ -33,6 +33,8 @@ type jobDeps struct {
 	log     *slog.Logger
 	// closers release what the jobs hold (ingest's consumer group membership).
 	closers []func()
+	// drains make running ingest batches end early when they hold nothing.
+	drains []func()
 }
 
 // buildJob makes the scheduled job for one configured job.
@@ -46,6 +48,7 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 		}
 		job := ingest.New(d.cfg, d.store, opts...)
 		d.closers = append(d.closers, job.Close)
+		d.drains = append(d.drains, job.Drain)
 		return job, nil
 	case "register":
 		if d.catalog == nil {
@@ -80,6 +83,12 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 		return retention.New(j.Name, d.store, cat, j.Retention.Std())
 	}
 	return nil, fmt.Errorf("job %s: unknown kind %q", j.Name, j.Kind)
+}
+
+func (d *jobDeps) drain() {
+	for _, f := range d.drains {
+		f()
+	}
 }
 
 func (d *jobDeps) close() {

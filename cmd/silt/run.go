@@ -165,6 +165,7 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "silt run: stopping: waiting for %d running jobs (a second signal exits at once)\n", running)
 	stopGen()
+	deps.drain()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *stopTimeout)
 	defer cancel()
 	if err := sched.Stop(stopCtx); err != nil {

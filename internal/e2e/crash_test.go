@@ -115,13 +115,23 @@ func TestE2ERebalanceBetweenIngestersExactlyOnce(t *testing.T) {
 	// b and c take over a's partitions once its session times out,
 	// replaying whatever a had pinned.
 	deadline := time.Now().Add(3 * time.Minute)
-	for w.groupLag(t) > 0 {
+	for lag, last := w.groupLag(t), time.Now(); lag > 0; lag = w.groupLag(t) {
 		require.True(t, time.Now().Before(deadline), "b and c did not drain the topic:\n%s\n%s", b.output(), c.output())
+		if time.Since(last) > 5*time.Second {
+			t.Logf("lag %d", lag)
+			last = time.Now()
+		}
 		time.Sleep(time.Second)
 	}
+	t.Logf("drained")
 	for _, p := range []*proc{b, c} {
+		start := time.Now()
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 		require.NoError(t, p.cmd.Wait(), "graceful stop:\n%s", p.output())
+		t.Logf("stopped in %s", time.Since(start).Round(time.Millisecond))
+		if time.Since(start) > 10*time.Second {
+			t.Logf("slow stop:\n%s", p.output())
+		}
 	}
 	w.checkExactlyOnce(t, n, counts)
 }

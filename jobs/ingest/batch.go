@@ -166,6 +166,9 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 		if time.Now().After(deadline) {
 			break // unfinished ranges end where reading stopped (see finish)
 		}
+		if j.draining.Load() && len(b.parts) == 0 {
+			break
+		}
 		pollCtx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 		fetches := b.client.PollRecords(pollCtx, 10_000)
 		cancel()

@@ -366,3 +366,23 @@ func TestTransactionMarkersAtTheEndDoNotStallBatches(t *testing.T) {
 		require.Equal(t, n, rep.Rows[typ], typ)
 	}
 }
+
+func TestDrainEndsAnIdleBatchAtOnce(t *testing.T) {
+	s := newSetup(t)
+	s.cfg.Ingest.MaxWait = config.Duration(time.Hour)
+	s.cfg.Kafka.Topics = []string{"no-records-yet"}
+	j := New(s.cfg, s.store)
+	defer j.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := j.RunBatch(context.Background())
+		done <- err
+	}()
+	j.Drain()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute): // a bound on a hang, not a timing assertion
+		t.Fatal("a drained batch kept waiting for records")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -58,9 +59,12 @@ type Job struct {
 
 	mu       sync.Mutex // guards assigned, manifests and leftovers against client callbacks
 	assigned map[tp]bool
-	// everAssigned: this client has been given partitions at least once,
-	// so an empty assignment now means the group has none to spare.
+	// everAssigned: this client has joined its group at least once, so an
+	// empty assignment now means the group has no partition to spare.
 	everAssigned bool
+	// draining asks the running batch to end as soon as it holds no
+	// pinned range (a signal arrived): see Drain.
+	draining atomic.Bool
 	manifests    map[tp][]*manifest
 	leftovers    map[tp][]*kgo.Record
 
@@ -119,12 +123,30 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 	return st.Counts(), nil
 }
 
+// Drain makes the running batch, and any later one, end at once when it
+// has pinned nothing yet, instead of waiting for records or a join; a batch
+// with pinned ranges still finishes them. For a prompt, safe shutdown.
+func (j *Job) Drain() { j.draining.Store(true) }
+
+// leaveTimeout bounds leaving the group on Close: a leave waits for a
+// rebalance under way, which can wait out a dead member for the whole
+// rebalance timeout. After it the leave is forced; the group notices the
+// member gone at its session timeout instead.
+const leaveTimeout = 5 * time.Second
+
 // Close leaves the consumer group.
 func (j *Job) Close() {
-	if j.client != nil {
-		j.client.Close()
-		j.client = nil
+	if j.client == nil {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	j.client.AllowRebalance()
+	if err := j.client.LeaveGroupContext(ctx); err != nil {
+		j.log.Warn("leaving the consumer group timed out; closing anyway", "err", err)
+	}
+	j.client.Close()
+	j.client = nil
 }
 
 func (j *Job) connect(ctx context.Context) (*kgo.Client, error) {
@@ -145,6 +167,9 @@ func (j *Job) connect(ctx context.Context) (*kgo.Client, error) {
 		// Partitions are never revoked while a batch holds their records.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(j.kafka.SessionTimeout.Std()),
+		// A batch holds rebalances off until it commits, for up to
+		// max_wait: the group must wait at least that long for it.
+		kgo.RebalanceTimeout(max(60*time.Second, j.cfg.MaxWait.Std()+30*time.Second)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.OnPartitionsAssigned(j.onAssigned),
 		kgo.OnPartitionsRevoked(j.onRevoked),
@@ -178,10 +203,12 @@ func (j *Job) reset() {
 func (j *Job) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	// Called after every join, also with no partitions: either way the
+	// member has joined, and a batch need not wait for it any longer.
+	j.everAssigned = true
 	for topic, parts := range m {
 		for _, p := range parts {
 			j.assigned[tp{topic, p}] = true
-			j.everAssigned = true
 		}
 	}
 	j.log.Info("partitions assigned", "partitions", m)
