@@ -64,9 +64,9 @@ type Job struct {
 	everAssigned bool
 	// draining asks the running batch to end as soon as it holds no
 	// pinned range (a signal arrived): see Drain.
-	draining atomic.Bool
-	manifests    map[tp][]*manifest
-	leftovers    map[tp][]*kgo.Record
+	draining  atomic.Bool
+	manifests map[tp][]*manifest
+	leftovers map[tp][]*kgo.Record
 
 	client *kgo.Client
 	tables map[string]*table
