@@ -27,16 +27,11 @@ func runQuery(ctx context.Context, args []string) error {
 	var common commonFlags
 	common.bind(fs)
 	format := fs.String("format", "table", "output: table (aligned), csv or json (an array of objects)")
-	var q string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		q, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	q, err := parseWithArg(fs, args)
+	if err != nil {
 		return err
 	}
-	if q == "" && fs.NArg() == 1 {
-		q = fs.Arg(0)
-	} else if q == "" || fs.NArg() > 0 {
+	if q == "" {
 		return errUsage
 	}
 	switch *format {

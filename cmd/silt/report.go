@@ -45,18 +45,9 @@ func runReport(ctx context.Context, args []string) error {
 	notify := fs.Bool("notify", false, "send the configured alerts when the report's alert condition holds")
 	params := paramFlags{}
 	fs.Var(params, "param", "a report param, name=value (repeatable); times: RFC 3339, 2024-05-01 10:00 (UTC) or now-1h")
-	// The name may come before the flags: silt report host_breakdown --out x.csv
-	var name string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	name, err := parseWithArg(fs, args)
+	if err != nil {
 		return err
-	}
-	if name == "" && fs.NArg() == 1 {
-		name = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return errUsage
 	}
 	cfg, err := common.load()
 	if err != nil {

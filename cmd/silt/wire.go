@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
@@ -37,6 +38,25 @@ func (c *commonFlags) parseLoad(fs *flag.FlagSet, args []string) (*config.Config
 		return nil, errUsage
 	}
 	return c.load()
+}
+
+// parseWithArg parses flags around at most one positional argument, which
+// may come before the flags (silt report host_breakdown --out x.csv) or
+// after them; arg is "" when there is none.
+func parseWithArg(fs *flag.FlagSet, args []string) (arg string, err error) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if arg == "" && fs.NArg() == 1 {
+		return fs.Arg(0), nil
+	}
+	if fs.NArg() > 0 {
+		return "", errUsage
+	}
+	return arg, nil
 }
 
 // load reads the config and sets up the default logger from it.
