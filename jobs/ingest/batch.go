@@ -110,9 +110,9 @@ func highWatermarks(ctx context.Context, client *kgo.Client, topics []string) (m
 	return out, errors.Join(errs...)
 }
 
-// A batch that has seen no records for idleEnd ends. Until the group has first given this client
-// partitions, it waits for the join instead, up to max_wait: a one-shot
-// `silt ingest --once` must not end before it could read anything.
+// A batch that has seen no records for idleEnd ends. Until this client has
+// first joined its group, it waits for the join instead, up to max_wait: a
+// one-shot `silt ingest --once` must not end before it could read anything.
 const idleEnd = 1500 * time.Millisecond
 
 func (b *batch) idleLimit() time.Duration {
@@ -128,7 +128,6 @@ func (b *batch) idleLimit() time.Duration {
 func (b *batch) run(ctx context.Context) (BatchStats, error) {
 	j := b.j
 	deadline := b.started.Add(j.cfg.MaxWait.Std())
-	b.parts0 = int64(max(len(j.assignedPartitions()), 1))
 
 	// Let any pending rebalance finish, then hold further ones off until
 	// the batch commits: from here on this member's partitions are fixed.
@@ -141,6 +140,7 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 	for _, k := range j.assignedPartitions() {
 		assigned[k] = true
 	}
+	b.parts0 = int64(max(len(assigned), 1))
 
 	// Records fetched past the end of the last batch's ranges come first.
 	j.mu.Lock()
