@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/internal/gen"
@@ -155,7 +156,13 @@ func (w *world) groupLag(t *testing.T) int64 {
 	ctx := context.Background()
 	ends, err := adm.ListEndOffsets(ctx, w.topic)
 	require.NoError(t, err)
+	// Before any group has committed, the coordinator may still be
+	// creating __consumer_offsets; that is retriable.
 	committed, err := adm.FetchOffsets(ctx, w.topic)
+	for deadline := time.Now().Add(30 * time.Second); kerr.IsRetriable(err) && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		committed, err = adm.FetchOffsets(ctx, w.topic)
+	}
 	require.NoError(t, err)
 	var lag int64
 	ends.Each(func(o kadm.ListedOffset) {
