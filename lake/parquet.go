@@ -1,14 +1,25 @@
 package lake
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
+	"github.com/apache/thrift/lib/go/thrift"
+	"github.com/klauspost/compress/s2"
 	"github.com/xitongsys/parquet-go-source/writerfile"
+	"github.com/xitongsys/parquet-go/common"
+	"github.com/xitongsys/parquet-go/layout"
 	"github.com/xitongsys/parquet-go/parquet"
 	"github.com/xitongsys/parquet-go/writer"
 )
@@ -37,10 +48,8 @@ func ParseTimeUnit(s string) TimeUnit {
 	return Millis
 }
 
-// flushInputBytes is how much input a writer gathers as Go values before
-// they are encoded into compressed pages. parquet-go's own trigger
-// estimates a []any row at 4 bytes a value and so held tens of MB of rows
-// per open file; this bound keeps each file's unencoded rows small.
+// flushInputBytes is how much input a writer gathers before its columns
+// are encoded into compressed pages: one page per column per encoding.
 const flushInputBytes = 256 << 10
 
 // encodeSlots bounds the encodings running beside the caller's goroutine:
@@ -50,20 +59,71 @@ var encodeSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
 // ParquetWriter writes one Snappy Parquet object into a local spool file,
 // so memory holds only the current row group; Finish hands the file over
-// for upload. Rows are encoded on a background goroutine, one encoding per
-// writer at a time, in row order. A writer is used by one goroutine.
+// for upload.
+//
+// Values go straight into per-column buffers, already PLAIN-encoded, and
+// are cut into pages on a background goroutine (one encoding per writer at
+// a time, in row order). parquet-go's own row path boxes every value into
+// an interface and computes statistics through interface calls, which cost
+// more CPU than decoding the JSON; parquet-go still lays out the file:
+// row groups, column chunks, page and column indexes, footer.
+//
+// A row is written with one setter call per non-NULL column (Int64,
+// Double, Bool, String; timestamps are Int64 in the writer's unit) and
+// then EndRow; columns not set are NULL. A writer is used by one goroutine.
 type ParquetWriter struct {
 	spool *os.File
 	pw    *writer.CSVWriter
-
-	buf     []any // rows not handed to an encoding yet
-	pending int64 // input bytes of the rows in buf
+	cols  []columnBuffer // rows not handed to an encoding yet
+	spare []columnBuffer // buffers of the previous encoding, for reuse
+	meta  []columnMeta
+	rows  int   // rows in cols
+	input int64 // input bytes of the rows in cols
+	err   error // a misuse of the setters, reported by EndRow
 
 	encoding  chan struct{} // closed when the running encoding ends; nil when none runs
-	inFlight  int64         // input bytes of the running encoding's rows
+	inFlight  int64         // buffered bytes of the running encoding's rows
 	encodeErr error
 	encoded   atomic.Int64 // encoded bytes of the current row group
 }
+
+type valueKind uint8
+
+const (
+	kindInt64 valueKind = iota
+	kindDouble
+	kindBool
+	kindString
+)
+
+// columnMeta is what parquet-go needs to place a column's pages.
+type columnMeta struct {
+	name   string
+	kind   valueKind
+	stats  bool
+	path   string // parquet-go's key of the column in the writer's page map
+	schema *parquet.SchemaElement
+	info   *common.Tag
+}
+
+// columnBuffer holds one column's values for the rows not yet encoded.
+type columnBuffer struct {
+	levels []byte // definition level of each row: 1 a value, 0 NULL
+	plain  []byte // the non-NULL values, PLAIN-encoded (booleans: one byte each, packed at encoding)
+	nulls  int64
+
+	// Statistics of the non-NULL values, when hasMinMax.
+	hasMinMax  bool
+	minI, maxI int64
+	minF, maxF float64
+	minS, maxS []byte
+}
+
+func (c *columnBuffer) reset() {
+	*c = columnBuffer{levels: c.levels[:0], plain: c.plain[:0], minS: c.minS[:0], maxS: c.maxS[:0]}
+}
+
+func (c *columnBuffer) size() int64 { return int64(len(c.levels) + len(c.plain)) }
 
 // NewParquetWriter starts a file with the given columns in dir.
 func NewParquetWriter(dir string, cols []Column, unit TimeUnit, rowGroupBytes int64) (*ParquetWriter, error) {
@@ -79,44 +139,205 @@ func NewParquetWriter(dir string, cols []Column, unit TimeUnit, rowGroupBytes in
 	}
 	pw.CompressionType = parquet.CompressionCodec_SNAPPY
 	pw.RowGroupSize = rowGroupBytes
-	// Bigger pages than the 8 KiB default: fewer page headers and better
-	// Snappy ratios; a page never exceeds one encoding's rows anyway.
-	pw.PageSize = 1 << 20
-	return &ParquetWriter{spool: spool, pw: pw}, nil
+	w := &ParquetWriter{spool: spool, pw: pw, cols: make([]columnBuffer, len(cols)), spare: make([]columnBuffer, len(cols))}
+	sh := pw.SchemaHandler
+	for k, el := range sh.SchemaElements {
+		if el.GetNumChildren() > 0 {
+			continue // the root
+		}
+		i := len(w.meta)
+		w.meta = append(w.meta, columnMeta{
+			name: cols[i].Name, kind: kindOf(cols[i].Type), stats: !omitStats(cols[i].Name),
+			path: sh.IndexMap[int32(k)], schema: el, info: sh.Infos[k],
+		})
+	}
+	if len(w.meta) != len(cols) {
+		w.Discard()
+		return nil, fmt.Errorf("parquet schema: %d leaf columns for %d columns", len(w.meta), len(cols))
+	}
+	return w, nil
 }
 
-// Write appends one row: row[i] is column i's value (string, float64,
-// int64, bool, or nil for NULL). inBytes is the row's input size, for the
-// memory accounting.
-func (w *ParquetWriter) Write(row []any, inBytes int) error {
-	w.buf = append(w.buf, row)
-	w.pending += int64(inBytes)
-	if w.pending >= flushInputBytes {
+func kindOf(typ string) valueKind {
+	switch typ {
+	case TypeDouble:
+		return kindDouble
+	case TypeBoolean:
+		return kindBool
+	case TypeVarchar:
+		return kindString
+	}
+	return kindInt64 // bigint, timestamp
+}
+
+// omitStats names the columns whose min/max no query can use: whole
+// events and error texts. Skipping them saves comparing long strings.
+func omitStats(column string) bool {
+	return column == "raw_event" || column == "raw_base64" || column == "reason"
+}
+
+// value checks that column col takes a kind of value and has none yet in
+// this row.
+func (w *ParquetWriter) value(col int, kind valueKind) *columnBuffer {
+	c := &w.cols[col]
+	if w.meta[col].kind != kind || len(c.levels) != w.rows {
+		if w.err == nil {
+			w.err = fmt.Errorf("parquet column %s: wrong type of value, or two values in one row", w.meta[col].name)
+		}
+		return nil
+	}
+	c.levels = append(c.levels, 1)
+	return c
+}
+
+// Int64 sets a bigint or timestamp column of the current row.
+func (w *ParquetWriter) Int64(col int, v int64) {
+	c := w.value(col, kindInt64)
+	if c == nil {
+		return
+	}
+	c.plain = binary.LittleEndian.AppendUint64(c.plain, uint64(v))
+	if !c.hasMinMax {
+		c.minI, c.maxI, c.hasMinMax = v, v, true
+	} else if v < c.minI {
+		c.minI = v
+	} else if v > c.maxI {
+		c.maxI = v
+	}
+}
+
+// Double sets a double column of the current row.
+func (w *ParquetWriter) Double(col int, v float64) {
+	c := w.value(col, kindDouble)
+	if c == nil {
+		return
+	}
+	c.plain = binary.LittleEndian.AppendUint64(c.plain, math.Float64bits(v))
+	if !c.hasMinMax {
+		c.minF, c.maxF, c.hasMinMax = v, v, true
+	} else if v < c.minF {
+		c.minF = v
+	} else if v > c.maxF {
+		c.maxF = v
+	}
+}
+
+// Bool sets a boolean column of the current row.
+func (w *ParquetWriter) Bool(col int, v bool) {
+	c := w.value(col, kindBool)
+	if c == nil {
+		return
+	}
+	var b byte
+	if v {
+		b = 1
+	}
+	c.plain = append(c.plain, b)
+	if !c.hasMinMax {
+		c.minI, c.maxI, c.hasMinMax = int64(b), int64(b), true
+	} else {
+		c.minI, c.maxI = min(c.minI, int64(b)), max(c.maxI, int64(b))
+	}
+}
+
+// String sets a varchar column of the current row to a copy of b. Bytes
+// that are not valid UTF-8 are replaced, so the column stays valid text.
+func (w *ParquetWriter) String(col int, b []byte) {
+	c := w.value(col, kindString)
+	if c == nil {
+		return
+	}
+	if !utf8.Valid(b) {
+		b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
+	}
+	c.plain = binary.LittleEndian.AppendUint32(c.plain, uint32(len(b)))
+	c.plain = append(c.plain, b...)
+	if !w.meta[col].stats {
+		return
+	}
+	if !c.hasMinMax {
+		c.minS, c.maxS, c.hasMinMax = append(c.minS[:0], b...), append(c.maxS[:0], b...), true
+	} else if bytes.Compare(b, c.minS) < 0 {
+		c.minS = append(c.minS[:0], b...)
+	} else if bytes.Compare(b, c.maxS) > 0 {
+		c.maxS = append(c.maxS[:0], b...)
+	}
+}
+
+// EndRow ends the current row: columns not set are NULL. inBytes is the
+// row's input size; it decides when the buffered rows are encoded.
+func (w *ParquetWriter) EndRow(inBytes int) error {
+	if w.err != nil {
+		return w.err
+	}
+	for i := range w.cols {
+		if c := &w.cols[i]; len(c.levels) == w.rows {
+			c.levels = append(c.levels, 0)
+			c.nulls++
+		}
+	}
+	w.rows++
+	w.input += int64(inBytes)
+	if w.input >= flushInputBytes {
 		return w.encode()
 	}
 	return nil
 }
 
-// encode hands the buffered rows to a background encoding (rows into
-// compressed pages, and a row group to the spool file once the pages reach
-// the row group size).
+// Write appends one row given as values: row[i] is column i's value
+// (string, float64, int64 for bigint and timestamp, bool, or nil for NULL).
+func (w *ParquetWriter) Write(row []any, inBytes int) error {
+	if len(row) != len(w.cols) {
+		return fmt.Errorf("parquet row: %d values for %d columns", len(row), len(w.cols))
+	}
+	for i, v := range row {
+		switch v := v.(type) {
+		case nil:
+		case string:
+			w.String(i, unsafe.Slice(unsafe.StringData(v), len(v)))
+		case int64:
+			w.Int64(i, v)
+		case float64:
+			w.Double(i, v)
+		case bool:
+			w.Bool(i, v)
+		default:
+			return fmt.Errorf("parquet column %s: unsupported value %T", w.meta[i].name, v)
+		}
+	}
+	return w.EndRow(inBytes)
+}
+
+// encode hands the buffered rows to a background encoding: a page per
+// column, and a row group to the spool file once the pages reach the row
+// group size.
 func (w *ParquetWriter) encode() error {
 	if err := w.wait(); err != nil {
 		return err
 	}
-	rows := w.buf
-	w.buf = make([]any, 0, len(rows))
-	w.inFlight, w.pending = w.pending, 0
+	if w.rows == 0 {
+		return nil
+	}
+	cols, rows := w.cols, w.rows
+	w.cols, w.spare = w.spare, nil
+	for i := range w.cols {
+		w.cols[i].reset()
+	}
+	w.inFlight = 0
+	for i := range cols {
+		w.inFlight += cols[i].size()
+	}
+	w.rows, w.input = 0, 0
 	done := make(chan struct{})
 	w.encoding = done
 	encodeSlots <- struct{}{}
 	go func() {
 		defer close(done)
 		defer func() { <-encodeSlots }()
-		w.pw.Objs = rows
-		if err := w.pw.Flush(false); err != nil {
+		if err := w.writePages(cols, rows); err != nil {
 			w.encodeErr = fmt.Errorf("encode parquet rows: %w", err)
 		}
+		w.spare = cols
 		w.encoded.Store(w.pw.Size)
 	}()
 	return nil
@@ -131,17 +352,154 @@ func (w *ParquetWriter) wait() error {
 	return w.encodeErr
 }
 
+// writePages turns each column's buffer into one compressed data page and
+// gives the pages to parquet-go, which writes a row group when they reach
+// its size.
+func (w *ParquetWriter) writePages(cols []columnBuffer, rows int) error {
+	ts := thrift.NewTSerializer()
+	ts.Protocol = thrift.NewTCompactProtocolFactory().GetProtocol(ts.Transport)
+	sc := pageScratch.Get().(*scratch)
+	defer pageScratch.Put(sc)
+	for i := range cols {
+		c, m := &cols[i], &w.meta[i]
+		sc.body = appendLevels(sc.body[:0], c.levels)
+		values := c.plain
+		if m.kind == kindBool {
+			sc.packed = packBools(sc.packed[:0], c.plain)
+			values = sc.packed
+		}
+		sc.body = append(sc.body, values...)
+		if n := s2.MaxEncodedLen(len(sc.body)); cap(sc.compressed) < n {
+			sc.compressed = make([]byte, n)
+		}
+		compressed := s2.EncodeSnappy(sc.compressed[:cap(sc.compressed)], sc.body)
+		body := sc.body
+
+		h := parquet.NewPageHeader()
+		h.Type = parquet.PageType_DATA_PAGE
+		h.UncompressedPageSize = int32(len(body))
+		h.CompressedPageSize = int32(len(compressed))
+		h.DataPageHeader = parquet.NewDataPageHeader()
+		h.DataPageHeader.NumValues = int32(rows)
+		h.DataPageHeader.Encoding = parquet.Encoding_PLAIN
+		h.DataPageHeader.DefinitionLevelEncoding = parquet.Encoding_RLE
+		h.DataPageHeader.RepetitionLevelEncoding = parquet.Encoding_RLE
+		h.DataPageHeader.Statistics = parquet.NewStatistics()
+		nulls := c.nulls
+		h.DataPageHeader.Statistics.NullCount = &nulls
+		page := &layout.Page{
+			Header: h, CompressType: parquet.CompressionCodec_SNAPPY, Schema: m.schema,
+			Path: common.StrToPath(m.path), Info: m.info, NullCount: &nulls,
+		}
+		if m.stats && c.hasMinMax {
+			page.MinVal, page.MaxVal = c.minMax(m.kind)
+			lo, hi := plainStat(m.kind, page.MinVal), plainStat(m.kind, page.MaxVal)
+			st := h.DataPageHeader.Statistics
+			st.Min, st.MinValue, st.Max, st.MaxValue = lo, lo, hi, hi
+		}
+		header, err := ts.Write(context.Background(), h)
+		if err != nil {
+			return fmt.Errorf("page header of %s: %w", m.name, err)
+		}
+		page.RawData = append(append(make([]byte, 0, len(header)+len(compressed)), header...), compressed...)
+		w.pw.PagesMapBuf[m.path] = append(w.pw.PagesMapBuf[m.path], page)
+		w.pw.Size += int64(len(page.RawData))
+	}
+	w.pw.NumRows += int64(rows)
+	w.pw.Footer.NumRows += int64(rows)
+	return w.pw.Flush(false)
+}
+
+// scratch is an encoding's working memory, reused across encodings: the
+// pages themselves are the only allocations that stay.
+type scratch struct{ body, packed, compressed []byte }
+
+var pageScratch = sync.Pool{New: func() any { return new(scratch) }}
+
+// minMax is the column's statistics as parquet-go's Go values.
+func (c *columnBuffer) minMax(kind valueKind) (lo, hi any) {
+	switch kind {
+	case kindDouble:
+		return c.minF, c.maxF
+	case kindBool:
+		return c.minI == 1, c.maxI == 1
+	case kindString:
+		return string(c.minS), string(c.maxS)
+	}
+	return c.minI, c.maxI
+}
+
+// plainStat is a statistics value PLAIN-encoded (strings without their
+// length prefix), as Parquet stores it.
+func plainStat(kind valueKind, v any) []byte {
+	switch kind {
+	case kindDouble:
+		return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v.(float64)))
+	case kindBool:
+		if v.(bool) {
+			return []byte{1}
+		}
+		return []byte{0}
+	case kindString:
+		return []byte(v.(string))
+	}
+	return binary.LittleEndian.AppendUint64(nil, uint64(v.(int64)))
+}
+
+// appendLevels appends definition levels (bit width 1) in the RLE /
+// bit-packing hybrid encoding, length-prefixed as data page v1 wants. Runs
+// of one level become RLE runs: one run when no value is NULL.
+func appendLevels(dst, levels []byte) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	for i := 0; i < len(levels); {
+		j := i + 1
+		for j < len(levels) && levels[j] == levels[i] {
+			j++
+		}
+		dst = binary.AppendUvarint(dst, uint64(j-i)<<1)
+		dst = append(dst, levels[i])
+		i = j
+	}
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}
+
+// packBools packs one-byte booleans into bits, least significant first,
+// the PLAIN encoding of BOOLEAN.
+func packBools(dst, vals []byte) []byte {
+	for i := 0; i < len(vals); i += 8 {
+		var b byte
+		for k := 0; k < 8 && i+k < len(vals); k++ {
+			b |= vals[i+k] << k
+		}
+		dst = append(dst, b)
+	}
+	return dst
+}
+
 // Memory estimates what the writer holds: encoded pages of the current row
-// group, and unencoded rows (a boxed row is about four times its JSON size).
-func (w *ParquetWriter) Memory() int64 { return w.encoded.Load() + 4*(w.pending+w.inFlight) }
+// group and the buffered values.
+func (w *ParquetWriter) Memory() int64 {
+	m := w.encoded.Load() + w.inFlight
+	for i := range w.cols {
+		m += w.cols[i].size()
+	}
+	return m
+}
 
 // Finish writes the footer and returns the spool file, positioned at its
 // start, and its size. The caller uploads it, then calls Discard.
 func (w *ParquetWriter) Finish() (io.ReadSeeker, int64, error) {
+	if w.err != nil {
+		return nil, 0, w.err
+	}
+	if err := w.encode(); err != nil {
+		return nil, 0, err
+	}
 	if err := w.wait(); err != nil {
 		return nil, 0, err
 	}
-	w.pw.Objs = w.buf
 	if err := w.pw.WriteStop(); err != nil {
 		return nil, 0, fmt.Errorf("finish parquet: %w", err)
 	}
@@ -188,6 +546,9 @@ func parquetSchema(cols []Column, unit TimeUnit) []string {
 			t = "type=INT64, logicaltype=TIMESTAMP, logicaltype.isadjustedtoutc=false, logicaltype.unit=" + u
 		}
 		md[i] = "name=" + c.Name + ", " + t + ", repetitiontype=OPTIONAL"
+		if omitStats(c.Name) {
+			md[i] += ", omitstats=true"
+		}
 	}
 	return md
 }

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -66,4 +68,138 @@ func TestParquetWriterIsReadByDuckDBAndBackByReadParquetRows(t *testing.T) {
 	require.Len(t, got, n)
 	require.Equal(t, []any{at.UnixMicro() + 3e6, "s3", 1.5, int64(3), false, nil}, got[3])
 	require.Equal(t, []any{nil, nil, nil, nil, nil, nil}, got[7])
+}
+
+// TestParquetWriterNullsStatisticsAndRowGroups writes random rows with
+// NULLs anywhere, several pages and row groups, and checks every value as
+// parquet-go's reader decodes it, and every chunk's statistics as DuckDB
+// reads them, against what the rows hold.
+func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
+	cols := []lake.Column{{"n", lake.TypeBigint}, {"s", lake.TypeVarchar}, {"f", lake.TypeDouble}, {"b", lake.TypeBoolean}, {"raw_event", lake.TypeVarchar}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 30_000
+	rows := make([][]any, n)
+	for i := range rows {
+		r := []any{int64(rng.IntN(2_000_000)) - 1_000_000, fmt.Sprintf("host-%03d", rng.IntN(500)), rng.NormFloat64() * 100, rng.IntN(3) == 0, fmt.Sprintf(`{"i":%d}`, i)}
+		for c := range r {
+			if rng.IntN(5) == 0 {
+				r[c] = nil
+			}
+		}
+		rows[i] = r
+	}
+	rows[0] = []any{nil, nil, nil, nil, nil}
+	rows[n-1][1] = "bad \xff utf8"
+
+	path := filepath.Join(t.TempDir(), "x.parquet")
+	w, err := lake.NewParquetWriter(t.TempDir(), cols, lake.Millis, 64<<10) // many row groups
+	require.NoError(t, err)
+	for _, r := range rows {
+		require.NoError(t, w.Write(r, 40))
+	}
+	rs, _, err := w.Finish()
+	require.NoError(t, err)
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	_, err = io.Copy(f, rs)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	w.Discard()
+
+	rows[n-1][1] = "bad \uFFFD utf8"
+	got, err := lake.ReadParquetRows(path, cols, lake.Millis)
+	require.NoError(t, err)
+	require.Equal(t, rows, got)
+
+	// Statistics of each row group, recomputed from the rows it holds.
+	type chunk struct {
+		rows             int
+		min, max, nulls  sql.NullString
+		column, encoding string
+	}
+	var chunks []chunk
+	q := fmt.Sprintf(`SELECT row_group_num_rows, path_in_schema, stats_min_value, stats_max_value, stats_null_count::VARCHAR, encodings
+		FROM parquet_metadata('%s') ORDER BY row_group_id, column_id`, path)
+	require.NoError(t, lakecheck.Query(context.Background(), q, func(r *sql.Rows) error {
+		var c chunk
+		if err := r.Scan(&c.rows, &c.column, &c.min, &c.max, &c.nulls, &c.encoding); err != nil {
+			return err
+		}
+		chunks = append(chunks, c)
+		return nil
+	}))
+	require.Greater(t, len(chunks)/len(cols), 3, "row groups")
+	first := 0
+	for g := 0; g < len(chunks); g += len(cols) {
+		group := rows[first : first+chunks[g].rows]
+		for c, col := range cols {
+			ch := chunks[g+c]
+			require.Equal(t, col.Name, ch.column)
+			var lo, hi any
+			nulls := 0
+			for _, r := range group {
+				v := r[c]
+				if v == nil {
+					nulls++
+					continue
+				}
+				if lo == nil || less(v, lo) {
+					lo = v
+				}
+				if hi == nil || less(hi, v) {
+					hi = v
+				}
+			}
+			if col.Name == "raw_event" {
+				require.False(t, ch.min.Valid || ch.max.Valid || ch.nulls.Valid, "raw_event has no statistics")
+				continue
+			}
+			require.Equal(t, fmt.Sprint(nulls), ch.nulls.String, "null count of %s in row group %d", col.Name, g/len(cols))
+			if col.Type == lake.TypeDouble {
+				require.Equal(t, fmt.Sprint(lo), parseFloat(t, ch.min.String))
+				require.Equal(t, fmt.Sprint(hi), parseFloat(t, ch.max.String))
+				continue
+			}
+			require.Equal(t, fmt.Sprint(lo), ch.min.String, "min of %s in row group %d", col.Name, g/len(cols))
+			require.Equal(t, fmt.Sprint(hi), ch.max.String, "max of %s in row group %d", col.Name, g/len(cols))
+		}
+		first += chunks[g].rows
+	}
+	require.Equal(t, n, first)
+}
+
+func less(a, b any) bool {
+	switch a := a.(type) {
+	case int64:
+		return a < b.(int64)
+	case float64:
+		return a < b.(float64)
+	case bool:
+		return !a && b.(bool)
+	case string:
+		return a < b.(string)
+	}
+	panic(fmt.Sprintf("%T", a))
+}
+
+func parseFloat(t *testing.T, s string) string {
+	f, err := strconv.ParseFloat(s, 64)
+	require.NoError(t, err)
+	return fmt.Sprint(f)
+}
+
+func TestParquetWriterRejectsMisuse(t *testing.T) {
+	cols := []lake.Column{{"n", lake.TypeBigint}, {"s", lake.TypeVarchar}}
+	w, err := lake.NewParquetWriter(t.TempDir(), cols, lake.Millis, 1<<20)
+	require.NoError(t, err)
+	defer w.Discard()
+	w.Int64(0, 1)
+	w.Int64(0, 2)
+	require.ErrorContains(t, w.EndRow(10), "parquet column n")
+
+	w2, err := lake.NewParquetWriter(t.TempDir(), cols, lake.Millis, 1<<20)
+	require.NoError(t, err)
+	defer w2.Discard()
+	require.ErrorContains(t, w2.Write([]any{int64(1), 2.5}, 10), "parquet column s")
+	require.ErrorContains(t, w2.Write([]any{int64(1)}, 10), "1 values for 2 columns")
 }

@@ -81,6 +81,14 @@ func (s TableSchema) AllColumns() []Column {
 	return append(append([]Column{}, SystemColumns...), s.Columns...)
 }
 
+// NumColumns is len(AllColumns()), without building the list.
+func (s TableSchema) NumColumns() int {
+	if s.Table == DeadLetterTable {
+		return len(DeadLetterColumns)
+	}
+	return len(SystemColumns) + len(s.Columns)
+}
+
 // Index finds a column by name, -1 when absent.
 func (s TableSchema) Index(name string) int {
 	for i, c := range s.Columns {
