@@ -52,8 +52,10 @@ type partState struct {
 	pos      int64     // next offset to expect
 	done     bool      // man's range is complete: later records wait for the next batch
 	commitTo int64     // offset to commit when the batch ends, -1 for none
-	// ingestedAt is man's ingested_at, boxed once for every row.
-	ingestedAt any
+	// ingestedAt is man's ingested_at in the writer's unit, set with the
+	// partition's first row.
+	ingestedAt    int64
+	hasIngestedAt bool
 }
 
 type batch struct {
@@ -66,9 +68,9 @@ type batch struct {
 	files   *openFiles
 	dec     *decoder
 	fields  []typed
+	hours   map[int64]lake.Partition // hour since the epoch -> its partition strings
 	changes map[string]map[lake.Partition]bool
 	stats   BatchStats
-	topics  map[string]any // boxed topic names
 }
 
 func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Time) (*batch, error) {
@@ -87,8 +89,8 @@ func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Tim
 			maxAge:        j.cfg.MaxFileAge.Std(),
 		}),
 		dec:     newDecoder(j.cfg.EventTypeField, j.cfg.TimeField),
+		hours:   map[int64]lake.Partition{},
 		changes: map[string]map[lake.Partition]bool{},
-		topics:  map[string]any{},
 		stats:   BatchStats{Rows: map[string]int64{}},
 	}, nil
 }
@@ -335,10 +337,9 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
 	b.stats.BytesIn += int64(len(r.Value))
 	ingestMetrics.events.WithLabelValues(r.Topic).Inc()
 	ingestMetrics.bytesIn.Add(float64(len(r.Value)))
-	if ps.ingestedAt == nil {
-		ps.ingestedAt = b.j.unit.Of(ps.man.IngestedAt)
+	if !ps.hasIngestedAt {
+		ps.ingestedAt, ps.hasIngestedAt = b.j.unit.Of(ps.man.IngestedAt), true
 	}
-	ingestedAt := ps.ingestedAt
 
 	ev, dl := b.dec.decode(r.Value, r.Timestamp)
 	var t *table
@@ -350,21 +351,22 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
 		b.fields, dl = t.typeFields(&ev, b.j.unit, b.fields)
 	}
 	if dl != nil {
-		return b.writeDeadLetter(ctx, r, dl, ingestedAt, ps)
+		return b.writeDeadLetter(ctx, r, dl, ps)
 	}
 	t.addColumns(b.fields)
-	source := sourceEvent
-	if ev.fromKafka {
-		source = sourceKafka
+	p := b.partitionOf(ev.table, ev.eventTime)
+	f, err := b.file(ctx, fileID{p, r.Topic, r.Partition}, t.schema, r)
+	if err != nil {
+		return err
 	}
-	row := buildRow(len(lake.SystemColumns)+len(t.schema.Columns), r.Value, b.fields,
-		b.j.unit.Of(ev.eventTime), source, b.boxed(r.Topic), int64(r.Partition), r.Offset, ps.ingestedAt)
-	p := lake.PartitionOf(ev.table, ev.eventTime)
+	row := eventRow{value: r.Value, fields: b.fields, eventTime: b.j.unit.Of(ev.eventTime), fromKafka: ev.fromKafka,
+		topic: r.Topic, partition: int64(r.Partition), offset: r.Offset, ingested: ps.ingestedAt}
+	row.writeTo(f.w)
 	b.stats.Rows[ev.table]++
-	return b.append(ctx, fileID{p, r.Topic, r.Partition}, t.schema, row, r, ps)
+	return b.endRow(ctx, f, r, ps)
 }
 
-func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLetter, ingestedAt any, ps *partState) error {
+func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLetter, ps *partState) error {
 	raw, ok := validUTF8(r.Value)
 	var exact any
 	if !ok {
@@ -374,42 +376,82 @@ func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLett
 	if !utf8.ValidString(reason) {
 		reason, _ = validUTF8([]byte(reason))
 	}
-	row := []any{b.j.unit.Of(r.Timestamp), r.Topic, int64(r.Partition), r.Offset, ingestedAt, reason, raw, exact}
 	b.stats.DeadLetters++
 	ingestMetrics.deadLetters.WithLabelValues(dl.kind).Inc()
-	p := lake.PartitionOf(lake.DeadLetterTable, r.Timestamp)
-	return b.append(ctx, fileID{p, r.Topic, r.Partition}, lake.TableSchema{Table: lake.DeadLetterTable}, row, r, ps)
+	p := b.partitionOf(lake.DeadLetterTable, r.Timestamp)
+	f, err := b.file(ctx, fileID{p, r.Topic, r.Partition}, lake.TableSchema{Table: lake.DeadLetterTable}, r)
+	if err != nil {
+		return err
+	}
+	if err := f.w.Write([]any{b.j.unit.Of(r.Timestamp), r.Topic, int64(r.Partition), r.Offset, ps.ingestedAt, reason, raw, exact}, len(r.Value)); err != nil {
+		return fmt.Errorf("write %s: %w", f.key, err)
+	}
+	return b.rowWritten(ctx, f, r, ps)
 }
 
-// append writes row to the open file for id, opening (and, when the
-// schema grew or the file set is full, first closing) files as needed.
-func (b *batch) append(ctx context.Context, id fileID, schema lake.TableSchema, row []any, r *kgo.Record, ps *partState) error {
+// partitionOf is lake.PartitionOf with each hour's strings made once: a
+// batch's events fall in few hours, and formatting dates per event showed
+// in profiles.
+func (b *batch) partitionOf(table string, t time.Time) lake.Partition {
+	h := t.Unix() / 3600
+	if t.Unix() < 0 && t.Unix()%3600 != 0 {
+		h-- // round toward the earlier hour
+	}
+	p, ok := b.hours[h]
+	if !ok {
+		if len(b.hours) >= 10_000 { // events spread over more than a year of hours
+			clear(b.hours)
+		}
+		p = lake.PartitionOf("", t)
+		b.hours[h] = p
+	}
+	p.Table = table
+	return p
+}
+
+// file is the open file for id, for a row of r with schema's columns. It
+// opens the file (and, when the schema grew or the file set is full, first
+// closes files) as needed.
+func (b *batch) file(ctx context.Context, id fileID, schema lake.TableSchema, r *kgo.Record) (*parquetFile, error) {
 	f := b.files.get(id)
-	if f != nil && f.columns != len(row) {
+	if f != nil && f.columns != schema.NumColumns() {
 		if err := b.closeFile(ctx, id, "schema_grew"); err != nil {
-			return err
+			return nil, err
 		}
 		f = nil
 	}
-	if f == nil {
-		if old, full := b.files.overLimit(); full {
-			if err := b.closeFile(ctx, old, "memory_bound"); err != nil {
-				return err
-			}
-		}
-		key := lake.ObjectKey(id.partition, id.topic, id.kpart, r.Offset)
-		var err error
-		f, err = openParquet(b.j.spoolDir(), key, id.partition, r.Offset, schema.AllColumns(), b.j.unit, int64(b.j.cfg.RowGroupBytes), time.Now())
-		if err != nil {
-			return err
-		}
-		b.files.add(id, f)
+	if f != nil {
+		return f, nil
 	}
-	if err := f.write(row, r.Offset, len(r.Value)); err != nil {
-		return err
+	if old, full := b.files.overLimit(); full {
+		if err := b.closeFile(ctx, old, "memory_bound"); err != nil {
+			return nil, err
+		}
 	}
+	key := lake.ObjectKey(id.partition, id.topic, id.kpart, r.Offset)
+	f, err := openParquet(b.j.spoolDir(), key, id.partition, r.Offset, schema.AllColumns(), b.j.unit, int64(b.j.cfg.RowGroupBytes), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	b.files.add(id, f)
+	return f, nil
+}
+
+// endRow ends the row of r that was set in f's writer.
+func (b *batch) endRow(ctx context.Context, f *parquetFile, r *kgo.Record, ps *partState) error {
+	if err := f.w.EndRow(len(r.Value)); err != nil {
+		return fmt.Errorf("write %s: %w", f.key, err)
+	}
+	return b.rowWritten(ctx, f, r, ps)
+}
+
+// rowWritten accounts for r's row in f, and closes f once it is big enough.
+func (b *batch) rowWritten(ctx context.Context, f *parquetFile, r *kgo.Record, ps *partState) error {
+	f.rows++
+	f.lastOff = r.Offset
+	f.inBytes += int64(len(r.Value))
 	if ps.man.TargetFileBytes > 0 && f.inBytes >= ps.man.TargetFileBytes {
-		return b.closeFile(ctx, id, "size")
+		return b.closeFile(ctx, fileID{f.partition, r.Topic, r.Partition}, "size")
 	}
 	return nil
 }

@@ -24,7 +24,6 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 		bytes += int64(len(values[i]))
 	}
 	dir := b.TempDir()
-	var topic, ingestedAt any = "events", int64(0)
 	b.SetBytes(bytes)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -48,10 +47,9 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 				b.Fatal(dl)
 			}
 			t.addColumns(fields)
-			row := buildRow(len(lake.SystemColumns)+len(t.schema.Columns), v, fields,
-				lake.Millis.Of(ev.eventTime), sourceEvent, topic, 0, int64(i), ingestedAt)
+			ncols := len(lake.SystemColumns) + len(t.schema.Columns)
 			f := files[ev.table]
-			if f != nil && f.columns != len(row) {
+			if f != nil && f.columns != ncols {
 				b.Fatal("schema grew mid-benchmark")
 			}
 			if f == nil {
@@ -62,7 +60,9 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 				}
 				files[ev.table] = f
 			}
-			if err := f.write(row, int64(i), len(v)); err != nil {
+			row := eventRow{value: v, fields: fields, eventTime: lake.Millis.Of(ev.eventTime), topic: "events", offset: int64(i)}
+			row.writeTo(f.w)
+			if err := f.w.EndRow(len(v)); err != nil {
 				b.Fatal(err)
 			}
 		}

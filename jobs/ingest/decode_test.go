@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -82,10 +85,7 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	}, tbl.schema.Columns, "null infers no column; nested values are JSON text")
 	values := map[string]any{}
 	for _, f := range fs {
-		values[f.col.Name] = f.value
-		if t, ok := f.value.(text); ok {
-			values[f.col.Name] = string(t)
-		}
+		values[f.col.Name] = valueOf(f)
 	}
 	require.Equal(t, map[string]any{"s": "x", "f": 1.5, "b": true, "o": `{"k":[1]}`, "n": int64(7),
 		"at": time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli()}, values)
@@ -107,8 +107,8 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	ev, _ = d.decode([]byte(`{"event_type":"a","s":12,"f":null}`), recordTime)
 	fs, dl = tbl.typeFields(&ev, lake.Millis, nil)
 	require.Nil(t, dl)
-	require.Equal(t, text("12"), fs[0].value)
-	require.Nil(t, fs[1].value)
+	require.Equal(t, "12", valueOf(fs[0]))
+	require.Nil(t, valueOf(fs[1]))
 	require.False(t, tbl.addColumns(fs), "no new columns")
 
 	strict := newTable(lake.TableSchema{Table: "a"}, config.TableDecl{Columns: map[string]string{"s": "varchar"}, Strict: true})
@@ -173,20 +173,66 @@ func TestLayoutKeysRoundTrip(t *testing.T) {
 	require.Equal(t, "_silt/batches/game-events/3/00000000000000000042.json", lake.ManifestKey("game-events", 3, 42))
 }
 
-func TestBuildRowCopiesStringsOutOfReusedBuffers(t *testing.T) {
-	value := []byte(`{"event_type":"a","s":"héllo","bad":"x"}`)
-	fields := []typed{
-		{pos: 0, value: text("héllo")},
-		{pos: 1, value: text([]byte{'o', 0xff, 'k'})},
-		{pos: 2, value: 2.5},
-		{pos: 3, value: nil},
+// valueOf is a typed field's value as the Go value its column holds.
+func valueOf(f typed) any {
+	switch {
+	case f.null:
+		return nil
+	case f.col.Type == lake.TypeVarchar:
+		return string(f.text)
+	case f.col.Type == lake.TypeDouble:
+		return f.float
+	case f.col.Type == lake.TypeBoolean:
+		return f.bool
 	}
-	row := buildRow(len(lake.SystemColumns)+4, value, fields, 1, sourceEvent, "events", 0, 9, int64(5))
+	return f.int
+}
+
+func TestEventRowCopiesStringsOutOfReusedBuffers(t *testing.T) {
+	value := []byte(`{"event_type":"a","s":"héllo","bad":"x"}`)
+	s := []byte("héllo")
+	fields := []typed{
+		{pos: 0, col: lake.Column{Name: "s", Type: lake.TypeVarchar}, text: s},
+		{pos: 1, col: lake.Column{Name: "bad", Type: lake.TypeVarchar}, text: []byte{'o', 0xff, 'k'}},
+		{pos: 2, col: lake.Column{Name: "f", Type: lake.TypeDouble}, float: 2.5},
+		{pos: 3, col: lake.Column{Name: "n", Type: lake.TypeBigint}, null: true},
+	}
+	schema := lake.TableSchema{Table: "a"}
+	for _, f := range fields {
+		schema.Columns = append(schema.Columns, f.col)
+	}
+	dir := t.TempDir()
+	w, err := lake.NewParquetWriter(dir, schema.AllColumns(), lake.Millis, 1<<20)
+	require.NoError(t, err)
+	defer w.Discard()
+	row := eventRow{value: value, fields: fields, eventTime: 1, topic: "events", offset: 9, ingested: 5}
+	row.writeTo(w)
+	require.NoError(t, w.EndRow(len(value)))
 	// Scribble over the inputs, as the fetch and decoder buffers are reused.
 	for i := range value {
 		value[i] = '#'
 	}
-	copy(fields[0].value.(text), "XXXXXX")
-	require.Equal(t, []any{int64(1), "event", "events", int64(0), int64(9), int64(5),
-		`{"event_type":"a","s":"héllo","bad":"x"}`, "héllo", "o\uFFFDk", 2.5, nil}, row)
+	copy(s, "XXXXXX")
+	rs, _, err := w.Finish()
+	require.NoError(t, err)
+	path := filepath.Join(dir, "row.parquet")
+	raw, err := io.ReadAll(rs)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, raw, 0o644))
+	rows, err := lake.ReadParquetRows(path, schema.AllColumns(), lake.Millis)
+	require.NoError(t, err)
+	require.Equal(t, [][]any{{int64(1), "event", "events", int64(0), int64(9), int64(5),
+		`{"event_type":"a","s":"héllo","bad":"x"}`, "héllo", "o\uFFFDk", 2.5, nil}}, rows)
+}
+
+func TestPartitionOfCachesHoursExactly(t *testing.T) {
+	b := &batch{hours: map[int64]lake.Partition{}}
+	base := time.Date(1969, 12, 31, 22, 0, 0, 0, time.UTC)
+	for _, d := range []time.Duration{0, time.Millisecond, time.Hour - time.Millisecond, time.Hour, 2*time.Hour - 1, 2 * time.Hour, 2*time.Hour + 1, 90 * time.Minute, 1000 * time.Hour} {
+		at := base.Add(d)
+		for _, tz := range []*time.Location{time.UTC, time.FixedZone("x", -5*3600)} {
+			require.Equal(t, lake.PartitionOf("a", at), b.partitionOf("a", at.In(tz)), "%s", at)
+			require.Equal(t, lake.PartitionOf("b", at), b.partitionOf("b", at), "%s, second table", at)
+		}
+	}
 }

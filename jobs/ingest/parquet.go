@@ -30,15 +30,4 @@ func openParquet(dir, key string, p lake.Partition, firstOff int64, cols []lake.
 	return &parquetFile{key: key, partition: p, firstOff: firstOff, lastOff: firstOff, columns: len(cols), opened: now, w: w}, nil
 }
 
-// write appends one row; row[i] is the value of column i (nil is NULL).
-func (f *parquetFile) write(row []any, offset int64, inBytes int) error {
-	if err := f.w.Write(row, inBytes); err != nil {
-		return fmt.Errorf("write %s: %w", f.key, err)
-	}
-	f.rows++
-	f.lastOff = offset
-	f.inBytes += int64(inBytes)
-	return nil
-}
-
 func (f *parquetFile) memory() int64 { return f.w.Memory() }

@@ -27,11 +27,17 @@ func newTable(s lake.TableSchema, decl config.TableDecl) *table {
 	return t
 }
 
-// typed is one field's value converted for its column.
+// typed is one field's value converted for its column: the member that
+// the column's type selects holds it, unless null. Values are not boxed
+// into interfaces: at a few fields per event, that was an allocation each.
 type typed struct {
 	pos   int // -1: a new column, appended by addColumns
 	col   lake.Column
-	value any // string, float64, int64, bool or nil
+	null  bool
+	text  []byte  // varchar: still in the decoder's buffer; the writer copies it
+	float float64 // double
+	int   int64   // bigint, and timestamp in the writer's unit
+	bool  bool    // boolean
 }
 
 // typeFields converts ev's fields for this table's columns. Fields that are
@@ -55,11 +61,11 @@ func (t *table) typeFields(ev *event, unit lake.TimeUnit, out []typed) ([]typed,
 				continue
 			}
 		}
-		val, ok := convert(f.value, typ, unit)
-		if !ok {
+		v := typed{pos: pos, col: lake.Column{Name: f.column, Type: typ}}
+		if !convert(f.value, unit, &v) {
 			return nil, dead(reasonTypeConflict, "column %s is %s, got JSON %s %s", f.column, typ, f.value.Type(), quoteShort(f.value.MarshalTo(nil)))
 		}
-		out = append(out, typed{pos: pos, col: lake.Column{Name: f.column, Type: typ}, value: val})
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -97,35 +103,36 @@ func inferType(v *fastjson.Value) string {
 	return ""
 }
 
-// text is a varchar value still in the decoder's buffer; buildRow copies
-// it into the row's own string storage.
-type text []byte
-
-// convert fits v to a column type. Varchar takes anything (non-strings as
-// their JSON text); the others take only their own kind of value.
-func convert(v *fastjson.Value, typ string, unit lake.TimeUnit) (any, bool) {
+// convert fits v to out's column type. Varchar takes anything (non-strings
+// as their JSON text); the others take only their own kind of value.
+func convert(v *fastjson.Value, unit lake.TimeUnit, out *typed) bool {
 	if v.Type() == fastjson.TypeNull {
-		return nil, true
+		out.null = true
+		return true
 	}
-	switch typ {
+	var err error
+	switch out.col.Type {
 	case lake.TypeVarchar:
 		if v.Type() == fastjson.TypeString {
-			return text(v.GetStringBytes()), true
+			out.text = v.GetStringBytes()
+		} else {
+			out.text = v.MarshalTo(nil)
 		}
-		return text(v.MarshalTo(nil)), true
+		return true
 	case lake.TypeDouble:
-		f, err := v.Float64()
-		return f, err == nil
+		out.float, err = v.Float64()
+		return err == nil
 	case lake.TypeBigint:
-		n, err := v.Int64()
-		return n, err == nil
+		out.int, err = v.Int64()
+		return err == nil
 	case lake.TypeBoolean:
-		b, err := v.Bool()
-		return b, err == nil
+		out.bool, err = v.Bool()
+		return err == nil
 	case lake.TypeTimestamp:
 		if t, fallback := eventTime(v, time.Time{}); !fallback {
-			return unit.Of(t), true
+			out.int = unit.Of(t)
+			return true
 		}
 	}
-	return nil, false
+	return false
 }
