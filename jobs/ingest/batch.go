@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -67,10 +68,17 @@ type batch struct {
 	parts   map[tp]*partState
 	files   *openFiles
 	dec     *decoder
-	fields  []typed
-	hours   map[int64]lake.Partition // hour since the epoch -> its partition strings
-	changes map[string]map[lake.Partition]bool
-	stats   BatchStats
+	// decodeChunks are the free chunks of the decode-ahead goroutine.
+	decodeChunks chan *decodedChunk
+	polled       []*kgo.Record // the last poll's records
+	fields       []typed
+	hours        map[int64]lake.Partition // hour since the epoch -> its partition strings
+	// The events counter of the last record's topic: looking it up by
+	// label hashes the topic name, per record.
+	counterTopic  string
+	eventsCounter prometheus.Counter
+	changes       map[string]map[lake.Partition]bool
+	stats         BatchStats
 }
 
 func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Time) (*batch, error) {
@@ -88,10 +96,11 @@ func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Tim
 			maxBuffered:   int64(j.cfg.MaxBufferedBytes),
 			maxAge:        j.cfg.MaxFileAge.Std(),
 		}),
-		dec:     newDecoder(j.cfg.EventTypeField, j.cfg.TimeField),
-		hours:   map[int64]lake.Partition{},
-		changes: map[string]map[lake.Partition]bool{},
-		stats:   BatchStats{Rows: map[string]int64{}},
+		dec:          newDecoder(j.cfg.EventTypeField, j.cfg.TimeField),
+		decodeChunks: newDecodeChunks(),
+		hours:        map[int64]lake.Partition{},
+		changes:      map[string]map[lake.Partition]bool{},
+		stats:        BatchStats{Rows: map[string]int64{}},
 	}, nil
 }
 
@@ -153,10 +162,8 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 		if !assigned[k] {
 			continue // revoked since: the new owner reads them from the committed offset
 		}
-		for _, r := range recs {
-			if err := b.record(ctx, r); err != nil {
-				return b.stats, err
-			}
+		if err := b.records(ctx, recs); err != nil {
+			return b.stats, err
 		}
 	}
 
@@ -180,18 +187,12 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 		if err := pollErr(fetches); err != nil {
 			j.log.Warn("kafka fetch error; retrying", "err", err)
 		}
-		n := 0
-		var err error
-		fetches.EachRecord(func(r *kgo.Record) {
-			if err == nil {
-				n++
-				err = b.record(ctx, r)
-			}
-		})
-		if err != nil {
+		b.polled = b.polled[:0]
+		fetches.EachRecord(func(r *kgo.Record) { b.polled = append(b.polled, r) })
+		if err := b.records(ctx, b.polled); err != nil {
 			return b.stats, err
 		}
-		if n > 0 {
+		if len(b.polled) > 0 {
 			lastRecord = time.Now()
 		} else if time.Since(lastRecord) > b.idleLimit() {
 			break
@@ -292,8 +293,8 @@ func (b *batch) decide(ctx context.Context, k tp, ps *partState, r *kgo.Record) 
 	return nil
 }
 
-// record routes one Kafka record into the batch.
-func (b *batch) record(ctx context.Context, r *kgo.Record) error {
+// record routes one Kafka record, decoded as d, into the batch.
+func (b *batch) record(ctx context.Context, r *kgo.Record, d *decoded) error {
 	k := tp{r.Topic, r.Partition}
 	ps, err := b.part(ctx, k)
 	if err != nil {
@@ -322,7 +323,7 @@ func (b *batch) record(ctx context.Context, r *kgo.Record) error {
 		b.j.mu.Unlock()
 		return nil
 	}
-	if err := b.write(ctx, r, ps); err != nil {
+	if err := b.write(ctx, r, d, ps); err != nil {
 		return err
 	}
 	if r.Offset == ps.man.To {
@@ -331,17 +332,20 @@ func (b *batch) record(ctx context.Context, r *kgo.Record) error {
 	return nil
 }
 
-// write decodes r and appends it to its table's file, or the dead letters.
-func (b *batch) write(ctx context.Context, r *kgo.Record, ps *partState) error {
+// write appends r, decoded as d, to its table's file, or the dead letters.
+func (b *batch) write(ctx context.Context, r *kgo.Record, d *decoded, ps *partState) error {
 	b.stats.Events++
 	b.stats.BytesIn += int64(len(r.Value))
-	ingestMetrics.events.WithLabelValues(r.Topic).Inc()
+	if r.Topic != b.counterTopic {
+		b.counterTopic, b.eventsCounter = r.Topic, ingestMetrics.events.WithLabelValues(r.Topic)
+	}
+	b.eventsCounter.Inc()
 	ingestMetrics.bytesIn.Add(float64(len(r.Value)))
 	if !ps.hasIngestedAt {
 		ps.ingestedAt, ps.hasIngestedAt = b.j.unit.Of(ps.man.IngestedAt), true
 	}
 
-	ev, dl := b.dec.decode(r.Value, r.Timestamp)
+	ev, dl := d.ev, d.dl
 	var t *table
 	if dl == nil {
 		var err error

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -62,6 +63,15 @@ type decoder struct {
 	parser    fastjson.Parser
 	fields    []field
 	names     map[string]string // field name -> column ("" when it does not normalize)
+	slots     []keySlot         // the last key seen at each position of an object
+}
+
+// keySlot remembers the column of the key last seen at one position:
+// events mostly repeat their keys in the same order, and comparing a few
+// bytes is cheaper than hashing them into names.
+type keySlot struct {
+	key []byte
+	col string
 }
 
 func newDecoder(typeField, timeField string) *decoder {
@@ -69,9 +79,23 @@ func newDecoder(typeField, timeField string) *decoder {
 }
 
 // decode parses value. recordTime is the Kafka record time, used when the
-// event has no usable time field.
+// event has no usable time field. The event is valid until the next decode.
 func (d *decoder) decode(value []byte, recordTime time.Time) (event, *deadLetter) {
-	v, err := d.parser.ParseBytes(value)
+	ev, fields, dl := d.decodeWith(&d.parser, d.fields[:0], value, recordTime)
+	d.fields = fields
+	return ev, dl
+}
+
+// decodeWith is decode with the parser and field storage given: the event
+// views them (its fields are appended to fields, which is returned), so it
+// stays valid while p is not reused.
+func (d *decoder) decodeWith(p *fastjson.Parser, fields []field, value []byte, recordTime time.Time) (event, []field, *deadLetter) {
+	ev, dl := d.parse(p, &fields, value, recordTime)
+	return ev, fields, dl
+}
+
+func (d *decoder) parse(p *fastjson.Parser, fields *[]field, value []byte, recordTime time.Time) (event, *deadLetter) {
+	v, err := p.ParseBytes(value)
 	if err != nil {
 		return event{}, dead(reasonNotJSON, "%v", err)
 	}
@@ -95,31 +119,53 @@ func (d *decoder) decode(value []byte, recordTime time.Time) (event, *deadLetter
 	ev := event{table: table}
 	ev.eventTime, ev.fromKafka = eventTime(obj.Get(d.timeField), recordTime)
 
-	d.fields = d.fields[:0]
+	first := len(*fields)
 	var dup *deadLetter
+	i := -1
 	obj.Visit(func(key []byte, val *fastjson.Value) {
+		i++
 		if dup != nil || string(key) == d.typeField {
 			return
 		}
-		col, ok := d.column(key)
+		col, ok := d.columnAt(i, key)
 		if !ok {
 			ev.skipped++
 			return
 		}
 		// Events have few fields: a scan beats a map per event.
-		for _, f := range d.fields {
+		for _, f := range (*fields)[first:] {
 			if f.column == col {
 				dup = dead(reasonDupField, "two fields map to column %s (one is %s)", col, quoteShort(key))
 				return
 			}
 		}
-		d.fields = append(d.fields, field{column: col, value: val})
+		*fields = append(*fields, field{column: col, value: val})
 	})
 	if dup != nil {
+		*fields = (*fields)[:first]
 		return event{}, dup
 	}
-	ev.fields = d.fields
+	ev.fields = (*fields)[first:len(*fields):len(*fields)]
 	return ev, nil
+}
+
+// maxSlots bounds the positions remembered; keys further on are looked up.
+const maxSlots = 256
+
+// columnAt is column, for the key at position i of its object.
+func (d *decoder) columnAt(i int, key []byte) (string, bool) {
+	if i < len(d.slots) && bytes.Equal(d.slots[i].key, key) {
+		col := d.slots[i].col
+		return col, col != ""
+	}
+	col, ok := d.column(key)
+	if i < maxSlots {
+		for len(d.slots) <= i {
+			d.slots = append(d.slots, keySlot{})
+		}
+		d.slots[i] = keySlot{key: append(d.slots[i].key[:0], key...), col: col}
+	}
+	return col, ok
 }
 
 // maxCachedNames bounds the field-name cache; events with ever-new field

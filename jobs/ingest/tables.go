@@ -17,6 +17,15 @@ type table struct {
 	strict   bool
 	index    map[string]int // column -> position in schema.Columns
 	dirty    bool           // schema grew since it was last saved
+	// slots remember the column of the field last seen at each position
+	// of an event: events of a type mostly share their field order, and a
+	// string compare (often of the same pointer) beats two map lookups.
+	slots []fieldSlot
+}
+
+type fieldSlot struct {
+	column string
+	pos    int
 }
 
 func newTable(s lake.TableSchema, decl config.TableDecl) *table {
@@ -45,8 +54,17 @@ type typed struct {
 // a value that does not fit its column's type makes the event a dead letter.
 func (t *table) typeFields(ev *event, unit lake.TimeUnit, out []typed) ([]typed, *deadLetter) {
 	out = out[:0]
-	for _, f := range ev.fields {
-		pos, known := t.index[f.column]
+	for i, f := range ev.fields {
+		var pos int
+		var known bool
+		if i < len(t.slots) && t.slots[i].column == f.column {
+			pos, known = t.slots[i].pos, true
+		} else if pos, known = t.index[f.column]; known && i < maxSlots {
+			for len(t.slots) <= i {
+				t.slots = append(t.slots, fieldSlot{pos: -1})
+			}
+			t.slots[i] = fieldSlot{f.column, pos}
+		}
 		var typ string
 		switch {
 		case known:
