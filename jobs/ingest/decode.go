@@ -139,6 +139,9 @@ func (d *decoder) parse(p *fastjson.Parser, fields *[]field, value []byte, recor
 				return
 			}
 		}
+		// Type unescapes a string value, once: here, on the decoding
+		// goroutine, rather than when the batch types the field.
+		val.Type()
 		*fields = append(*fields, field{column: col, value: val})
 	})
 	if dup != nil {

@@ -79,11 +79,10 @@ func (t *table) typeFields(ev *event, unit lake.TimeUnit, out []typed) ([]typed,
 				continue
 			}
 		}
-		v := typed{pos: pos, col: lake.Column{Name: f.column, Type: typ}}
-		if !convert(f.value, unit, &v) {
+		out = append(out, typed{pos: pos, col: lake.Column{Name: f.column, Type: typ}})
+		if !convert(f.value, unit, &out[len(out)-1]) {
 			return nil, dead(reasonTypeConflict, "column %s is %s, got JSON %s %s", f.column, typ, f.value.Type(), quoteShort(f.value.MarshalTo(nil)))
 		}
-		out = append(out, v)
 	}
 	return out, nil
 }
