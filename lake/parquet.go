@@ -330,9 +330,12 @@ func (w *ParquetWriter) encode() error {
 	w.rows, w.input = 0, 0
 	done := make(chan struct{})
 	w.encoding = done
-	encodeSlots <- struct{}{}
+	// The slot is taken on the encoding goroutine: memory is bounded per
+	// writer (one encoding in flight), and a caller starting encodings on
+	// many writers at once must not wait for each in turn.
 	go func() {
 		defer close(done)
+		encodeSlots <- struct{}{}
 		defer func() { <-encodeSlots }()
 		if err := w.writePages(cols, rows); err != nil {
 			w.encodeErr = fmt.Errorf("encode parquet rows: %w", err)
@@ -342,6 +345,10 @@ func (w *ParquetWriter) encode() error {
 	}()
 	return nil
 }
+
+// EncodeBuffered starts encoding the buffered rows in the background,
+// so that files about to be finished one after another encode meanwhile.
+func (w *ParquetWriter) EncodeBuffered() error { return w.encode() }
 
 func (w *ParquetWriter) wait() error {
 	if w.encoding != nil {

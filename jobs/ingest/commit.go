@@ -19,6 +19,11 @@ import (
 // finish uploads what is open, marks manifests committed, then commits
 // the Kafka offsets: the order that makes a crash anywhere recoverable.
 func (b *batch) finish(ctx context.Context) error {
+	for _, f := range b.files.files {
+		if err := f.w.EncodeBuffered(); err != nil {
+			return fmt.Errorf("close %s: %w", f.key, err)
+		}
+	}
 	if err := b.files.closeAll(ctx, func(ctx context.Context, id fileID) error {
 		return b.closeFile(ctx, id, "batch_end")
 	}); err != nil {
