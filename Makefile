@@ -40,12 +40,14 @@ stack-down: build
 	./$(BIN) stack down --state $(STACK_STATE)
 
 # bench: Go benchmarks, then end-to-end ingest of 1M events into a local
-# lake and MinIO (peak RSS of the silt process), then a 30 s loopback load
-# on the collector. Numbers go to the terminal; nothing asserts on time.
+# lake (before the stack starts) and MinIO (peak RSS of the silt process),
+# then a 30 s loopback load on the collector. Numbers go to the terminal;
+# nothing asserts on time.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./jobs/... ./lake/...
+	@$(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack ''
 	@./$(BIN) stack up --state $(STACK_STATE) > /dev/null
-	@$(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE); \
+	@$(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -skip-local; \
 	  status=$$?; $(GO) run ./internal/bench/load --duration 30s; \
 	  ./$(BIN) stack down --state $(STACK_STATE); exit $$status
 

@@ -31,14 +31,15 @@ func main() {
 	partitions := flag.Int("partitions", 4, "topic partitions")
 	bin := flag.String("silt", "bin/silt", "the silt binary under test")
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack` for the MinIO run (empty: local lake only)")
+	skipLocal := flag.Bool("skip-local", false, "only the MinIO run (make bench times the local lake before starting the stack, whose idle JVMs would share the cores)")
 	flag.Parse()
-	if err := run(*events, int32(*partitions), *bin, *stateFile); err != nil {
+	if err := run(*events, int32(*partitions), *bin, *stateFile, *skipLocal); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, partitions int32, bin, stateFile string) error {
+func run(n int, partitions int32, bin, stateFile string, skipLocal bool) error {
 	ctx := context.Background()
 	broker, err := embedded.StartBroker(0, "", nil, partitions)
 	if err != nil {
@@ -68,9 +69,11 @@ func run(n int, partitions int32, bin, stateFile string) error {
 		"SILT_INGEST_SPOOL_DIR="+tmp, "SILT_LOG_LEVEL=warn",
 	)
 
-	local := append(env, "SILT_KAFKA_GROUP=bench-local", "SILT_LAKE_KIND=local", "SILT_LAKE_ROOT="+filepath.Join(tmp, "lake"))
-	if err := measure("local lake", bin, local, n, inBytes); err != nil {
-		return err
+	if !skipLocal {
+		local := append(env, "SILT_KAFKA_GROUP=bench-local", "SILT_LAKE_KIND=local", "SILT_LAKE_ROOT="+filepath.Join(tmp, "lake"))
+		if err := measure("local lake", bin, local, n, inBytes); err != nil {
+			return err
+		}
 	}
 	if stateFile == "" {
 		fmt.Println("MinIO run skipped: no running stack (make bench starts one; or pass -stack FILE)")
