@@ -66,7 +66,8 @@ var encodeSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 // a time, in row order). parquet-go's own row path boxes every value into
 // an interface and computes statistics through interface calls, which cost
 // more CPU than decoding the JSON; parquet-go still lays out the file:
-// row groups, column chunks, page and column indexes, footer.
+// row groups, column chunks, page and column indexes (corrected by flush),
+// footer.
 //
 // A row is written with one setter call per non-NULL column (Int64,
 // Double, Bool, String; timestamps are Int64 in the writer's unit) and
@@ -77,6 +78,9 @@ type ParquetWriter struct {
 	cols  []columnBuffer // rows not handed to an encoding yet
 	spare []columnBuffer // buffers of the previous encoding, for reuse
 	meta  []columnMeta
+	// pages holds, per column, what the page indexes need to know about
+	// the pages of the current row group (written by the encoding goroutine).
+	pages [][]pageFacts
 	rows  int   // rows in cols
 	input int64 // input bytes of the rows in cols
 	err   error // a misuse of the setters, reported by EndRow
@@ -100,7 +104,6 @@ const (
 type columnMeta struct {
 	name   string
 	kind   valueKind
-	stats  bool
 	path   string // parquet-go's key of the column in the writer's page map
 	schema *parquet.SchemaElement
 	info   *common.Tag
@@ -139,7 +142,7 @@ func NewParquetWriter(dir string, cols []Column, unit TimeUnit, rowGroupBytes in
 	}
 	pw.CompressionType = parquet.CompressionCodec_SNAPPY
 	pw.RowGroupSize = rowGroupBytes
-	w := &ParquetWriter{spool: spool, pw: pw, cols: make([]columnBuffer, len(cols)), spare: make([]columnBuffer, len(cols))}
+	w := &ParquetWriter{spool: spool, pw: pw, cols: make([]columnBuffer, len(cols)), spare: make([]columnBuffer, len(cols)), pages: make([][]pageFacts, len(cols))}
 	sh := pw.SchemaHandler
 	for k, el := range sh.SchemaElements {
 		if el.GetNumChildren() > 0 {
@@ -147,7 +150,7 @@ func NewParquetWriter(dir string, cols []Column, unit TimeUnit, rowGroupBytes in
 		}
 		i := len(w.meta)
 		w.meta = append(w.meta, columnMeta{
-			name: cols[i].Name, kind: kindOf(cols[i].Type), stats: !omitStats(cols[i].Name),
+			name: cols[i].Name, kind: kindOf(cols[i].Type),
 			path: sh.IndexMap[int32(k)], schema: el, info: sh.Infos[k],
 		})
 	}
@@ -168,12 +171,6 @@ func kindOf(typ string) valueKind {
 		return kindString
 	}
 	return kindInt64 // bigint, timestamp
-}
-
-// omitStats names the columns whose min/max no query can use: whole
-// events and error texts. Skipping them saves comparing long strings.
-func omitStats(column string) bool {
-	return column == "raw_event" || column == "raw_base64" || column == "reason"
 }
 
 // value checks that column col takes a kind of value and has none yet in
@@ -252,9 +249,6 @@ func (w *ParquetWriter) String(col int, b []byte) {
 	}
 	c.plain = binary.LittleEndian.AppendUint32(c.plain, uint32(len(b)))
 	c.plain = append(c.plain, b...)
-	if !w.meta[col].stats {
-		return
-	}
 	if !c.hasMinMax {
 		c.minS, c.maxS, c.hasMinMax = append(c.minS[:0], b...), append(c.maxS[:0], b...), true
 	} else if bytes.Compare(b, c.minS) < 0 {
@@ -398,7 +392,7 @@ func (w *ParquetWriter) writePages(cols []columnBuffer, rows int) error {
 			Header: h, CompressType: parquet.CompressionCodec_SNAPPY, Schema: m.schema,
 			Path: common.StrToPath(m.path), Info: m.info, NullCount: &nulls,
 		}
-		if m.stats && c.hasMinMax {
+		if c.hasMinMax {
 			page.MinVal, page.MaxVal = c.minMax(m.kind)
 			lo, hi := plainStat(m.kind, page.MinVal), plainStat(m.kind, page.MaxVal)
 			st := h.DataPageHeader.Statistics
@@ -411,10 +405,50 @@ func (w *ParquetWriter) writePages(cols []columnBuffer, rows int) error {
 		page.RawData = append(append(make([]byte, 0, len(header)+len(compressed)), header...), compressed...)
 		w.pw.PagesMapBuf[m.path] = append(w.pw.PagesMapBuf[m.path], page)
 		w.pw.Size += int64(len(page.RawData))
+		w.pages[i] = append(w.pages[i], pageFacts{allNull: c.nulls == int64(rows), size: int32(len(page.RawData))})
 	}
 	w.pw.NumRows += int64(rows)
 	w.pw.Footer.NumRows += int64(rows)
-	return w.pw.Flush(false)
+	return w.flush(false)
+}
+
+// pageFacts is what the page indexes say about one data page.
+type pageFacts struct {
+	allNull bool
+	size    int32 // header and data
+}
+
+// flush lets parquet-go write a row group when the pages reached its size
+// (or, when final, whatever pages there are), then corrects the group's
+// page indexes, which readers (Trino) use to skip pages:
+//   - parquet-go leaves null_pages false, with empty min and max, for a
+//     page of only NULLs; Trino then fails to open the file;
+//   - it gives each page's size without its header as compressed_page_size,
+//     which must include the header; Trino reads a truncated page.
+func (w *ParquetWriter) flush(final bool) error {
+	before := len(w.pw.ColumnIndexes)
+	if err := w.pw.Flush(final); err != nil {
+		return err
+	}
+	columnIdx, offsetIdx := w.pw.ColumnIndexes[before:], w.pw.OffsetIndexes[before:]
+	if len(columnIdx) == 0 {
+		return nil
+	}
+	if len(columnIdx) != len(w.meta) || len(offsetIdx) != len(w.meta) {
+		return fmt.Errorf("row group has %d column and %d offset indexes for %d columns", len(columnIdx), len(offsetIdx), len(w.meta))
+	}
+	for i := range w.meta {
+		facts, nulls, locs := w.pages[i], columnIdx[i].NullPages, offsetIdx[i].PageLocations
+		if len(nulls) != len(facts) || len(locs) != len(facts) {
+			return fmt.Errorf("column %s: %d pages indexed, %d written", w.meta[i].name, len(locs), len(facts))
+		}
+		for l, f := range facts {
+			nulls[l] = f.allNull
+			locs[l].CompressedPageSize = f.size
+		}
+		w.pages[i] = facts[:0]
+	}
+	return nil
 }
 
 // scratch is an encoding's working memory, reused across encodings: the
@@ -507,6 +541,9 @@ func (w *ParquetWriter) Finish() (io.ReadSeeker, int64, error) {
 	if err := w.wait(); err != nil {
 		return nil, 0, err
 	}
+	if err := w.flush(true); err != nil {
+		return nil, 0, fmt.Errorf("finish parquet: %w", err)
+	}
 	if err := w.pw.WriteStop(); err != nil {
 		return nil, 0, fmt.Errorf("finish parquet: %w", err)
 	}
@@ -553,9 +590,6 @@ func parquetSchema(cols []Column, unit TimeUnit) []string {
 			t = "type=INT64, logicaltype=TIMESTAMP, logicaltype.isadjustedtoutc=false, logicaltype.unit=" + u
 		}
 		md[i] = "name=" + c.Name + ", " + t + ", repetitiontype=OPTIONAL"
-		if omitStats(c.Name) {
-			md[i] += ", omitstats=true"
-		}
 	}
 	return md
 }

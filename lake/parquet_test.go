@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/thrift/lib/go/thrift"
 	"github.com/stretchr/testify/require"
+	"github.com/xitongsys/parquet-go-source/local"
+	"github.com/xitongsys/parquet-go/parquet"
+	"github.com/xitongsys/parquet-go/reader"
 
 	"github.com/silt-etl/silt/internal/lakecheck"
 	"github.com/silt-etl/silt/lake"
@@ -90,6 +94,9 @@ func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
 	}
 	rows[0] = []any{nil, nil, nil, nil, nil}
 	rows[n-1][1] = "bad \xff utf8"
+	for _, r := range rows[1000:16000] { // some whole pages of NULLs (a page is ~6500 rows here)
+		r[3] = nil
+	}
 
 	path := filepath.Join(t.TempDir(), "x.parquet")
 	w, err := lake.NewParquetWriter(t.TempDir(), cols, lake.Millis, 64<<10) // many row groups
@@ -150,11 +157,11 @@ func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
 					hi = v
 				}
 			}
-			if col.Name == "raw_event" {
-				require.False(t, ch.min.Valid || ch.max.Valid || ch.nulls.Valid, "raw_event has no statistics")
+			require.Equal(t, fmt.Sprint(nulls), ch.nulls.String, "null count of %s in row group %d", col.Name, g/len(cols))
+			if lo == nil {
+				require.False(t, ch.min.Valid || ch.max.Valid, "no min or max of %s in row group %d of only NULLs", col.Name, g/len(cols))
 				continue
 			}
-			require.Equal(t, fmt.Sprint(nulls), ch.nulls.String, "null count of %s in row group %d", col.Name, g/len(cols))
 			if col.Type == lake.TypeDouble {
 				require.Equal(t, fmt.Sprint(lo), parseFloat(t, ch.min.String))
 				require.Equal(t, fmt.Sprint(hi), parseFloat(t, ch.max.String))
@@ -166,6 +173,61 @@ func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
 		first += chunks[g].rows
 	}
 	require.Equal(t, n, first)
+	checkPageIndexes(t, path, rows)
+}
+
+// checkPageIndexes reads the column and offset indexes of every column
+// chunk and checks them against the file itself: each page location points
+// at a page header whose page ends where the next page starts, and a page
+// is marked null exactly when its column's values in its rows are all NULL.
+func checkPageIndexes(t *testing.T, path string, rows [][]any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	fr, err := local.NewLocalFileReader(path)
+	require.NoError(t, err)
+	defer fr.Close()
+	pr, err := reader.NewParquetColumnReader(fr, 1)
+	require.NoError(t, err)
+	defer pr.ReadStop()
+	read := func(off int64, length int32, into thrift.TStruct) {
+		tr := thrift.NewTMemoryBufferLen(int(length))
+		_, _ = tr.Write(raw[off : off+int64(length)])
+		require.NoError(t, into.Read(context.Background(), thrift.NewTCompactProtocolConf(tr, nil)))
+	}
+	firstRow := 0
+	nullPages := 0
+	for _, rg := range pr.Footer.RowGroups {
+		for c, cc := range rg.Columns {
+			ci, oi := parquet.NewColumnIndex(), parquet.NewOffsetIndex()
+			read(*cc.ColumnIndexOffset, *cc.ColumnIndexLength, ci)
+			read(*cc.OffsetIndexOffset, *cc.OffsetIndexLength, oi)
+			require.Len(t, ci.NullPages, len(oi.PageLocations))
+			end := cc.MetaData.DataPageOffset + cc.MetaData.TotalCompressedSize
+			for l, loc := range oi.PageLocations {
+				h := parquet.NewPageHeader()
+				read(loc.Offset, int32(min(256, int64(len(raw))-loc.Offset)), h)
+				next := end
+				if l+1 < len(oi.PageLocations) {
+					next = oi.PageLocations[l+1].Offset
+				}
+				require.Equal(t, next-loc.Offset, int64(loc.CompressedPageSize), "page %d of column %d: its size must reach the next page", l, c)
+				require.Less(t, h.CompressedPageSize, loc.CompressedPageSize, "the located size includes the header")
+				pageRows := int(h.DataPageHeader.NumValues)
+				allNull := true
+				for _, r := range rows[firstRow+int(loc.FirstRowIndex) : firstRow+int(loc.FirstRowIndex)+pageRows] {
+					allNull = allNull && r[c] == nil
+				}
+				require.Equal(t, allNull, ci.NullPages[l], "null page flag of page %d of column %d", l, c)
+				if allNull {
+					nullPages++
+				}
+			}
+		}
+		firstRow += int(rg.NumRows)
+	}
+	require.Equal(t, len(rows), firstRow)
+	require.Positive(t, nullPages, "the rows make some pages of only NULLs")
 }
 
 func less(a, b any) bool {
