@@ -194,12 +194,17 @@ func (w *ParquetWriter) Int64(col int, v int64) {
 		return
 	}
 	c.plain = binary.LittleEndian.AppendUint64(c.plain, uint64(v))
-	if !c.hasMinMax {
-		c.minI, c.maxI, c.hasMinMax = v, v, true
-	} else if v < c.minI {
-		c.minI = v
-	} else if v > c.maxI {
-		c.maxI = v
+	widen(v, &c.minI, &c.maxI, &c.hasMinMax)
+}
+
+// widen makes [lo, hi] include v; has says whether it held anything yet.
+func widen[T int64 | float64](v T, lo, hi *T, has *bool) {
+	if !*has {
+		*lo, *hi, *has = v, v, true
+	} else if v < *lo {
+		*lo = v
+	} else if v > *hi {
+		*hi = v
 	}
 }
 
@@ -210,13 +215,7 @@ func (w *ParquetWriter) Double(col int, v float64) {
 		return
 	}
 	c.plain = binary.LittleEndian.AppendUint64(c.plain, math.Float64bits(v))
-	if !c.hasMinMax {
-		c.minF, c.maxF, c.hasMinMax = v, v, true
-	} else if v < c.minF {
-		c.minF = v
-	} else if v > c.maxF {
-		c.maxF = v
-	}
+	widen(v, &c.minF, &c.maxF, &c.hasMinMax)
 }
 
 // Bool sets a boolean column of the current row.

@@ -22,13 +22,14 @@ import (
 	"github.com/silt-etl/silt/lake"
 )
 
-// writeParquet writes rows with cols to path through lake.ParquetWriter.
-func writeParquet(t *testing.T, path string, cols []lake.Column, unit lake.TimeUnit, rows [][]any) {
+// writeParquet writes rows with cols to path through lake.ParquetWriter,
+// counting each row as rowBytes of input (which decides the pages).
+func writeParquet(t *testing.T, path string, cols []lake.Column, unit lake.TimeUnit, rows [][]any, rowGroupBytes int64, rowBytes int) {
 	t.Helper()
-	w, err := lake.NewParquetWriter(t.TempDir(), cols, unit, 1<<20)
+	w, err := lake.NewParquetWriter(t.TempDir(), cols, unit, rowGroupBytes)
 	require.NoError(t, err)
 	for _, r := range rows {
-		require.NoError(t, w.Write(r, 100))
+		require.NoError(t, w.Write(r, rowBytes))
 	}
 	rs, size, err := w.Finish()
 	require.NoError(t, err)
@@ -51,7 +52,7 @@ func TestParquetWriterIsReadByDuckDBAndBackByReadParquetRows(t *testing.T) {
 	}
 	rows[7] = []any{nil, nil, nil, nil, nil}
 	path := filepath.Join(t.TempDir(), "x.parquet")
-	writeParquet(t, path, cols, lake.Millis, rows)
+	writeParquet(t, path, cols, lake.Millis, rows, 1<<20, 100)
 
 	var count, nulls int64
 	var first time.Time
@@ -99,19 +100,7 @@ func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
 	}
 
 	path := filepath.Join(t.TempDir(), "x.parquet")
-	w, err := lake.NewParquetWriter(t.TempDir(), cols, lake.Millis, 64<<10) // many row groups
-	require.NoError(t, err)
-	for _, r := range rows {
-		require.NoError(t, w.Write(r, 40))
-	}
-	rs, _, err := w.Finish()
-	require.NoError(t, err)
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	_, err = io.Copy(f, rs)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
-	w.Discard()
+	writeParquet(t, path, cols, lake.Millis, rows, 64<<10, 40) // many row groups
 
 	rows[n-1][1] = "bad \uFFFD utf8"
 	got, err := lake.ReadParquetRows(path, cols, lake.Millis)
