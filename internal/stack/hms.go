@@ -136,25 +136,9 @@ func (h *hmsService) ready(ctx context.Context) error {
 	})
 }
 
-// thriftCatalog is a second hive catalog, over the Thrift metastore, on the
-// same MinIO: the configuration the docker compose stack uses.
-func thriftCatalog(metastoreURI, s3Endpoint, accessKey, secretKey string) string {
-	return strings.Join([]string{
-		"connector.name=hive",
-		"hive.metastore.uri=" + metastoreURI,
-		"fs.native-s3.enabled=true",
-		"s3.endpoint=http://" + s3Endpoint,
-		"s3.region=" + region,
-		"s3.path-style-access=true",
-		"s3.aws-access-key=" + accessKey,
-		"s3.aws-secret-key=" + secretKey,
-		"hive.non-managed-table-writes-enabled=true",
-		"hive.allow-register-partition-procedure=true",
-		"hive.storage-format=PARQUET",
-		"hive.compression-codec=SNAPPY",
-		"",
-	}, "\n")
-}
+// thriftMetastore points a hive catalog at the Thrift metastore: the
+// configuration the docker compose stack uses.
+func thriftMetastore(uri string) []string { return []string{"hive.metastore.uri=" + uri} }
 
 const hmsLog4j = `rootLogger.level = WARN
 rootLogger.appenderRef.stdout.ref = STDOUT

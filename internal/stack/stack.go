@@ -158,14 +158,14 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			mu.Unlock()
 		}
 	)
-	catalogs := map[string]string{"hive": hiveCatalog(minio.endpoint(), minio.user, minio.password, bucket, region)}
+	catalogs := map[string]string{"hive": hiveCatalog(fileMetastore(bucket), minio.endpoint(), minio.user, minio.password)}
 	var hms *hmsService
 	hmsUp := make(chan struct{})
 	if o.Metastore {
 		if hms, err = newHMS(dir); err != nil {
 			return st, err
 		}
-		catalogs[hmsCatalog] = thriftCatalog(hms.uri(), minio.endpoint(), minio.user, minio.password)
+		catalogs[hmsCatalog] = hiveCatalog(thriftMetastore(hms.uri()), minio.endpoint(), minio.user, minio.password)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -111,7 +111,7 @@ func TestJavaMajor(t *testing.T) {
 }
 
 func TestHiveCatalogIsLoopbackPathStyle(t *testing.T) {
-	c := hiveCatalog("127.0.0.1:9000", "ak", "sk", "lake", "us-east-1")
+	c := hiveCatalog(fileMetastore("lake"), "127.0.0.1:9000", "ak", "sk")
 	for _, line := range []string{
 		"connector.name=hive", "hive.metastore=file", "hive.metastore.catalog.dir=s3://lake/_metastore",
 		"fs.native-s3.enabled=true", "s3.endpoint=http://127.0.0.1:9000", "s3.path-style-access=true",

@@ -82,27 +82,36 @@ func (t *trinoService) httpURL() string { return "http://127.0.0.1:" + strconv.I
 // dsn is the trino-go-client DSN; the user name is arbitrary without auth.
 func (t *trinoService) dsn() string { return "http://silt@127.0.0.1:" + strconv.Itoa(t.port) }
 
-// hiveCatalog is the hive catalog over MinIO: Trino's native S3 file system
-// with path-style requests, and the file metastore kept in the bucket, so
-// tables survive only as long as the stack's MinIO data does.
-func hiveCatalog(s3Endpoint, accessKey, secretKey, bucket, region string) string {
-	return strings.Join([]string{
-		"connector.name=hive",
-		"hive.metastore=file",
-		"hive.metastore.catalog.dir=s3://" + bucket + "/_metastore",
+// hiveCatalog is a hive catalog over MinIO: Trino's native S3 file system
+// with path-style requests, on the metastore its metastore lines choose
+// (fileMetastore or thriftMetastore). Both catalogs come from here, so the
+// test stack and the docker compose stack share every other setting.
+func hiveCatalog(metastore []string, s3Endpoint, accessKey, secretKey string) string {
+	lines := append([]string{"connector.name=hive"}, metastore...)
+	lines = append(lines,
 		"fs.native-s3.enabled=true",
-		"s3.endpoint=http://" + s3Endpoint,
-		"s3.region=" + region,
+		"s3.endpoint=http://"+s3Endpoint,
+		"s3.region="+region,
 		"s3.path-style-access=true",
-		"s3.aws-access-key=" + accessKey,
-		"s3.aws-secret-key=" + secretKey,
+		"s3.aws-access-key="+accessKey,
+		"s3.aws-secret-key="+secretKey,
 		"hive.non-managed-table-writes-enabled=true",
-		"hive.non-managed-table-creates-enabled=true",
 		"hive.allow-register-partition-procedure=true",
 		"hive.storage-format=PARQUET",
 		"hive.compression-codec=SNAPPY",
 		"",
-	}, "\n")
+	)
+	return strings.Join(lines, "\n")
+}
+
+// fileMetastore keeps the metastore in the bucket, so tables survive only
+// as long as the stack's MinIO data does.
+func fileMetastore(bucket string) []string {
+	return []string{
+		"hive.metastore=file",
+		"hive.metastore.catalog.dir=s3://" + bucket + "/_metastore",
+		"hive.non-managed-table-creates-enabled=true",
+	}
 }
 
 // start writes etc/ for one coordinator that is also its only worker and
