@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/silt-etl/silt/internal/gen"
 	"github.com/silt-etl/silt/internal/lakecheck"
 	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
@@ -59,11 +57,11 @@ jobs:
 		// Small batches: many commit points for the signals to land between and in.
 		"SILT_INGEST_MAX_RECORDS=6000", "SILT_INGEST_TARGET_FILE_BYTES=1MB",
 	)
-	counts := produce(t, ep, topic, n)
+	counts := stacktest.Produce(t, ep.KafkaBrokers, topic, n, 9)
 
 	rng := rand.New(rand.NewPCG(5, 6))
 	midBatch := 0
-	for cycle := 1; cycle <= 8 && groupLag(t, ep, topic) > 0; cycle++ {
+	for cycle := 1; cycle <= 8 && stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic) > 0; cycle++ {
 		d := startDaemon(t, dir, env, "--config", cfg)
 		d.url(t)
 		d.waitFor(t, "a first ingest run", 2*time.Minute, func() bool { return strings.Contains(d.output(), " ingest ") })
@@ -72,7 +70,7 @@ jobs:
 		if strings.Contains(d.output(), "waiting for 1 running jobs") {
 			midBatch++
 		}
-		t.Logf("cycle %d: lag %d after SIGTERM", cycle, groupLag(t, ep, topic))
+		t.Logf("cycle %d: lag %d after SIGTERM", cycle, stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic))
 	}
 	require.Positive(t, midBatch, "no SIGTERM landed during a batch")
 
@@ -80,7 +78,7 @@ jobs:
 	before := checkLake(t, store)
 	d := startDaemon(t, dir, env, "--config", cfg)
 	url := d.url(t)
-	d.waitFor(t, "the topic drained", 5*time.Minute, func() bool { return groupLag(t, ep, topic) == 0 })
+	d.waitFor(t, "the topic drained", 5*time.Minute, func() bool { return stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic) == 0 })
 	var written float64
 	d.waitFor(t, "rows metric equal to the rows added", time.Minute, func() bool {
 		page := httpGet(t, url+"metrics")
@@ -116,66 +114,4 @@ func createTopic(t *testing.T, ep *stack.Endpoints, topic string, partitions int
 	defer cl.Close()
 	_, err = kadm.NewClient(cl).CreateTopic(context.Background(), partitions, 1, nil, topic)
 	require.NoError(t, err)
-}
-
-// produce publishes n synthetic events and returns the count per type.
-func produce(t *testing.T, ep *stack.Endpoints, topic string, n int) map[string]int64 {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
-	require.NoError(t, err)
-	defer cl.Close()
-	g := gen.NewEvents(9, nil, nil)
-	counts := map[string]int64{}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	start := time.Now().UTC().Add(-time.Hour)
-	for i := 0; i < n; i++ {
-		ev := g.Next(nil, start.Add(time.Duration(i)*17*time.Millisecond))
-		counts[ev.Type]++
-		wg.Add(1)
-		cl.Produce(context.Background(), &kgo.Record{Value: ev.JSON}, func(_ *kgo.Record, err error) {
-			defer wg.Done()
-			if err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	require.NoError(t, firstErr)
-	return counts
-}
-
-// groupLag is the consumer group's total lag on topic.
-func groupLag(t *testing.T, ep *stack.Endpoints, topic string) int64 {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...))
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(context.Background(), topic)
-	require.NoError(t, err)
-	// A fresh broker answers COORDINATOR_NOT_AVAILABLE until its offsets
-	// topic exists: retry that a while.
-	var committed kadm.OffsetResponses
-	for attempt := 0; ; attempt++ {
-		committed, err = adm.FetchOffsets(context.Background(), topic)
-		if err == nil || attempt == 60 {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	require.NoError(t, err)
-	var lag int64
-	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := committed.Lookup(topic, o.Partition)
-		if !ok || c.At < 0 {
-			lag += o.Offset
-			return
-		}
-		lag += o.Offset - c.At
-	})
-	return lag
 }

@@ -15,10 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/silt-etl/silt/internal/gen"
 	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
 	"github.com/silt-etl/silt/lake"
@@ -77,37 +75,11 @@ func sanitize(s string) string {
 	return string(b)
 }
 
-// produce publishes n synthetic events and returns the count per type.
+// produce publishes n synthetic events to the world's topic and returns
+// the count per type.
 func (w *world) produce(t *testing.T, n int, seed uint64) map[string]int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(w.ep.KafkaBrokers...), kgo.DefaultProduceTopic(w.topic),
-		kgo.ProducerLinger(5*time.Millisecond))
-	require.NoError(t, err)
-	defer cl.Close()
-	g := gen.NewEvents(seed, nil, nil)
-	counts := map[string]int64{}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	start := time.Now().UTC().Add(-time.Hour)
-	for i := 0; i < n; i++ {
-		ev := g.Next(nil, start.Add(time.Duration(i)*time.Millisecond*17))
-		counts[ev.Type]++
-		wg.Add(1)
-		cl.Produce(context.Background(), &kgo.Record{Value: ev.JSON}, func(_ *kgo.Record, err error) {
-			defer wg.Done()
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	require.NoError(t, firstErr)
-	return counts
+	return stacktest.Produce(t, w.ep.KafkaBrokers, w.topic, n, seed)
 }
 
 // proc is a running silt process with its output captured.
@@ -149,29 +121,5 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // groupLag is the consumer group's total lag on the world's topic.
 func (w *world) groupLag(t *testing.T) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(w.ep.KafkaBrokers...))
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx := context.Background()
-	ends, err := adm.ListEndOffsets(ctx, w.topic)
-	require.NoError(t, err)
-	// Before any group has committed, the coordinator may still be
-	// creating __consumer_offsets; that is retriable.
-	committed, err := adm.FetchOffsets(ctx, w.topic)
-	for deadline := time.Now().Add(30 * time.Second); kerr.IsRetriable(err) && time.Now().Before(deadline); {
-		time.Sleep(200 * time.Millisecond)
-		committed, err = adm.FetchOffsets(ctx, w.topic)
-	}
-	require.NoError(t, err)
-	var lag int64
-	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := committed.Lookup(w.topic, o.Partition)
-		if !ok || c.At < 0 {
-			lag += o.Offset
-			return
-		}
-		lag += o.Offset - c.At
-	})
-	return lag
+	return stacktest.GroupLag(t, w.ep.KafkaBrokers, w.topic, w.topic)
 }

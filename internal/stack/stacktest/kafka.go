@@ -1,0 +1,93 @@
+package stacktest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/gen"
+)
+
+// Produce publishes n synthetic game events (gen.NewEvents with seed) to
+// topic, with event times 17 ms apart from an hour ago, and returns how
+// many of each event type it published. It fails t unless Kafka
+// acknowledged every one.
+func Produce(t testing.TB, brokers []string, topic string, n int, seed uint64) map[string]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatalf("kafka producer: %v", err)
+	}
+	defer cl.Close()
+	g := gen.NewEvents(seed, nil, nil)
+	counts := map[string]int64{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now().UTC().Add(-time.Hour)
+	for i := 0; i < n; i++ {
+		ev := g.Next(nil, start.Add(time.Duration(i)*17*time.Millisecond))
+		counts[ev.Type]++
+		wg.Add(1)
+		cl.Produce(context.Background(), &kgo.Record{Value: ev.JSON}, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatalf("produce to %s: %v", topic, firstErr)
+	}
+	return counts
+}
+
+// GroupLag is the consumer group's total lag on topic: end offsets minus
+// committed offsets, a partition with no commit counting whole.
+func GroupLag(t testing.TB, brokers []string, group, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatalf("kafka client: %v", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	// Before any group has committed, the coordinator may still be
+	// creating __consumer_offsets (COORDINATOR_NOT_AVAILABLE): retriable.
+	committed, err := adm.FetchOffsets(ctx, group)
+	for deadline := time.Now().Add(30 * time.Second); kerr.IsRetriable(err) && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		committed, err = adm.FetchOffsets(ctx, group)
+	}
+	if err != nil {
+		t.Fatalf("committed offsets of group %s: %v", group, err)
+	}
+	var lag int64
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(topic, o.Partition)
+		if !ok || c.At < 0 {
+			lag += o.Offset
+			return
+		}
+		lag += o.Offset - c.At
+	})
+	return lag
+}
