@@ -36,14 +36,7 @@ type fixture struct {
 func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	store, err := lake.NewLocal(t.TempDir())
-	require.NoError(t, err)
-	cfg := config.Default()
-	cfg.Lake.Root = store.Root()
-	cfg.Catalog.DuckDB.Path = filepath.Join(t.TempDir(), "silt.duckdb")
-	cat, err := catalog.Open(ctx, cfg, store)
-	require.NoError(t, err)
-	t.Cleanup(func() { cat.Close() })
+	store, cat := newDuckCatalog(t)
 
 	events := catalogtest.Generate(7, n, t0, 3*time.Hour)
 	half := len(events) / 2
@@ -230,17 +223,25 @@ func TestMovingAverage(t *testing.T) {
 	}
 }
 
-// Every shipped report renders and runs, also on a catalog with no tables.
-func TestReportsOnEmptyCatalog(t *testing.T) {
-	ctx := context.Background()
+// newDuckCatalog is an empty local lake with a DuckDB catalog on it,
+// closed when the test ends.
+func newDuckCatalog(t *testing.T) (*lake.Local, *catalog.Catalog) {
+	t.Helper()
 	store, err := lake.NewLocal(t.TempDir())
 	require.NoError(t, err)
 	cfg := config.Default()
 	cfg.Lake.Root = store.Root()
 	cfg.Catalog.DuckDB.Path = filepath.Join(t.TempDir(), "silt.duckdb")
-	cat, err := catalog.Open(ctx, cfg, store)
+	cat, err := catalog.Open(context.Background(), cfg, store)
 	require.NoError(t, err)
-	defer cat.Close()
+	t.Cleanup(func() { cat.Close() })
+	return store, cat
+}
+
+// Every shipped report renders and runs, also on a catalog with no tables.
+func TestReportsOnEmptyCatalog(t *testing.T) {
+	ctx := context.Background()
+	_, cat := newDuckCatalog(t)
 	reports, err := reportsql.Load("")
 	require.NoError(t, err)
 	require.Subset(t, reportsql.Names(reports), []string{"host_breakdown", "event_counts_by_window", "error_alert", "moving_average"})
