@@ -1,16 +1,20 @@
 // Command load is a bounded loopback load on the collector (not a test):
 // N connections post NDJSON batches (or GET a route) for a while against a
-// collector on an in-process kfake broker, or on a real Kafka with
-// --brokers, then consumes the topic back and counts acknowledged events
-// that are missing. It prints requests/s, events/s, p50/p99 latency and
-// the lost count, which must be 0.
+// collector on a real Kafka (the brokers of a running `silt stack` named by
+// --stack, or --brokers), or on an in-process kfake broker when given
+// neither, then consumes the topic back and checks every acknowledged event
+// is there exactly once. It prints requests/s, events/s, p50/p99 latency
+// and the lost count. It exits nonzero when an acknowledged event is lost
+// or duplicated, the topic holds records no client was told were stored,
+// or any request got an answer other than 202: make bench fails then.
 //
-//	go run ./internal/bench/load [--duration 30s] [--conns 16] [--batch 20] [--brokers host:port] [--get]
+//	go run ./internal/bench/load [--duration 30s] [--conns 16] [--batch 20] [--stack state.json | --brokers host:port] [--get]
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +34,7 @@ import (
 
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/stack"
 )
 
 func main() {
@@ -45,13 +50,29 @@ func run() error {
 	duration := flag.Duration("duration", 30*time.Second, "how long to load")
 	conns := flag.Int("conns", 16, "concurrent connections")
 	batch := flag.Int("batch", 20, "events per POST")
-	brokers := flag.String("brokers", "", "real Kafka brokers (default: an in-process kfake broker)")
+	stateFile := flag.String("stack", "", "state file of a running `silt stack`: load its Kafka")
+	brokers := flag.String("brokers", "", "real Kafka brokers, comma-separated (default: the --stack's, else an in-process kfake broker)")
 	get := flag.Bool("get", false, "GET /purchase_a_sword, one event per request, instead of POST batches")
 	flag.Parse()
 
 	ctx := context.Background()
+	kind := "kafka " + *brokers
 	bs := strings.Split(*brokers, ",")
-	if *brokers == "" {
+	switch {
+	case *brokers != "" && *stateFile != "":
+		return errors.New("give --stack or --brokers, not both")
+	case *stateFile != "":
+		st, err := stack.Attach(*stateFile)
+		if err != nil {
+			return fmt.Errorf("attach to stack %s: %w", *stateFile, err)
+		}
+		bs = st.Endpoints().KafkaBrokers
+		if len(bs) == 0 {
+			return fmt.Errorf("stack %s has no Kafka brokers", *stateFile)
+		}
+		kind = "kafka " + strings.Join(bs, ",") + " (the stack's)"
+	case *brokers == "":
+		kind = "kfake (in-process)"
 		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "events"))
 		if err != nil {
 			return fmt.Errorf("start kfake: %w", err)
@@ -200,10 +221,6 @@ func run() error {
 		}
 		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
 	}
-	kind := "kfake (in-process)"
-	if *brokers != "" {
-		kind = "kafka " + *brokers
-	}
 	mode := fmt.Sprintf("POST NDJSON x%d", *batch)
 	if *get {
 		mode = "GET route"
@@ -213,8 +230,26 @@ func run() error {
 	fmt.Printf("  events    %d acknowledged (%.0f/s), %d records in the topic\n", ackedEvents, float64(ackedEvents)/elapsed.Seconds(), records)
 	fmt.Printf("  latency   p50 %s  p99 %s  max %s\n", pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
 	fmt.Printf("  lost acknowledged events %d, duplicated %d\n", lost, dup)
+	var failed []string
 	if lost > 0 {
-		return fmt.Errorf("%d acknowledged events are not in Kafka", lost)
+		failed = append(failed, fmt.Sprintf("%d acknowledged events are not in Kafka", lost))
+	}
+	if dup > 0 {
+		failed = append(failed, fmt.Sprintf("%d acknowledged events are in Kafka more than once", dup))
+	}
+	// Every answer was 202 (checked below), so every record is one
+	// acknowledged event; more records are events nobody was told stored.
+	if records != ackedEvents {
+		failed = append(failed, fmt.Sprintf("%d records in the topic for %d acknowledged events", records, ackedEvents))
+	}
+	if bad := len(latencies) - codes[http.StatusAccepted]; bad > 0 {
+		failed = append(failed, fmt.Sprintf("%d of %d requests were not answered 202 (0 is a transport error): %v", bad, len(latencies), codes))
+	}
+	if ackedEvents == 0 {
+		failed = append(failed, "no event was acknowledged")
+	}
+	if len(failed) > 0 {
+		return errors.New(strings.Join(failed, "; "))
 	}
 	return nil
 }
