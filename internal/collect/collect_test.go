@@ -347,3 +347,51 @@ func TestClientFieldWinsOverHeaderOfTheSameColumn(t *testing.T) {
 	require.Nil(t, v.Get("Host"), "the header must not be added beside the client's host")
 	require.Equal(t, "curl/8", string(v.GetStringBytes("User-Agent")))
 }
+
+// The same bad token is reported at the same 1-based column whether it is
+// in an object body, an array body or an NDJSON line: column 16 is the x
+// of xyz, byte 16 of its line.
+func TestMalformedJSONColumnsAgree(t *testing.T) {
+	en := &enricher{typeField: "event_type"}
+	var p fastjson.Parser
+	x := &extraFields{receivedAt: "2026-11-22T00:00:00Z"}
+	bad := `{"event_type": xyz}`
+	cases := []struct {
+		name, body string
+		ndjson     bool
+		want       string
+	}{
+		{"object", bad, false, "at byte 16 (line 1, column 16)"},
+		{"array", "[{\"event_type\":\"x\"},\n" + bad + "]", false, "at byte 37 (line 2, column 16)"},
+		{"ndjson", "{\"event_type\":\"x\"}\n" + bad + "\n", true, "at byte 35 (line 2, column 16)"},
+		{"ndjson first line", bad + "\n", true, "at byte 16 (line 1, column 16)"},
+		// Input that ends early points at its last byte.
+		{"truncated object", `{"event_type":"x",`, false, "at byte 18 (line 1, column 18)"},
+		{"truncated ndjson", "{\"event_type\":\"x\"}\n{\"event_type\":\"x\",\n", true, "at byte 37 (line 2, column 18)"},
+		{"bad first byte", `x`, false, "at byte 1 (line 1, column 1)"},
+		{"bad byte after a newline", "{\"a\":\n}", false, "at byte 7 (line 2, column 1)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := en.parseBody(&p, []byte(tc.body), tc.ndjson, x)
+			var re *requestError
+			require.ErrorAs(t, err, &re)
+			require.Equal(t, http.StatusBadRequest, re.status)
+			require.Contains(t, re.msg, "malformed JSON "+tc.want)
+		})
+	}
+}
+
+func TestPosition(t *testing.T) {
+	b := []byte("ab\ncde\n\nf")
+	for _, tc := range []struct{ off, line, col int }{
+		{1, 1, 1}, {2, 1, 2}, {3, 1, 3}, // the newline ends line 1
+		{4, 2, 1}, {6, 2, 3}, {8, 3, 1}, {9, 4, 1},
+		{0, 1, 1}, {99, 4, 1}, // out of range: clamped to the first and last byte
+	} {
+		line, col := position(b, tc.off)
+		require.Equal(t, [2]int{tc.line, tc.col}, [2]int{line, col}, "off %d", tc.off)
+	}
+	line, col := position(nil, 0)
+	require.Equal(t, [2]int{1, 1}, [2]int{line, col})
+}

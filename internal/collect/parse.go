@@ -95,7 +95,8 @@ func (en *enricher) parseNDJSON(p *fastjson.Parser, body []byte, extra *extraFie
 		v, err := p.ParseBytes(raw)
 		if err != nil {
 			off, msg := syntaxOffset(raw, err)
-			return nil, reject(http.StatusBadRequest, "malformed JSON at byte %d (line %d, column %d): %s", lineStart+off, line, off, msg)
+			_, col := position(raw, off)
+			return nil, reject(http.StatusBadRequest, "malformed JSON at byte %d (line %d, column %d): %s", lineStart+off, line, col, msg)
 		}
 		ev, err := en.event(v, extra)
 		if err != nil {
@@ -181,8 +182,10 @@ func (en *enricher) routeEvent(eventType string, x *extraFields) []byte {
 	return o.MarshalTo(nil)
 }
 
-// syntaxOffset says where the JSON broke. fastjson is fast but does not
-// say where; encoding/json does, so it re-parses the (already bad) input.
+// syntaxOffset says where the JSON broke: the 1-based number of the byte
+// that broke it (the last byte when the input ended early), as
+// json.SyntaxError counts. fastjson is fast but does not say where;
+// encoding/json does, so it re-parses the (already bad) input.
 func syntaxOffset(b []byte, ferr error) (int, string) {
 	var se *json.SyntaxError
 	var raw json.RawMessage
@@ -196,13 +199,16 @@ func syntaxOffset(b []byte, ferr error) (int, string) {
 	return 0, ferr.Error()
 }
 
-// position is the 1-based line and column of byte offset off in b.
+// position is the 1-based line and column of the off-th byte of b, off
+// counted from 1 as syntaxOffset gives it, so a body and an NDJSON line
+// holding the same bad JSON report the same column.
 func position(b []byte, off int) (line, col int) {
-	if off > len(b) {
-		off = len(b)
+	i := min(max(off, 1), len(b)) - 1 // the byte's index
+	if i < 0 {
+		return 1, 1 // empty input
 	}
-	line = 1 + bytes.Count(b[:off], []byte{'\n'})
-	col = off - bytes.LastIndexByte(b[:off], '\n')
+	line = 1 + bytes.Count(b[:i], []byte{'\n'})
+	col = i - bytes.LastIndexByte(b[:i], '\n')
 	return line, col
 }
 
