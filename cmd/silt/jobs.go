@@ -39,19 +39,24 @@ func runJobs(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printJobs(os.Stdout, cfg.Jobs, hist, time.Now(), *last)
+	loc, err := cfg.Scheduler.Location()
+	if err != nil {
+		return err
+	}
+	return printJobs(os.Stdout, cfg.Jobs, loc, hist, time.Now(), *last)
 }
 
-// printJobs writes one block per job: its schedule and next slot, then its
-// most recent runs, newest first.
-func printJobs(w io.Writer, jobs []config.Job, hist *scheduler.History, now time.Time, last int) error {
+// printJobs writes one block per job: its schedule and next slot (computed
+// in loc, scheduler.timezone, as silt run does; shown in UTC like every
+// time here), then its most recent runs, newest first.
+func printJobs(w io.Writer, jobs []config.Job, loc *time.Location, hist *scheduler.History, now time.Time, last int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tKIND\tSCHEDULE\tNEXT RUN (UTC)\tLAST SUCCESS (UTC)")
 	for _, j := range jobs {
 		sched := j.Schedule
 		next := "-"
 		if j.Schedule != "" {
-			s, err := scheduler.ParseSchedule(j.Schedule, time.UTC)
+			s, err := scheduler.ParseSchedule(j.Schedule, loc)
 			if err != nil {
 				return fmt.Errorf("job %s: %w", j.Name, err)
 			}

@@ -40,7 +40,7 @@ func TestPrintJobsFromPersistedHistory(t *testing.T) {
 		{Name: "register", Kind: "register", After: "ingest"},
 	}
 	var out strings.Builder
-	require.NoError(t, printJobs(&out, jobs, h, t0.Add(10*time.Second), 5))
+	require.NoError(t, printJobs(&out, jobs, time.UTC, h, t0.Add(10*time.Second), 5))
 	got := out.String()
 	for _, want := range []string{
 		"ingest    ingest    @every 5s                     2024-03-01 12:00:15  2024-03-01 12:00:00",
@@ -54,4 +54,31 @@ func TestPrintJobsFromPersistedHistory(t *testing.T) {
 		require.Contains(t, got, want)
 	}
 	require.Less(t, strings.Index(got, "failed"), strings.Index(got, "ok      2024"), "newest first")
+}
+
+// Next runs are computed in scheduler.timezone, as silt run evaluates them,
+// unless a schedule names its own zone with CRON_TZ=.
+func TestPrintJobsNextRunInTheConfiguredTimezone(t *testing.T) {
+	store, err := lake.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	h, err := scheduler.OpenHistory(context.Background(), store, 0)
+	require.NoError(t, err)
+	paris, err := time.LoadLocation("Europe/Paris")
+	require.NoError(t, err)
+	jobs := []config.Job{
+		{Name: "morning", Kind: "report", Report: "x", Schedule: "0 6 * * *"},
+		{Name: "ny", Kind: "report", Report: "x", Schedule: "CRON_TZ=America/New_York 0 6 * * *"},
+		{Name: "tick", Kind: "ingest", Schedule: "@every 5s"},
+	}
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	var out strings.Builder
+	require.NoError(t, printJobs(&out, jobs, paris, h, now, 1))
+	got := out.String()
+	require.Contains(t, got, "2024-03-02 05:00:00", "06:00 in Paris (UTC+1 in March) is 05:00 UTC")
+	require.Contains(t, got, "2024-03-02 11:00:00", "CRON_TZ wins: 06:00 in New York (UTC-5) is 11:00 UTC")
+	require.Contains(t, got, "2024-03-01 12:00:05", "@every ignores zones")
+
+	out.Reset()
+	require.NoError(t, printJobs(&out, jobs, time.UTC, h, now, 1))
+	require.Contains(t, out.String(), "2024-03-02 06:00:00")
 }

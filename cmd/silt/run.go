@@ -105,7 +105,11 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	defer deps.close()
 
-	sched, err := scheduler.New(scheduler.Options{History: hist, Logger: log, OnRun: printRun})
+	loc, err := cfg.Scheduler.Location()
+	if err != nil {
+		return err
+	}
+	sched, err := scheduler.New(scheduler.Options{History: hist, Location: loc, Logger: log, OnRun: printRun})
 	if err != nil {
 		return err
 	}

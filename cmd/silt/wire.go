@@ -9,6 +9,9 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	// The zone database in the binary: scheduler.timezone and CRON_TZ=
+	// must load in a container image without /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"

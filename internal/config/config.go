@@ -31,11 +31,13 @@ type Config struct {
 	Ingest  Ingest  `yaml:"ingest"`
 	Catalog Catalog `yaml:"catalog"`
 	Reports Reports `yaml:"reports"`
-	Jobs    []Job   `yaml:"jobs"`
-	HTTP    HTTP    `yaml:"http"`
-	Collect Collect `yaml:"collect"`
-	Gen     Gen     `yaml:"gen"`
-	Log     Log     `yaml:"log"`
+	// Scheduler holds what applies to every job; the jobs themselves are Jobs.
+	Scheduler Scheduler `yaml:"scheduler"`
+	Jobs      []Job     `yaml:"jobs"`
+	HTTP      HTTP      `yaml:"http"`
+	Collect   Collect   `yaml:"collect"`
+	Gen       Gen       `yaml:"gen"`
+	Log       Log       `yaml:"log"`
 }
 
 type Kafka struct {
@@ -170,6 +172,23 @@ type SMTP struct {
 	To       []string `yaml:"to" env:"SILT_SMTP_TO"`
 	Username string   `yaml:"username" env:"SILT_SMTP_USERNAME"`
 	Password string   `yaml:"password" env:"SILT_SMTP_PASSWORD" secret:"true"`
+}
+
+// Scheduler configures how job schedules are read.
+type Scheduler struct {
+	// Timezone is the IANA zone (e.g. Europe/Paris, or Local for the
+	// machine's) in which cron schedules are evaluated, unless a schedule
+	// starts with its own CRON_TZ=Area/City. @every ignores zones.
+	Timezone string `yaml:"timezone" env:"SILT_SCHEDULER_TIMEZONE"`
+}
+
+// Location is the loaded Timezone; Validate has checked that it loads.
+func (s Scheduler) Location() (*time.Location, error) {
+	loc, err := time.LoadLocation(s.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler.timezone: %q: %w (use an IANA zone name like UTC or Europe/Paris)", s.Timezone, err)
+	}
+	return loc, nil
 }
 
 // Job is one scheduled job.

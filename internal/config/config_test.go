@@ -28,6 +28,9 @@ func TestGoodConfigsLoad(t *testing.T) {
 	require.Equal(t, 30*time.Second, cfg.Ingest.MaxWait.Std())
 	require.Equal(t, "double", cfg.Ingest.Tables["purchase_sword"].Columns["price"])
 	require.Equal(t, 45*time.Second, cfg.Kafka.SessionTimeout.Std(), "unset keys keep their defaults")
+	loc, err := cfg.Scheduler.Location()
+	require.NoError(t, err)
+	require.Equal(t, "Europe/Paris", loc.String())
 }
 
 // Every error names the key and says how to fix it.
@@ -45,6 +48,7 @@ func TestBadConfigsNameTheKeyAndTheFix(t *testing.T) {
 			"catalog.trino.url", "catalog.trino.location",
 			`jobs[0].schedule: job "a" has neither schedule nor after`,
 			`jobs[1].after: job "b" follows "nope", which is not a job`,
+			`scheduler.timezone: "Mars/Olympus_Mons": unknown time zone Mars/Olympus_Mons: use an IANA zone name like UTC or Europe/Paris`,
 		},
 	}
 	for file, wants := range tests {
@@ -88,6 +92,26 @@ func TestEnvironmentOverridesAndEmbeddedDefault(t *testing.T) {
 	cfg, err = Load("")
 	require.NoError(t, err)
 	require.Equal(t, []string{EmbeddedBroker}, cfg.Kafka.Brokers)
+}
+
+func TestSchedulerTimezoneDefaultsToUTCAndTakesTheEnvironment(t *testing.T) {
+	cfg, err := Load("")
+	require.NoError(t, err)
+	loc, err := cfg.Scheduler.Location()
+	require.NoError(t, err)
+	require.Equal(t, time.UTC, loc)
+
+	t.Setenv("SILT_SCHEDULER_TIMEZONE", "America/New_York")
+	cfg, err = Load("")
+	require.NoError(t, err)
+	loc, err = cfg.Scheduler.Location()
+	require.NoError(t, err)
+	require.Equal(t, "America/New_York", loc.String())
+
+	t.Setenv("SILT_SCHEDULER_TIMEZONE", "New York")
+	_, err = Load("")
+	require.ErrorContains(t, err, `scheduler.timezone: "New York"`)
+	require.ErrorContains(t, err, "SILT_SCHEDULER_TIMEZONE")
 }
 
 func TestSecretsAreNotEchoed(t *testing.T) {

@@ -38,7 +38,8 @@ func Default() *Config {
 			DuckDB: DuckDB{Path: "./silt-data/silt.duckdb"},
 			Trino:  Trino{Catalog: "hive", Schema: "events"},
 		},
-		Reports: Reports{Out: "./silt-data/reports"},
+		Reports:   Reports{Out: "./silt-data/reports"},
+		Scheduler: Scheduler{Timezone: "UTC"},
 		Jobs: []Job{
 			{Name: "ingest", Kind: "ingest", Schedule: "@every 5s", Retries: 3, RetryDelay: Duration(time.Second)},
 			{Name: "host_breakdown", Kind: "report", Report: "host_breakdown", After: "ingest", Schedule: "@every 30s"},

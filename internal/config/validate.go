@@ -146,6 +146,9 @@ func (c *Config) Validate() error {
 		bad("catalog.kind", "%q: use duckdb or trino", c.Catalog.Kind)
 	}
 
+	if _, err := time.LoadLocation(c.Scheduler.Timezone); err != nil {
+		bad("scheduler.timezone", "%q: %v: use an IANA zone name like UTC or Europe/Paris (or set SILT_SCHEDULER_TIMEZONE)", c.Scheduler.Timezone, err)
+	}
 	names := map[string]bool{}
 	for i, j := range c.Jobs {
 		key := fmt.Sprintf("jobs[%d]", i)
