@@ -16,18 +16,32 @@ func TestStopWaitsForTheRunningJob(t *testing.T) {
 	h.clock.advanceTo(t0.Add(10 * time.Second))
 	expectStart(t, j, t0.Add(10*time.Second))
 
-	stopped := make(chan error)
+	stopped := make(chan error, 1)
 	go func() { stopped <- h.s.Stop(context.Background()) }()
+	// Stop has begun once the scheduler reports it is stopping.
+	for h.s.Ready() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	// The job is still blocked: Stop must not return. A Stop that does
+	// not wait returns within microseconds of closing its stop channel;
+	// the pause gives it ample time to (wrongly) do so. It only gives
+	// the check power: a correct Stop passes however long or short it is.
 	select {
 	case err := <-stopped:
-		t.Fatalf("Stop returned while the job ran: %v", err)
-	default:
+		t.Fatalf("Stop returned (%v) while the job was still running", err)
+	case <-time.After(100 * time.Millisecond):
 	}
 	j.release <- nil // the running batch finishes its work
 	require.NoError(t, <-stopped)
+	// Stop returned only after the run ended and was recorded, so the
+	// record is already there: no waiting for it.
+	select {
+	case r := <-h.runs:
+		require.Equal(t, StatusOK, r.Status)
+	default:
+		t.Fatal("Stop returned before the running job's run was recorded")
+	}
 	h.clock.advance(time.Hour) // the loop is gone: no slot fires
-	r := h.nextRun()
-	require.Equal(t, StatusOK, r.Status)
 	require.Empty(t, h.runs)
 	require.Empty(t, j.started)
 	require.Len(t, h.hist.Last("ingest", 10), 1)
