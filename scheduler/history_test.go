@@ -35,6 +35,39 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	require.True(t, st[0].LastSuccess.Equal(t0.Add(20*time.Second)))
 }
 
+// silt_job_last_success_timestamp_seconds comes back from the history
+// after a restart; a job that never succeeded has no series.
+func TestLastSuccessGaugeSurvivesRestart(t *testing.T) {
+	h := newHarness(t, "")
+	ctx := context.Background()
+	okEnd := t0.Add(12*time.Second + 250*time.Millisecond)
+	for _, r := range []Run{
+		{Job: "ingest", Scheduled: t0, Start: t0, End: t0.Add(time.Second), Status: StatusOK},
+		{Job: "ingest", Scheduled: t0.Add(10 * time.Second), Start: t0.Add(10 * time.Second), End: okEnd, Status: StatusOK},
+		{Job: "ingest", Scheduled: t0.Add(20 * time.Second), Start: t0.Add(20 * time.Second), End: t0.Add(21 * time.Second), Status: StatusFailed},
+		{Job: "ingest", Scheduled: t0.Add(30 * time.Second), Start: t0.Add(30 * time.Second), End: t0.Add(30 * time.Second), Status: StatusSkipped},
+		{Job: "broken", Scheduled: t0, Start: t0, End: t0.Add(time.Second), Status: StatusFailed},
+	} {
+		require.NoError(t, h.hist.Record(ctx, r))
+	}
+
+	again := newHarnessAt(t, h.store, t0.Add(time.Hour))
+	again.add(newStepJob("ingest"), Spec{Schedule: "@every 10s"})
+	again.add(newStepJob("broken"), Spec{Schedule: "@every 10s"})
+	got := map[string]float64{}
+	fams, err := again.reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() != "silt_job_last_success_timestamp_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	require.Equal(t, map[string]float64{"ingest": float64(okEnd.UnixNano()) / 1e9}, got)
+}
+
 func TestHistoryKeepsTheLastRunsPerJob(t *testing.T) {
 	h := newHarness(t, "")
 	ctx := context.Background()

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -44,6 +46,15 @@ func (m *metrics) init(job string) {
 	m.retries.WithLabelValues(job)
 }
 
+// restore sets the last-success gauge from the persisted history, so that
+// a restart does not reset it to absent (an alert on its age would fire,
+// or a dashboard show "never", right after every deploy).
+func (m *metrics) restore(job string, end time.Time) {
+	m.lastSuccess.WithLabelValues(job).Set(unixSeconds(end))
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
 func (m *metrics) observe(r Run) {
 	m.runs.WithLabelValues(r.Job, r.Status).Inc()
 	if r.Status == StatusSkipped {
@@ -54,6 +65,6 @@ func (m *metrics) observe(r Run) {
 		m.retries.WithLabelValues(r.Job).Add(float64(r.Attempts - 1))
 	}
 	if r.Status == StatusOK {
-		m.lastSuccess.WithLabelValues(r.Job).Set(float64(r.End.UnixNano()) / 1e9)
+		m.lastSuccess.WithLabelValues(r.Job).Set(unixSeconds(r.End))
 	}
 }

@@ -134,6 +134,9 @@ func (s *Scheduler) Add(job Job, spec Spec) error {
 	s.entries = append(s.entries, e)
 	s.byName[name] = e
 	s.metrics.init(name)
+	if end, ok := s.opts.History.lastSuccess(name); ok {
+		s.metrics.restore(name, end)
+	}
 	return nil
 }
 
