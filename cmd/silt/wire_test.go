@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/silt-etl/silt/internal/config"
 )
 
 func TestParseWithArgTakesOneArgumentBeforeOrAfterFlags(t *testing.T) {
@@ -34,5 +42,58 @@ func TestParseWithArgTakesOneArgumentBeforeOrAfterFlags(t *testing.T) {
 		if err != nil || arg != tt.arg || *out != tt.out {
 			t.Fatalf("%v: got %q out %q err %v", tt.args, arg, *out, err)
 		}
+	}
+}
+
+// newLogger writes slog's text or JSON format, as log.format says, and
+// drops records below log.level.
+func TestNewLoggerFormatAndLevel(t *testing.T) {
+	var text bytes.Buffer
+	log := newLogger(&text, config.Log{Format: "text", Level: "warn"})
+	log.Info("hidden", "n", 1)
+	log.Warn("batch slow", "job", "ingest", "n", 2)
+	log.Error("batch failed", "err", "boom")
+	lines := strings.Split(strings.TrimSpace(text.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("warn level: want the warn and error lines only, got %q", text.String())
+	}
+	for i, want := range []string{`level=WARN msg="batch slow" job=ingest n=2`, `level=ERROR msg="batch failed" err=boom`} {
+		if !strings.HasPrefix(lines[i], "time=") || !strings.HasSuffix(lines[i], want) {
+			t.Fatalf("text line %d = %q, want time=... %s", i, lines[i], want)
+		}
+	}
+
+	var js bytes.Buffer
+	log = newLogger(&js, config.Log{Format: "json", Level: "debug"})
+	log.Debug("planned", "records", 6000)
+	log.Info("done", "job", "ingest")
+	dec := json.NewDecoder(&js)
+	var got []map[string]any
+	for dec.More() {
+		var rec map[string]any
+		if err := dec.Decode(&rec); err != nil {
+			t.Fatalf("JSON log line: %v", err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(rec["time"])); err != nil {
+			t.Fatalf("JSON time %v: %v", rec["time"], err)
+		}
+		delete(rec, "time")
+		got = append(got, rec)
+	}
+	want := []map[string]any{
+		{"level": "DEBUG", "msg": "planned", "records": float64(6000)},
+		{"level": "INFO", "msg": "done", "job": "ingest"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("JSON records %v, want %v", got, want)
+	}
+
+	// The default (info) drops debug.
+	var def bytes.Buffer
+	log = newLogger(&def, config.Default().Log)
+	log.Debug("hidden")
+	log.Info("shown")
+	if n := strings.Count(def.String(), "\n"); n != 1 || !strings.Contains(def.String(), "level=INFO msg=shown") {
+		t.Fatalf("default logger wrote %q, want one info line in text", def.String())
 	}
 }
