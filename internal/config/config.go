@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -156,7 +157,9 @@ type Trino struct {
 type Reports struct {
 	// Dir holds extra .sql report files besides the built-in ones.
 	Dir string `yaml:"dir" env:"SILT_REPORTS_DIR"`
-	// Out is the directory scheduled reports are written to.
+	// Out is the directory scheduled reports are written to. Empty: the
+	// reports directory of a local lake (<lake.root>/reports), or
+	// ./silt-data/reports beside an S3 lake.
 	Out    string `yaml:"out" env:"SILT_REPORTS_OUT"`
 	Alerts Alerts `yaml:"alerts"`
 }
@@ -190,6 +193,9 @@ func (s Scheduler) Location() (*time.Location, error) {
 	}
 	return loc, nil
 }
+
+// defaultReportsOut is reports.out beside a lake that has no local root.
+const defaultReportsOut = "./silt-data/reports"
 
 // Job is one scheduled job.
 type Job struct {
@@ -259,6 +265,14 @@ func Load(path string) (*Config, error) {
 	}
 	if cfg.Embedded && len(cfg.Kafka.Brokers) == 0 {
 		cfg.Kafka.Brokers = []string{EmbeddedBroker}
+	}
+	if cfg.Reports.Out == "" {
+		// Reports sit with the data they describe: moving lake.root moves
+		// them too, unless reports.out says otherwise.
+		cfg.Reports.Out = defaultReportsOut
+		if cfg.Lake.Kind == "local" && cfg.Lake.Root != "" {
+			cfg.Reports.Out = filepath.Join(cfg.Lake.Root, "reports")
+		}
 	}
 	if cfg.Catalog.Trino.Location == "" && cfg.Lake.Kind == "s3" {
 		cfg.Catalog.Trino.Location = cfg.Lake.S3.LakeURI()

@@ -114,6 +114,41 @@ func TestSchedulerTimezoneDefaultsToUTCAndTakesTheEnvironment(t *testing.T) {
 	require.ErrorContains(t, err, "SILT_SCHEDULER_TIMEZONE")
 }
 
+// reports.out follows lake.root for a local lake unless it is set.
+func TestReportsOutDefaultsBesideALocalLake(t *testing.T) {
+	cfg, err := Load("")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join("silt-data", "reports"), cfg.Reports.Out, "the embedded default")
+
+	root := t.TempDir()
+	t.Setenv("SILT_LAKE_ROOT", root)
+	cfg, err = Load("")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(root, "reports"), cfg.Reports.Out)
+
+	t.Setenv("SILT_REPORTS_OUT", "/srv/reports")
+	cfg, err = Load("")
+	require.NoError(t, err)
+	require.Equal(t, "/srv/reports", cfg.Reports.Out, "an explicit value wins")
+
+	os.Unsetenv("SILT_LAKE_ROOT")
+	os.Unsetenv("SILT_REPORTS_OUT")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "silt.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("kafka: {brokers: [k:9092]}\nlake: {root: /data/lake}\nreports: {out: ./out}\n"), 0o644))
+	cfg, err = Load(file)
+	require.NoError(t, err)
+	require.Equal(t, "./out", cfg.Reports.Out, "reports.out in the file wins")
+	require.NoError(t, os.WriteFile(file, []byte("kafka: {brokers: [k:9092]}\nlake: {root: /data/lake}\n"), 0o644))
+	cfg, err = Load(file)
+	require.NoError(t, err)
+	require.Equal(t, "/data/lake/reports", cfg.Reports.Out)
+
+	cfg, err = Load("testdata/stack.good.yml") // an S3 lake has no local root
+	require.NoError(t, err)
+	require.Equal(t, "./silt-data/reports", cfg.Reports.Out)
+}
+
 func TestSecretsAreNotEchoed(t *testing.T) {
 	t.Setenv("SILT_S3_SECRET_KEY", "hunter2")
 	t.Setenv("SILT_COLLECT_TOKEN", "tok")

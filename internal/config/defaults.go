@@ -38,7 +38,7 @@ func Default() *Config {
 			DuckDB: DuckDB{Path: "./silt-data/silt.duckdb"},
 			Trino:  Trino{Catalog: "hive", Schema: "events"},
 		},
-		Reports:   Reports{Out: "./silt-data/reports"},
+		// Reports.Out is left empty: Load derives it from the lake.
 		Scheduler: Scheduler{Timezone: "UTC"},
 		Jobs: []Job{
 			{Name: "ingest", Kind: "ingest", Schedule: "@every 5s", Retries: 3, RetryDelay: Duration(time.Second)},
