@@ -395,3 +395,82 @@ func TestPosition(t *testing.T) {
 	line, col := position(nil, 0)
 	require.Equal(t, [2]int{1, 1}, [2]int{line, col})
 }
+
+// The configured acks reach the producer: all is idempotent (kgo's retries
+// never duplicate a record), leader and none cannot be.
+func TestAcksMapToProducerOptions(t *testing.T) {
+	kc := newFake(t)
+	for _, tc := range []struct {
+		acks          string
+		want          kgo.Acks
+		nonIdempotent bool
+	}{
+		{"all", kgo.AllISRAcks(), false},
+		{"leader", kgo.LeaderAck(), true},
+		{"none", kgo.NoAck(), true},
+	} {
+		t.Run(tc.acks, func(t *testing.T) {
+			cfg := testConfig(kc.ListenAddrs())
+			cfg.Kafka.Acks = tc.acks
+			col, err := New(cfg, Options{})
+			require.NoError(t, err)
+			defer col.Close(context.Background())
+			cl, ok := col.prod.(*kgo.Client)
+			require.True(t, ok, "the producer is a *kgo.Client")
+			require.Equal(t, tc.want, cl.OptValue(kgo.RequiredAcks))
+			require.Equal(t, tc.nonIdempotent, cl.OptValue(kgo.DisableIdempotentWrite))
+			// And they publish: the ack level is one the broker accepts.
+			srv := httptest.NewServer(col.Handler())
+			defer srv.Close()
+			a := do(t, "POST", srv.URL+"/events", "", `{"event_type":"acks_`+tc.acks+`"}`, nil)
+			require.Equal(t, http.StatusAccepted, a.status, "%v", a.body)
+		})
+	}
+	counts := map[string]int{}
+	for _, r := range readAll(t, kc.ListenAddrs()) {
+		counts[decode(t, r)["event_type"].(string)]++
+	}
+	// With acks none the broker may not have appended the record yet when
+	// we read, so only the acknowledged levels are counted exactly.
+	require.Equal(t, 1, counts["acks_all"])
+	require.Equal(t, 1, counts["acks_leader"])
+	require.LessOrEqual(t, counts["acks_none"], 1)
+	require.Len(t, counts, 2+counts["acks_none"])
+}
+
+// Close must flush what the producer holds. With kgo's manual flushing no
+// record leaves the producer before Close flushes, so a request's events
+// sit in the buffer until then: if Close only closed the client, kgo would
+// fail them (ErrClientClosed), the request would get 503 and the topic
+// would stay empty.
+func TestCloseFlushesBufferedRecords(t *testing.T) {
+	kc := newFake(t)
+	cfg := testConfig(kc.ListenAddrs())
+	col, err := New(cfg, Options{ProduceTimeout: time.Minute, KafkaOpts: []kgo.Opt{kgo.ManualFlushing()}})
+	require.NoError(t, err)
+	srv := httptest.NewServer(col.Handler())
+	defer srv.Close()
+
+	got := make(chan answer, 1)
+	go func() {
+		got <- do(t, "POST", srv.URL+"/events", "application/x-ndjson",
+			"{\"event_type\":\"x\",\"n\":1}\n{\"event_type\":\"x\",\"n\":2}\n{\"event_type\":\"x\",\"n\":3}\n", nil)
+	}()
+	for deadline := time.Now().Add(time.Minute); col.Buffered() < 3; time.Sleep(time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the request's events never reached the producer (buffered %d)", col.Buffered())
+	}
+	require.Empty(t, readAll(t, kc.ListenAddrs()), "nothing is sent before the flush")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, col.Close(ctx))
+	a := <-got
+	require.Equal(t, http.StatusAccepted, a.status, "%v", a.body)
+	require.Equal(t, float64(3), a.body["accepted"])
+	require.Equal(t, int64(0), col.Buffered())
+	var ns []float64
+	for _, r := range readAll(t, kc.ListenAddrs()) {
+		ns = append(ns, decode(t, r)["n"].(float64))
+	}
+	require.ElementsMatch(t, []float64{1, 2, 3}, ns)
+}
