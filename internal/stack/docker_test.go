@@ -159,6 +159,7 @@ func TestDockerVersionsMatchLauncher(t *testing.T) {
 	for _, want := range []string{
 		"FROM apache/hive:" + HiveVersion + "\n",
 		"ARG HADOOP_VERSION=" + HadoopVersion + "\n",
+		mavenDependencyPlugin("copy") + " ",
 	} {
 		if !strings.Contains(hive, want) {
 			t.Errorf("docker/hive/Dockerfile lacks %q (versions.go)", strings.TrimSpace(want))

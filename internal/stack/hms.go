@@ -37,7 +37,7 @@ func (in *installer) installHMS(ctx context.Context) error {
 			return err
 		}
 		_ = os.RemoveAll(libs)
-		err = in.maven(ctx, tmp, "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+		err = in.maven(ctx, tmp, mavenDependencyPlugin("copy-dependencies"),
 			"-Dhive.version="+HiveVersion, "-Dhadoop.version="+HadoopVersion, "-Dderby.version="+DerbyVersion,
 			"-DincludeScope=runtime", "-DoutputDirectory="+libs)
 		if err != nil {

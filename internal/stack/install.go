@@ -104,6 +104,12 @@ func (in *installer) maven(ctx context.Context, dir string, args ...string) erro
 	return in.run(ctx, cmd)
 }
 
+// mavenDependencyPlugin is a goal of the pinned maven-dependency-plugin,
+// as mvn takes it on the command line.
+func mavenDependencyPlugin(goal string) string {
+	return "org.apache.maven.plugins:maven-dependency-plugin:" + MavenDependencyPluginVersion + ":" + goal
+}
+
 // mavenFetch copies one artifact (group:artifact:version:type[:classifier])
 // into the download cache and returns its path.
 func (in *installer) mavenFetch(ctx context.Context, coords, file string) (string, error) {
@@ -121,7 +127,7 @@ func (in *installer) mavenFetch(ctx context.Context, coords, file string) (strin
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	err = in.maven(ctx, tmp, "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+	err = in.maven(ctx, tmp, mavenDependencyPlugin("copy"),
 		"-Dartifact="+coords, "-DoutputDirectory="+tmp, "-Dmdep.useBaseVersion=true")
 	if err != nil {
 		return "", fmt.Errorf("fetch %s: %w", coords, err)

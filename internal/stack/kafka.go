@@ -39,7 +39,7 @@ func (in *installer) installKafka(ctx context.Context) error {
 			return err
 		}
 		_ = os.RemoveAll(libs)
-		err = in.maven(ctx, tmp, "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+		err = in.maven(ctx, tmp, mavenDependencyPlugin("copy-dependencies"),
 			"-Dkafka.version="+KafkaVersion, "-Dlog4j.version="+Log4jVersion,
 			"-DincludeScope=runtime", "-DoutputDirectory="+libs)
 		if err != nil {

