@@ -155,6 +155,23 @@ func TestDockerVersionsMatchLauncher(t *testing.T) {
 			t.Errorf("compose %s image %q, want %q (versions.go)", service, got, want)
 		}
 	}
+	// MinIO is the one deliberate difference: the launcher builds a newer
+	// commit from source, and MinIO publishes no image of it (the community
+	// edition is source-only since October 2025). The header says so.
+	if got, want := c.Services["minio"].Image, "minio/minio:"+MinIODockerRelease; got != want {
+		t.Errorf("compose minio image %q, want %q (versions.go MinIODockerRelease)", got, want)
+	}
+	if got, want := c.Services["create-bucket"].Image, "minio/mc:"+MinIOClientDockerRelease; got != want {
+		t.Errorf("compose create-bucket image %q, want %q (versions.go MinIOClientDockerRelease)", got, want)
+	}
+	header := string(dockerFile(t, "compose.yml"))
+	header = header[:strings.Index(header, "\nname:")]
+	for _, want := range []string{MinIODockerRelease, MinIOVersion} {
+		if !strings.Contains(header, want) {
+			t.Errorf("docker/compose.yml's header does not name %q: it must state how its MinIO differs from the launcher's", want)
+		}
+	}
+
 	hive := string(dockerFile(t, "hive/Dockerfile"))
 	for _, want := range []string{
 		"FROM apache/hive:" + HiveVersion + "\n",
@@ -167,20 +184,38 @@ func TestDockerVersionsMatchLauncher(t *testing.T) {
 	}
 	// The SDK bundle linked into the metastore is the one hadoop-aws was
 	// built against, which the launcher's Maven resolution also fetches.
-	m := regexp.MustCompile(`ARG AWS_SDK_VERSION=(\S+)`).FindStringSubmatch(hive)
-	if m == nil {
-		t.Error("docker/hive/Dockerfile has no AWS_SDK_VERSION")
-		return
-	}
-	// Checked against the launcher's jars when it has installed them (the
-	// Maven resolution that picks the SDK needs the network).
+	// That resolution needs the network, so the unit tier checks it only
+	// when the jars are cached; TestDockerAWSSDKMatchesLauncherIntegration
+	// installs them and always checks.
 	cache, err := DefaultCacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if jars, _ := filepath.Glob(filepath.Join(hmsLibs(cache), "aws-java-sdk-bundle-*.jar")); len(jars) == 1 {
-		if want := fmt.Sprintf("aws-java-sdk-bundle-%s.jar", m[1]); filepath.Base(jars[0]) != want {
-			t.Errorf("launcher's metastore has %s, docker/hive/Dockerfile links %s", filepath.Base(jars[0]), want)
-		}
+	if !checkAWSSDK(t, hmsLibs(cache)) {
+		t.Logf("AWS SDK version not checked here: no metastore jars in %s yet (the integration tier checks it)", hmsLibs(cache))
 	}
+}
+
+// checkAWSSDK compares docker/hive/Dockerfile's AWS_SDK_VERSION with the
+// SDK bundle among the launcher's metastore jars in libs. It reports
+// whether it could check (libs holds the metastore's jars).
+func checkAWSSDK(t *testing.T, libs string) bool {
+	t.Helper()
+	m := regexp.MustCompile(`ARG AWS_SDK_VERSION=(\S+)`).FindStringSubmatch(string(dockerFile(t, "hive/Dockerfile")))
+	if m == nil {
+		t.Error("docker/hive/Dockerfile has no AWS_SDK_VERSION")
+		return true
+	}
+	if !fileExists(filepath.Join(filepath.Dir(libs), ".complete")) {
+		return false
+	}
+	jars, _ := filepath.Glob(filepath.Join(libs, "aws-java-sdk-bundle-*.jar"))
+	var names []string
+	for _, j := range jars {
+		names = append(names, filepath.Base(j))
+	}
+	if want := fmt.Sprintf("aws-java-sdk-bundle-%s.jar", m[1]); len(names) != 1 || names[0] != want {
+		t.Errorf("launcher's metastore jars in %s have %v, docker/hive/Dockerfile links %s", libs, names, want)
+	}
+	return true
 }

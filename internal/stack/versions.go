@@ -1,13 +1,21 @@
 package stack
 
 // Every version the launcher installs is pinned here and nowhere else; the
-// Kafka pom takes its versions from these constants as -D properties.
+// Kafka pom takes its versions from these constants as -D properties. The
+// docker compose stack's images match them (docker_test.go checks), except
+// MinIO's, whose images are pinned here too.
 const (
 	// MinIOModule is built with go install; the pseudo-version is the
 	// RELEASE.2026-02-12 commit, whose date names the cache directory.
 	MinIOModule  = "github.com/minio/minio"
 	MinIOVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
 	minioCacheID = "minio-20260212"
+	// MinIODockerRelease and MinIOClientDockerRelease are the images of
+	// docker/compose.yml, published by MinIO before its community edition
+	// became source-only (October 2025): older than MinIOVersion, of which
+	// no official image exists to pin.
+	MinIODockerRelease       = "RELEASE.2025-09-07T16-13-09Z"
+	MinIOClientDockerRelease = "RELEASE.2025-08-13T08-35-41Z"
 
 	// KafkaVersion is a 4.x KRaft broker; Kafka 4.1 logs through slf4j 1.7
 	// bound to log4j2, as its own distribution does.
