@@ -8,11 +8,14 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -185,7 +188,7 @@ func TestTrinoHiveParquetIntegration(t *testing.T) {
 func TestTrinoThriftMetastoreIntegration(t *testing.T) {
 	ep := stacktest.Get(t)
 	if ep.MetastoreURI == "" {
-		t.Skip("SKIPPING: the stack runs no Hive Metastore (start it with SILT_STACK_METASTORE=1 or silt stack up --metastore)")
+		stacktest.Missing(t, "the stack runs no Hive Metastore (start it with SILT_STACK_METASTORE=1 or silt stack up --metastore)")
 	}
 	checkHiveCatalog(t, ep, ep.TrinoMetastoreCatalog)
 }
@@ -285,14 +288,20 @@ func checkHiveCatalog(t *testing.T, ep *stack.Endpoints, catalog string) {
 }
 
 // A stack file from another process: Attach sees it running and healthy.
+// Without SILT_STACK_STATE this binary started the stack itself, and
+// writes the state file another process would read.
 func TestStackStateAttachIntegration(t *testing.T) {
+	st := stacktest.State(t)
 	path := os.Getenv("SILT_STACK_STATE")
 	if path == "" {
-		t.Skip("SILT_STACK_STATE is not set: this binary owns its stack, nothing to attach to")
+		path = filepath.Join(t.TempDir(), "state.json")
+		b, err := json.Marshal(st)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, b, 0o600))
 	}
-	stacktest.Get(t)
 	s, err := stack.Attach(path)
 	require.NoError(t, err)
+	require.Equal(t, st.Dir, s.State().Dir, "SILT_STACK_STATE names the stack the tests use")
 	require.NoError(t, s.Healthy(t.Context()))
 	names := map[string]bool{}
 	for _, st := range s.Status(t.Context()) {
@@ -303,4 +312,64 @@ func TestStackStateAttachIntegration(t *testing.T) {
 	require.Equal(t, s.Endpoints().MetastoreURI != "", names["metastore"])
 	_, err = stack.Attach(filepath.Join(t.TempDir(), "missing.json"))
 	require.True(t, errors.Is(err, os.ErrNotExist))
+}
+
+// Every process of the stack, and anything it forked, listens on loopback
+// only (issue 3: "never bind anything but 127.0.0.1"). The live sockets are
+// read from /proc, so a port a JVM opens on its own (JMX, a servlet) counts
+// as much as the configured ones.
+func TestStackListensOnLoopbackOnlyIntegration(t *testing.T) {
+	st := stacktest.State(t)
+	ep := st.Endpoints
+	main := map[string]string{
+		"minio": ep.S3Endpoint,
+		"trino": strings.TrimPrefix(ep.TrinoServer, "http://"),
+		"kafka": ep.KafkaBrokers[0],
+	}
+	if ep.MetastoreURI != "" {
+		main["metastore"] = strings.TrimPrefix(ep.MetastoreURI, "thrift://")
+	}
+	require.Len(t, st.Processes, len(main), "one process per service: %+v", st.Processes)
+	for _, p := range st.Processes {
+		pids, err := stacktest.GroupPIDs(p.PID)
+		require.NoError(t, err)
+		require.NotEmpty(t, pids, "%s (process group %d) is not running", p.Name, p.PID)
+		var ls []stacktest.Listener
+		for _, pid := range pids {
+			l, err := stacktest.Listeners(pid)
+			require.NoError(t, err, "%s (pid %d)", p.Name, pid)
+			ls = append(ls, l...)
+		}
+		var addrs []string
+		for _, l := range ls {
+			addrs = append(addrs, l.Addr.String())
+			if !stacktest.LoopbackOnly(l.Addr.Addr()) {
+				t.Errorf("%s (pid %d) listens on %s, port %d: reachable from outside this machine", p.Name, l.PID, l.Addr.Addr(), l.Addr.Port())
+			}
+		}
+		t.Logf("%s (pids %v) listens on %v", p.Name, pids, addrs)
+		// Sanity: the scan sees the service's own port, so an empty result
+		// cannot pass for a clean one.
+		want, ok := main[p.Name]
+		require.True(t, ok, "unknown service %s", p.Name)
+		require.True(t, slices.ContainsFunc(ls, func(l stacktest.Listener) bool {
+			return netip.AddrPortFrom(l.Addr.Addr().Unmap(), l.Addr.Port()).String() == want
+		}),
+			"%s's port %s not among its listeners %v", p.Name, want, addrs)
+	}
+}
+
+// docker/hive/Dockerfile links the AWS SDK bundle hadoop-aws was built
+// against; the launcher's Maven resolution of the metastore jars says
+// which. The unit tier checks only when the jars are cached: here they
+// are installed if missing (under CI, a failure to install fails).
+func TestDockerAWSSDKMatchesLauncherIntegration(t *testing.T) {
+	stacktest.Get(t)
+	cache, err := stack.DefaultCacheDir()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
+	defer cancel()
+	libs, err := stack.InstallMetastoreJars(ctx, cache, os.Stderr)
+	require.NoError(t, err, "install the metastore jars")
+	require.True(t, stack.CheckAWSSDK(t, libs), "metastore jars in %s incomplete after install", libs)
 }
