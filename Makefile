@@ -30,8 +30,11 @@ test: build
 	@$(GOTESTSUM) -count=1 -timeout 10m $(PKGS)
 	@# stdout (endpoints and the stack's generated keys) stays out of CI logs
 	@./$(BIN) stack up --state $(STACK_STATE) --metastore > /dev/null
+	@# The tests' status wins; a failed stack down (a process left running,
+	@# a directory left behind) fails a run whose tests passed.
 	@SILT_STACK_STATE=$(STACK_STATE) SILT_BIN=$(CURDIR)/$(BIN) $(GOTESTSUM) -count=1 -p 1 -tags integration -timeout $(TEST_TIMEOUT) -run 'Integration|E2E' $(PKGS); \
-	  status=$$?; ./$(BIN) stack down --state $(STACK_STATE); exit $$status
+	  status=$$?; ./$(BIN) stack down --state $(STACK_STATE); down=$$?; \
+	  if [ $$status -ne 0 ]; then exit $$status; fi; exit $$down
 
 stack-up: build
 	./$(BIN) stack up --state $(STACK_STATE) --metastore

@@ -326,7 +326,9 @@ func (s *Stack) Endpoints() *Endpoints { e := s.state.Endpoints; return &e }
 func (s *Stack) State() State { return s.state }
 
 // Down stops every process group (SIGTERM, then SIGKILL after a grace
-// period) and removes the run directory and the state file.
+// period) and removes the run directory and the state file. The run
+// directory goes even when a process could not be stopped; the state file
+// then stays, so that silt stack down can try again.
 func (s *Stack) Down(ctx context.Context) error {
 	var (
 		wg   sync.WaitGroup
@@ -345,18 +347,19 @@ func (s *Stack) Down(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("stop stack: %w", errors.Join(errs...))
+	stopped := len(errs) == 0
+	if !stopped {
+		errs = []error{fmt.Errorf("stop stack: %w", errors.Join(errs...))}
 	}
 	if s.state.Dir != "" && strings.Contains(filepath.Base(s.state.Dir), "silt-stack-") {
 		if err := os.RemoveAll(s.state.Dir); err != nil {
-			return fmt.Errorf("remove stack dir: %w", err)
+			errs = append(errs, fmt.Errorf("remove stack dir: %w", err))
 		}
 	}
-	if s.stateFile != "" {
+	if s.stateFile != "" && stopped {
 		if err := os.Remove(s.stateFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove state file: %w", err)
+			errs = append(errs, fmt.Errorf("remove state file: %w", err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -45,6 +45,35 @@ func TestStopKillsProcessGroup(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond, "child %d survived", child)
 }
 
+// A process that cannot be stopped must not leave the run directory
+// behind; the state file stays so that stack down can be run again.
+func TestDownRemovesDirWhenStopFails(t *testing.T) {
+	dir, err := os.MkdirTemp("", "silt-stack-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	// Ignores TERM, so only the (here canceled) grace period could end it.
+	cmd := exec.Command("sh", "-c", "trap '' TERM; while :; do sleep 1; done")
+	p, err := startProcess("stubborn", cmd, filepath.Join(dir, "stubborn.log"), false)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Kill(-p.PID, syscall.SIGKILL) })
+	s := &Stack{state: State{Dir: dir, Processes: []*Process{p}}, stateFile: stateFile}
+	require.NoError(t, writeState(stateFile, &s.state))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = s.Down(ctx)
+	require.ErrorContains(t, err, "stop stubborn")
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoDirExists(t, dir, "the run directory goes even when a stop fails")
+	require.FileExists(t, stateFile, "kept for another stack down")
+
+	// The failed stop still sent SIGKILL; a second Down finds it gone.
+	require.Eventually(t, func() bool { return !p.Running() }, 5*time.Second, 20*time.Millisecond)
+	require.NoError(t, s.Down(context.Background()))
+	require.NoFileExists(t, stateFile)
+}
+
 // A state file read back by another process tells a reused PID from ours.
 func TestAttachedProcessChecksStartTime(t *testing.T) {
 	self := &Process{Name: "self", PID: os.Getpid()}
