@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,16 +75,27 @@ func TestDownRemovesDirWhenStopFails(t *testing.T) {
 	require.NoFileExists(t, stateFile)
 }
 
-// A state file read back by another process tells a reused PID from ours.
+// A state file read back by another process tells a reused PID from ours,
+// and a process that has exited but whose pid still exists (a zombie) from
+// a running one: neither can be told by kill(pid, 0).
 func TestAttachedProcessChecksStartTime(t *testing.T) {
-	self := &Process{Name: "self", PID: os.Getpid()}
-	ticks, err := startTicks(self.PID)
+	cmd := exec.Command("sleep", "300")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ticks, err := startTicks(cmd.Process.Pid)
 	require.NoError(t, err)
-	self.StartTicks = ticks
-	require.True(t, self.Running())
-	self.StartTicks = ticks + 1
-	require.False(t, self.Running(), "same pid, other start time: not our process")
-	require.NoError(t, syscall.Kill(os.Getpid(), 0))
+	// As Attach reads it: a pid and a start time, no exit channel.
+	p := &Process{Name: "sleep", PID: cmd.Process.Pid, StartTicks: ticks}
+	require.True(t, p.Running())
+	reused := *p
+	reused.StartTicks = ticks + 1
+	require.False(t, reused.Running(), "same pid, other start time: not our process")
+
+	require.NoError(t, cmd.Process.Kill())
+	require.Eventually(t, func() bool { return !p.Running() }, 5*time.Second, 10*time.Millisecond, "killed, still running")
+	require.NoError(t, syscall.Kill(p.PID, 0), "unreaped, the pid still exists: Running must not go by it")
+	_ = cmd.Wait()
+	require.False(t, p.Running())
 }
 
 func TestStateRoundTrip(t *testing.T) {
@@ -139,13 +151,54 @@ func TestJavaMajor(t *testing.T) {
 	require.Equal(t, 0, javaMajor(t.TempDir()))
 }
 
+// The catalog files Trino gets, parsed as Trino reads them: every line a
+// key=value, no key twice, MinIO reached on loopback, path-style, plain
+// HTTP, and the metastore lines of each kind.
 func TestHiveCatalogIsLoopbackPathStyle(t *testing.T) {
-	c := hiveCatalog(fileMetastore("lake"), "127.0.0.1:9000", "ak", "sk")
-	for _, line := range []string{
-		"connector.name=hive", "hive.metastore=file", "hive.metastore.catalog.dir=s3://lake/_metastore",
-		"fs.native-s3.enabled=true", "s3.endpoint=http://127.0.0.1:9000", "s3.path-style-access=true",
-		"hive.allow-register-partition-procedure=true", "hive.non-managed-table-writes-enabled=true",
+	for kind, metastore := range map[string][]string{
+		"file":   fileMetastore("lake"),
+		"thrift": thriftMetastore("thrift://127.0.0.1:9083"),
 	} {
-		require.Contains(t, strings.Split(c, "\n"), line)
+		t.Run(kind, func(t *testing.T) {
+			text := hiveCatalog(metastore, "127.0.0.1:9000", "ak", "sk")
+			props := map[string]string{}
+			for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+				k, v, ok := strings.Cut(line, "=")
+				require.True(t, ok, "line %q is not key=value", line)
+				_, dup := props[k]
+				require.False(t, dup, "%s is set twice", k)
+				props[k] = v
+			}
+			endpoint, err := url.Parse(props["s3.endpoint"])
+			require.NoError(t, err)
+			require.Equal(t, "http", endpoint.Scheme, "s3.endpoint")
+			require.Equal(t, "127.0.0.1:9000", endpoint.Host, "s3.endpoint")
+			for k, want := range map[string]string{
+				"connector.name":                          "hive",
+				"fs.native-s3.enabled":                    "true",
+				"s3.path-style-access":                    "true",
+				"s3.region":                               region,
+				"s3.aws-access-key":                       "ak",
+				"s3.aws-secret-key":                       "sk",
+				"hive.non-managed-table-writes-enabled":   "true",
+				"hive.allow-register-partition-procedure": "true",
+				"hive.storage-format":                     "PARQUET",
+			} {
+				require.Equal(t, want, props[k], k)
+			}
+			switch kind {
+			case "file":
+				require.Equal(t, "file", props["hive.metastore"])
+				require.Equal(t, "s3://lake/_metastore", props["hive.metastore.catalog.dir"])
+				require.Equal(t, "true", props["hive.non-managed-table-creates-enabled"])
+				require.NotContains(t, props, "hive.metastore.uri")
+			case "thrift":
+				uri, err := url.Parse(props["hive.metastore.uri"])
+				require.NoError(t, err)
+				require.Equal(t, "thrift", uri.Scheme)
+				require.Equal(t, "127.0.0.1", uri.Hostname())
+				require.NotContains(t, props, "hive.metastore", "thrift is the default metastore type")
+			}
+		})
 	}
 }
