@@ -151,10 +151,17 @@ func (k *kafkaService) ready(ctx context.Context) error {
 }
 
 // clusterID is a random KRaft cluster id: 16 bytes, base64url, no padding.
+// Like Kafka's own Uuid.randomUuid it never starts with "-", which the
+// StorageTool's argument parser takes for an option (1 start in 64 failed
+// with "argument --cluster-id/-t: expected one argument").
 func clusterID() string {
 	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	for {
+		_, _ = rand.Read(b)
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 const kafkaLog4j = `rootLogger.level = INFO

@@ -202,3 +202,12 @@ func TestHiveCatalogIsLoopbackPathStyle(t *testing.T) {
 		})
 	}
 }
+
+// The StorageTool reads a cluster id starting with "-" as an option.
+func TestClusterIDIsNotAnOption(t *testing.T) {
+	for range 10000 { // one random id in 64 started with "-"
+		id := clusterID()
+		require.Len(t, id, 22)
+		require.NotEqual(t, byte('-'), id[0], id)
+	}
+}
