@@ -7,12 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -126,24 +126,101 @@ func TestGenCollectIngestCountE2E(t *testing.T) {
 	require.Equal(t, total, count(url.Values{}))
 	require.Equal(t, int64(0), count(url.Values{"end_time": {fmt.Sprint(before.Unix())}}))
 
-	// And the search API pages through them.
-	resp, err := http.Get(base + "/api/events/search?limit=5&event_type=" + summary.Counts[0].EventType)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var page struct {
-		Result struct {
-			Events []struct {
-				EventType string          `json:"event_type"`
-				Event     json.RawMessage `json:"event"`
-			} `json:"events"`
-			NextCursor string `json:"next_cursor"`
-		} `json:"result"`
+	// The search API's cursor walks every one of them exactly once: as
+	// many events as the count API gives, each (topic, partition, offset)
+	// once, in the API's order, strictly increasing across pages (ties in
+	// event_time are common: gen stamps thousands of events a second).
+	type hit struct {
+		EventType      string          `json:"event_type"`
+		EventTime      time.Time       `json:"event_time"`
+		KafkaTopic     string          `json:"kafka_topic"`
+		KafkaPartition int64           `json:"kafka_partition"`
+		KafkaOffset    int64           `json:"kafka_offset"`
+		Event          json.RawMessage `json:"event"`
 	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
-	require.Len(t, page.Result.Events, 5)
-	require.NotEmpty(t, page.Result.NextCursor)
-	for _, e := range page.Result.Events {
-		require.Equal(t, summary.Counts[0].EventType, e.EventType)
-		require.True(t, strings.Contains(string(e.Event), `"received_at"`), "%s", e.Event)
+	type pos struct {
+		topic             string
+		partition, offset int64
 	}
+	walk := func(q url.Values, limit int) (hits []hit, pages int) {
+		t.Helper()
+		seen := map[pos]bool{}
+		cursor := ""
+		for {
+			q := maps.Clone(q)
+			q.Set("limit", fmt.Sprint(limit))
+			if cursor != "" {
+				q.Set("cursor", cursor)
+			}
+			resp, err := http.Get(base + "/api/events/search?" + q.Encode())
+			require.NoError(t, err)
+			var page struct {
+				Status string `json:"status"`
+				Error  string `json:"error"`
+				Result struct {
+					Events     []hit  `json:"events"`
+					NextCursor string `json:"next_cursor"`
+				} `json:"result"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&page)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, "ok", page.Status, "%v page %d: %s", q, pages, page.Error)
+			pages++
+			if page.Result.NextCursor != "" {
+				require.Len(t, page.Result.Events, limit, "a page with a next cursor is full")
+			} else {
+				require.LessOrEqual(t, len(page.Result.Events), limit)
+			}
+			for _, e := range page.Result.Events {
+				require.Equal(t, topic, e.KafkaTopic)
+				p := pos{e.KafkaTopic, e.KafkaPartition, e.KafkaOffset}
+				require.False(t, seen[p], "event at partition %d offset %d walked twice (page %d)", p.partition, p.offset, pages)
+				seen[p] = true
+				if n := len(hits); n > 0 {
+					prev := hits[n-1]
+					require.True(t, prev.EventTime.Before(e.EventTime) || prev.EventTime.Equal(e.EventTime) &&
+						(prev.KafkaPartition < e.KafkaPartition || prev.KafkaPartition == e.KafkaPartition && prev.KafkaOffset < e.KafkaOffset),
+						"out of order on page %d: %+v after %+v", pages, e, prev)
+				}
+				var ev map[string]any
+				require.NoError(t, json.Unmarshal(e.Event, &ev), "%s", e.Event)
+				require.Equal(t, e.EventType, ev["event_type"], "%s", e.Event)
+				require.Contains(t, ev, "received_at")
+				hits = append(hits, e)
+			}
+			if page.Result.NextCursor == "" {
+				return hits, pages
+			}
+			require.Less(t, pages, 1000, "the cursor never ends")
+			cursor = page.Result.NextCursor
+		}
+	}
+
+	all, allPages := walk(window, 250)
+	require.Equal(t, total, int64(len(all)), "events walked over %d pages vs the count API", allPages)
+	require.Greater(t, allPages, 10)
+	walked := map[string]int64{}
+	for _, e := range all {
+		walked[e.EventType]++
+	}
+	for typ, n := range walked {
+		require.Equal(t, count(url.Values{"event_type": {typ}}), n, "%s walked vs counted", typ)
+	}
+
+	// One event type on one host, in pages that do not divide it evenly.
+	c := summary.Counts[0]
+	q := url.Values{"event_type": {c.EventType}, "host": {c.Host}}
+	for k, v := range window {
+		q[k] = v
+	}
+	some, pages := walk(q, 97)
+	require.Equal(t, c.Count, int64(len(some)), "%s on %s walked over %d pages", c.EventType, c.Host, pages)
+	require.Equal(t, count(q), int64(len(some)))
+	for _, e := range some {
+		require.Equal(t, c.EventType, e.EventType)
+		require.Contains(t, string(e.Event), fmt.Sprintf(`"Host":%q`, c.Host))
+	}
+	t.Logf("search walked %d events in %d pages of 250 and %d of %s on %s in %d pages of 97; the count API agrees",
+		len(all), allPages, len(some), c.EventType, c.Host, pages)
 }
