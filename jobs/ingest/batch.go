@@ -144,7 +144,8 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 	// the batch commits: from here on this member's partitions are fixed.
 	// (Before the first assignment there is nothing to protect, and blocking
 	// would hold off the join itself.)
-	if len(j.assignedPartitions()) > 0 {
+	joined := len(j.assignedPartitions()) > 0
+	if joined {
 		blockRebalances(b.client)
 	}
 	assigned := map[tp]bool{}
@@ -189,6 +190,19 @@ func (b *batch) run(ctx context.Context) (BatchStats, error) {
 		}
 		b.polled = b.polled[:0]
 		fetches.EachRecord(func(r *kgo.Record) { b.polled = append(b.polled, r) })
+		if !joined {
+			// Every poll blocks rebalances (BlockRebalanceOnPoll), the
+			// first join included: until this member holds partitions it
+			// holds nothing a rebalance could harm, so let the join finish
+			// now rather than at the end of the batch, or a first
+			// `silt ingest --once` would spend its batch waiting for it.
+			if n := len(j.assignedPartitions()); n == 0 && len(b.polled) == 0 {
+				b.client.AllowRebalance()
+			} else {
+				joined = true
+				b.parts0 = int64(max(n, 1))
+			}
+		}
 		if err := b.records(ctx, b.polled); err != nil {
 			return b.stats, err
 		}

@@ -272,7 +272,8 @@ func TestFailedRegistrationIsRepairedByTheNextBatch(t *testing.T) {
 	j := New(s.cfg, s.store, WithRegistrar(reg))
 	defer j.Close()
 
-	values, _ := gameEvents(300, time.Now().UTC())
+	at := time.Now().UTC()
+	values, _ := gameEvents(300, at)
 	s.produce(t, values)
 	st, err := j.RunBatch(context.Background())
 	require.NoError(t, err, "a registration failure does not fail the batch")
@@ -296,11 +297,31 @@ func TestFailedRegistrationIsRepairedByTheNextBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, reg.repaired)
 	require.Len(t, reg.changes, 1)
-	var parts int
-	for _, c := range reg.changes[0] {
-		parts += len(c.Partitions)
+	// Exactly the (table, hour) partitions of those 30 events: no more.
+	want := map[string]bool{}
+	g := gen.NewEvents(42, nil, nil)
+	for i := range 30 {
+		ev := g.Next(nil, at)
+		hour := at.Add(time.Duration(i) * time.Second)
+		want[ev.Type+"/dt="+hour.Format("2006-01-02")+"/hour="+hour.Format("15")] = true
 	}
-	require.NotZero(t, parts)
+	got := map[string]bool{}
+	for _, c := range reg.changes[0] {
+		for _, p := range c.Partitions {
+			require.Equal(t, c.Schema.Table, p.Table)
+			got[p.Table+"/dt="+p.Date+"/hour="+p.Hour] = true
+		}
+	}
+	require.Equal(t, want, got)
+
+	// A batch that wrote nothing registers nothing and marks nothing.
+	st, err = j.RunBatch(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, st.Events)
+	require.Empty(t, st.RegisterError)
+	require.Len(t, reg.changes, 1)
+	_, err = s.store.Stat(context.Background(), registerPendingKey)
+	require.ErrorIs(t, err, lake.ErrNotExist)
 }
 
 func TestBatchesAreBoundedByMaxBytes(t *testing.T) {

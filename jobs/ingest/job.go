@@ -286,6 +286,7 @@ func (j *Job) register(ctx context.Context, changes []catalog.Change) error {
 	if err != nil && !errors.Is(err, lake.ErrNotExist) {
 		return err
 	}
+	err = nil
 	switch {
 	case pending:
 		err = j.reg.RepairAll(ctx, j.store)
