@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
-	"github.com/silt-etl/silt/internal/eventsapi"
 	"github.com/silt-etl/silt/internal/topics"
 )
 
@@ -46,14 +46,14 @@ func runCollect(ctx context.Context, args []string) error {
 		Metrics:    promhttp.Handler(),
 	}
 	if !*noAPI {
-		api, closeAPI, err := openEventsAPI(ctx, cfg)
+		// Collecting matters more than answering queries: the API answers
+		// 503 until the catalog can be opened.
+		api, err := openEventsAPI(ctx, cfg)
 		if err != nil {
-			// Collecting matters more than answering queries.
-			slog.Warn("events API disabled: catalog unavailable", "err", err)
-		} else {
-			defer closeAPI()
-			opts.API = api
+			return err
 		}
+		defer api.Close()
+		opts.API = api
 	}
 	col, ln, err := listenCollector(ctx, cfg, opts)
 	if err != nil {
@@ -82,11 +82,19 @@ func listenCollector(ctx context.Context, cfg *config.Config, opts collect.Optio
 	return col, ln, nil
 }
 
-// openEventsAPI serves the API over a read-only catalog connection.
-func openEventsAPI(ctx context.Context, cfg *config.Config) (*eventsapi.API, func(), error) {
-	cat, err := openQueryCatalog(ctx, cfg)
+// openEventsAPI serves the API over a read-only catalog connection, opened
+// on the first request that finds the catalog up.
+func openEventsAPI(ctx context.Context, cfg *config.Config) (*catalogConn, error) {
+	store, err := openLake(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return eventsapi.New(cat, slog.Default()), func() { cat.Close() }, nil
+	api := &catalogConn{
+		open: func(ctx context.Context) (*catalog.Catalog, error) { return catalog.OpenReader(ctx, cfg, store) },
+		log:  slog.Default(),
+	}
+	if _, err := api.get(ctx); err != nil {
+		slog.Warn("events API: catalog unavailable at start; /api/events answers 503 until it is", "err", err)
+	}
+	return api, nil
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/jobs/ingest"
 )
 
@@ -41,14 +40,12 @@ func runIngest(ctx context.Context, args []string) error {
 	}
 	var opts []ingest.Option
 	if !*noRegister {
-		cat, err := catalog.Open(ctx, cfg, store)
-		if err != nil {
-			// The lake is the truth; registration is repaired later.
-			slog.Warn("catalog unavailable; ingesting without registering (run `silt register --all` later)", "err", err)
-		} else {
-			defer cat.Close()
-			opts = append(opts, ingest.WithRegistrar(cat))
-		}
+		// A catalog that cannot be opened fails each batch's registration,
+		// not the ingest: the lake is the truth, and the batch marks the
+		// catalog for repair by the next run (or `silt register --all`).
+		cat := newCatalogConn(cfg, store, slog.Default())
+		defer cat.Close()
+		opts = append(opts, ingest.WithRegistrar(cat))
 	}
 	job := ingest.New(cfg, store, opts...)
 	defer job.Close()

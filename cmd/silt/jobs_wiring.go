@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +28,7 @@ import (
 type jobDeps struct {
 	cfg     *config.Config
 	store   lake.Store
-	catalog *catalog.Catalog // nil when the catalog could not be opened
+	catalog *catalogConn
 	reports map[string]*reportsql.Report
 	log     *slog.Logger
 	// closers release what the jobs hold (ingest's consumer group membership).
@@ -41,24 +41,13 @@ type jobDeps struct {
 func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 	switch j.Kind {
 	case "ingest":
-		var opts []ingest.Option
-		opts = append(opts, ingest.WithName(j.Name), ingest.WithLogger(d.log.With("job", j.Name)))
-		if d.catalog != nil {
-			opts = append(opts, ingest.WithRegistrar(d.catalog))
-		}
-		job := ingest.New(d.cfg, d.store, opts...)
+		job := ingest.New(d.cfg, d.store, ingest.WithName(j.Name), ingest.WithLogger(d.log.With("job", j.Name)), ingest.WithRegistrar(d.catalog))
 		d.closers = append(d.closers, job.Close)
 		d.drains = append(d.drains, job.Drain)
 		return job, nil
 	case "register":
-		if d.catalog == nil {
-			return nil, errors.New("register job: no catalog connection")
-		}
 		return &registerJob{name: j.Name, cat: d.catalog, store: d.store}, nil
 	case "report":
-		if d.catalog == nil {
-			return nil, errors.New("report job: no catalog connection")
-		}
 		if d.reports == nil {
 			reports, err := reportsql.Load(d.cfg.Reports.Dir)
 			if err != nil {
@@ -70,17 +59,17 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 		if !ok {
 			return nil, fmt.Errorf("job %s: no report %q (have %s)", j.Name, j.Report, strings.Join(reportsql.Names(d.reports), ", "))
 		}
-		return report.NewJob(j.Name, r, j.Params, d.catalog, d.cfg.Reports.Out, report.NewNotifier(d.cfg.Reports.Alerts))
+		// A bad parameter fails now, at start-up, not at the first run.
+		if _, err := r.Values(j.Params, time.Now()); err != nil {
+			return nil, fmt.Errorf("job %s: %w", j.Name, err)
+		}
+		return &catalogReportJob{name: j.Name, conn: d.catalog, build: func(cat *catalog.Catalog) (*report.Job, error) {
+			return report.NewJob(j.Name, r, j.Params, cat, d.cfg.Reports.Out, report.NewNotifier(d.cfg.Reports.Alerts))
+		}}, nil
 	case "compact":
 		return compact.New(j.Name, d.cfg, d.store), nil
 	case "retention":
-		var cat interface {
-			DropPartitions(context.Context, string, []lake.Partition) error
-		}
-		if d.catalog != nil {
-			cat = d.catalog
-		}
-		return retention.New(j.Name, d.store, cat, j.Retention.Std())
+		return retention.New(j.Name, d.store, d.catalog, j.Retention.Std())
 	}
 	return nil, fmt.Errorf("job %s: unknown kind %q", j.Name, j.Kind)
 }
@@ -101,8 +90,41 @@ func (d *jobDeps) close() {
 // repairs whatever an ingest batch could not register.
 type registerJob struct {
 	name  string
-	cat   *catalog.Catalog
+	cat   *catalogConn
 	store lake.Store
+}
+
+// catalogReportJob makes its report job on the first run that finds the
+// catalog open, so a catalog that is down at start-up delays reports (the
+// scheduler retries and records the failure) rather than leaving them out.
+type catalogReportJob struct {
+	name  string
+	conn  *catalogConn
+	build func(*catalog.Catalog) (*report.Job, error)
+
+	mu  sync.Mutex
+	job *report.Job
+}
+
+func (j *catalogReportJob) Name() string { return j.name }
+
+func (j *catalogReportJob) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64, error) {
+	j.mu.Lock()
+	job := j.job
+	if job == nil {
+		cat, err := j.conn.get(ctx)
+		if err != nil {
+			j.mu.Unlock()
+			return nil, fmt.Errorf("report %s: %w", j.name, err)
+		}
+		if job, err = j.build(cat); err != nil {
+			j.mu.Unlock()
+			return nil, err
+		}
+		j.job = job
+	}
+	j.mu.Unlock()
+	return job.Run(ctx, scheduledAt)
 }
 
 func (j *registerJob) Name() string { return j.name }

@@ -18,11 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
-	"github.com/silt-etl/silt/internal/eventsapi"
 	"github.com/silt-etl/silt/internal/web"
 	"github.com/silt-etl/silt/scheduler"
 )
@@ -95,13 +93,12 @@ func runRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	deps := &jobDeps{cfg: cfg, store: store, log: log}
-	if cat, err := catalog.Open(ctx, cfg, store); err != nil {
-		// Ingest still lands data in the lake; registration catches up later.
-		log.Warn("catalog unavailable: ingest runs without registering, report jobs are left out", "err", err)
-	} else {
-		deps.catalog = cat
-		defer cat.Close()
+	deps := &jobDeps{cfg: cfg, store: store, log: log, catalog: newCatalogConn(cfg, store, log)}
+	defer deps.catalog.Close()
+	if _, err := deps.catalog.get(ctx); err != nil {
+		// Ingest still lands data in the lake; registration, reports and
+		// the events API catch up once the catalog answers.
+		log.Warn("catalog unavailable at start: ingest runs, registration and reports retry until it answers", "err", err)
 	}
 	defer deps.close()
 
@@ -125,10 +122,7 @@ func runRun(ctx context.Context, args []string) error {
 			Jobs: sched, Tables: lakeTables{store}, Lag: metricsLag{prometheus.DefaultGatherer}, ReportsDir: cfg.Reports.Out,
 			Ready: sched.Ready, Logger: log,
 		})
-		if deps.catalog != nil {
-			api := eventsapi.New(deps.catalog, log)
-			srv.Handle("GET /api/events/", api)
-		}
+		srv.Handle("GET /api/events/", deps.catalog)
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
 			return fmt.Errorf("listen on %s (http.listen, or --listen): %w", cfg.HTTP.Listen, err)
@@ -191,9 +185,7 @@ func runRun(ctx context.Context, args []string) error {
 // then drains it: in-flight requests finish and buffered records flush.
 func startCollector(ctx context.Context, cfg *config.Config, deps *jobDeps, done chan<- error) error {
 	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler()}
-	if deps.catalog != nil {
-		opts.API = eventsapi.New(deps.catalog, slog.Default())
-	}
+	opts.API = deps.catalog
 	col, ln, err := listenCollector(ctx, cfg, opts)
 	if err != nil {
 		return err
@@ -236,23 +228,11 @@ func embeddedPort() int {
 	return n
 }
 
-// addJobs schedules the configured jobs. A job that needs the catalog when
-// it is down is left out with a warning, and so is every job chained
-// after it.
+// addJobs schedules the configured jobs; a job that cannot be built
+// (unknown report, bad parameter) fails start-up with its name.
 func addJobs(sched *scheduler.Scheduler, deps *jobDeps, jobs []config.Job) error {
-	left := map[string]bool{}
 	for _, j := range jobs {
-		if j.After != "" && left[j.After] {
-			slog.Warn("job left out: the job it follows is not scheduled", "job", j.Name, "after", j.After)
-			left[j.Name] = true
-			continue
-		}
 		job, err := deps.buildJob(j)
-		if err != nil && deps.catalog == nil && (j.Kind == "report" || j.Kind == "register") {
-			slog.Warn("job left out", "job", j.Name, "kind", j.Kind, "reason", err)
-			left[j.Name] = true
-			continue
-		}
 		if err != nil {
 			return fmt.Errorf("job %s: %w", j.Name, err)
 		}
