@@ -137,6 +137,15 @@ func Missing(t testing.TB, reason string) {
 	apply(t, a, msg)
 }
 
+// CheckEnv applies the policy for a test that starts services of its own
+// rather than use the shared stack: it skips or fails t as SILT_SKIP_INTEGRATION
+// and CI say.
+func CheckEnv(t testing.TB) {
+	t.Helper()
+	a, msg := Decide(os.Getenv, nil)
+	apply(t, a, msg)
+}
+
 // Get returns the endpoints of a running stack, starting one if needed.
 func Get(t testing.TB) *stack.Endpoints {
 	t.Helper()

@@ -1,0 +1,82 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/silt-etl/silt/internal/stack"
+	"github.com/silt-etl/silt/internal/stack/stacktest"
+)
+
+// silt stack up, status, down as a user runs them, on a stack of its own
+// (the shared one must stay up): status is healthy while it runs; after
+// down no process of any service's group is left, its run directory and
+// state file are gone, and status says nothing runs.
+func TestStackUpDownE2E(t *testing.T) {
+	stacktest.CheckEnv(t)
+	bin := stacktest.SiltBin(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+	silt := func(sub string) (string, error) {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, bin, "stack", sub, "--state", state).CombinedOutput()
+		return string(out), err
+	}
+	// Whatever fails below, the services (detached: they outlive silt) go.
+	t.Cleanup(func() { _, _ = silt("down") })
+
+	start := time.Now()
+	out, err := silt("up")
+	// The output holds MinIO's generated keys: shown only on failure.
+	require.NoError(t, err, "silt stack up:\n%s", out)
+	t.Logf("silt stack up took %s", time.Since(start).Round(100*time.Millisecond))
+
+	st, err := stack.Attach(state)
+	require.NoError(t, err)
+	dir := st.State().Dir
+	require.DirExists(t, dir)
+	procs := st.State().Processes
+	names := map[string]int{}
+	for _, p := range procs {
+		names[p.Name] = p.PID
+		pids, err := stacktest.GroupPIDs(p.PID)
+		require.NoError(t, err)
+		require.Contains(t, pids, p.PID, "%s is not running", p.Name)
+	}
+	require.Len(t, names, 3, "minio, kafka and trino: %v", names)
+
+	out, err = silt("status")
+	require.NoError(t, err, "silt stack status on a running stack:\n%s", out)
+	for name := range names {
+		require.Regexp(t, regexp.MustCompile(`(?m)^`+name+`\s.*\sup\s`), out, "status of %s", name)
+	}
+
+	out, err = silt("down")
+	require.NoError(t, err, "silt stack down:\n%s", out)
+	// Down waits for each group leader and then SIGKILLs the group; the
+	// kernel takes a moment to end the rest.
+	require.Eventually(t, func() bool {
+		for _, pgid := range names {
+			if pids, err := stacktest.GroupPIDs(pgid); err != nil || len(pids) > 0 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "processes of the stack's groups %v still alive", names)
+	require.NoDirExists(t, dir)
+	require.NoFileExists(t, state)
+
+	out, err = silt("status")
+	require.Error(t, err, "silt stack status after down:\n%s", out)
+	require.True(t, strings.Contains(out, "no stack running"), "status after down: %s", out)
+}
