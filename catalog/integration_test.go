@@ -187,6 +187,18 @@ func TestTrinoIdempotentAndCLIIntegration(t *testing.T) {
 	require.NoError(t, tc.RepairAll(ctx, tl.store))
 	require.Equal(t, before, snapshotTrino(t, tc), "a full repair")
 
+	// A column whose type changed is refused, never retyped: the old files
+	// would no longer read.
+	var retyped []catalog.Change
+	for _, c := range changes {
+		if c.Schema.Table == "purchase_sword" {
+			c.Schema.Columns = []lake.Column{{Name: "host", Type: lake.TypeVarchar}, {Name: "sword", Type: lake.TypeVarchar}, {Name: "price", Type: lake.TypeVarchar}}
+			retyped = append(retyped, c)
+		}
+	}
+	require.ErrorContains(t, tc.Register(ctx, retyped), "column price is double in the catalog but varchar in the lake")
+	require.Equal(t, before, snapshotTrino(t, tc), "a refused retype changes nothing")
+
 	// A catalog that missed every batch is repaired to the same state.
 	require.NoError(t, tc.Close())
 	_, err = tc.DB().ExecContext(ctx, "SELECT 1")

@@ -132,10 +132,12 @@ func (b *trinoBackend) partitions(ctx context.Context, table string) ([]lake.Par
 }
 
 // addPartitions uses the connector's register_partition for exactly the
-// partitions a batch wrote: its cost is the batch's, not the table's.
-// sync_partition_metadata would list the whole table directory on every
-// batch (and with FULL also drop partitions it does not find); it is only
-// the fallback when the server disables register_partition.
+// partitions a batch wrote that the metastore does not list yet (one
+// metastore query for the table's partition names, then one call per new
+// partition; no object listing). sync_partition_metadata would list the
+// whole table directory in object storage on every batch (and with FULL
+// also drop partitions it does not find); it is only the fallback when the
+// server disables register_partition.
 func (b *trinoBackend) addPartitions(ctx context.Context, table string, ps []lake.Partition) error {
 	if len(ps) == 0 {
 		return nil
