@@ -57,6 +57,21 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 			if err != nil || start.Add(time.Hour).After(cutoff) {
 				continue
 			}
+			expired = append(expired, p)
+		}
+		if len(expired) == 0 {
+			continue
+		}
+		// Unregister first: a catalog that still lists a partition whose
+		// files are gone fails queries, while files without a registration
+		// are only kept a run longer. If the catalog is down, nothing is
+		// deleted and the next run tries again.
+		if j.cat != nil {
+			if err := j.cat.DropPartitions(ctx, table, expired); err != nil {
+				return counts, fmt.Errorf("expire partitions of %s: %w", table, err)
+			}
+		}
+		for _, p := range expired {
 			objs, err := j.store.List(ctx, p.Prefix())
 			if err != nil {
 				return counts, err
@@ -66,12 +81,6 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 					return counts, fmt.Errorf("expire %s: %w", p, err)
 				}
 				counts["objects"]++
-			}
-			expired = append(expired, p)
-		}
-		if len(expired) > 0 && j.cat != nil {
-			if err := j.cat.DropPartitions(ctx, table, expired); err != nil {
-				return counts, err
 			}
 		}
 		counts["partitions"] += int64(len(expired))

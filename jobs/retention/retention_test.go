@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +12,15 @@ import (
 	"github.com/silt-etl/silt/lake"
 )
 
-type recordingCatalog struct{ dropped map[string][]lake.Partition }
+type recordingCatalog struct {
+	dropped map[string][]lake.Partition
+	down    bool
+}
 
 func (r *recordingCatalog) DropPartitions(_ context.Context, table string, ps []lake.Partition) error {
+	if r.down {
+		return errors.New("trino is down")
+	}
 	r.dropped[table] = append(r.dropped[table], ps...)
 	return nil
 }
@@ -35,14 +42,23 @@ func TestRetentionDeletesOnlyExpiredPartitions(t *testing.T) {
 		put(p)
 	}
 
-	cat := &recordingCatalog{dropped: map[string][]lake.Partition{}}
+	// While the catalog cannot unregister them, nothing is deleted: a
+	// registered partition without its files would fail queries.
+	cat := &recordingCatalog{dropped: map[string][]lake.Partition{}, down: true}
 	j, err := New("retention", st, cat, 48*time.Hour)
 	require.NoError(t, err)
+	_, err = j.Run(ctx, now)
+	require.ErrorContains(t, err, "trino is down")
+	left, err := lake.Partitions(ctx, st, "a")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []lake.Partition{old, edge, fresh}, left)
+
+	cat.down = false
 	counts, err := j.Run(ctx, now)
 	require.NoError(t, err)
 	require.EqualValues(t, 2, counts["partitions"])
 
-	left, err := lake.Partitions(ctx, st, "a")
+	left, err = lake.Partitions(ctx, st, "a")
 	require.NoError(t, err)
 	require.ElementsMatch(t, []lake.Partition{edge, fresh}, left)
 	left, err = lake.Partitions(ctx, st, lake.DeadLetterTable)
