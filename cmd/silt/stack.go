@@ -133,6 +133,10 @@ func stackDown(ctx context.Context, state string) error {
 		return err
 	}
 	if err := st.Down(ctx); err != nil {
+		if _, serr := os.Stat(state); serr == nil {
+			// Down keeps the state file when a process would not stop.
+			return fmt.Errorf("%w\n(%s is kept: run silt stack down again)", err, state)
+		}
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "silt stack: stopped, removed %s\n", st.State().Dir)
