@@ -89,6 +89,12 @@ func run() error {
 	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 6, 1, nil, topic); err != nil {
 		return fmt.Errorf("create topic: %w", err)
 	}
+	// A real Kafka answers CreateTopics before every broker knows the
+	// topic; a producer that asks too early waits out kgo's metadata
+	// refresh (5 s), which would land in the timed run.
+	if err := waitTopic(ctx, kadm.NewClient(adm), topic, 6); err != nil {
+		return err
+	}
 	// A real Kafka keeps a bench topic's gigabytes otherwise.
 	defer func() {
 		if _, err := kadm.NewClient(adm).DeleteTopics(context.WithoutCancel(ctx), topic); err != nil {
@@ -252,6 +258,34 @@ func run() error {
 		return errors.New(strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// waitTopic waits until the metadata shows every partition of topic led.
+func waitTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			td, ok := md.Topics[topic]
+			led := 0
+			if ok && td.Err == nil {
+				for _, p := range td.Partitions {
+					if p.Err == nil && p.Leader >= 0 {
+						led++
+					}
+				}
+			}
+			if led == partitions {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s has no leader for every partition: %w (last metadata error: %v)", topic, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // consume reads the topic from the start to its current end.
