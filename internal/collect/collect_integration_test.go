@@ -32,10 +32,28 @@ func newTopic(t *testing.T, brokers []string) string {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	require.NoError(t, err)
 	defer cl.Close()
-	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), 3, 1, nil, name)
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(context.Background(), 3, 1, nil, name)
 	require.NoError(t, err)
 	require.NoError(t, resp.Err)
-	return name
+	// Kafka answers before the broker serves the topic; a producer asking
+	// too early waits out kgo's 5 s metadata refresh, longer than some
+	// tests' produce timeout.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		md, err := adm.Metadata(context.Background(), name)
+		led := 0
+		if td, ok := md.Topics[name]; err == nil && ok && td.Err == nil {
+			for _, p := range td.Partitions {
+				if p.Err == nil && p.Leader >= 0 {
+					led++
+				}
+			}
+		}
+		if led == 3 {
+			return name
+		}
+		require.True(t, time.Now().Before(deadline), "topic %s never had a leader for each partition (%v)", name, err)
+	}
 }
 
 func realCollector(t *testing.T, brokers []string, topic string, edit func(*config.Config)) *httptest.Server {
