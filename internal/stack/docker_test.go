@@ -158,10 +158,10 @@ func TestDockerVersionsMatchLauncher(t *testing.T) {
 	// MinIO is the one deliberate difference: the launcher builds a newer
 	// commit from source, and MinIO publishes no image of it (the community
 	// edition is source-only since October 2025). The header says so.
-	if got, want := c.Services["minio"].Image, "minio/minio:"+MinIODockerRelease; got != want {
+	if got, want := c.Services["minio"].Image, "quay.io/minio/minio:"+MinIODockerRelease; got != want {
 		t.Errorf("compose minio image %q, want %q (versions.go MinIODockerRelease)", got, want)
 	}
-	if got, want := c.Services["create-bucket"].Image, "minio/mc:"+MinIOClientDockerRelease; got != want {
+	if got, want := c.Services["create-bucket"].Image, "quay.io/minio/mc:"+MinIOClientDockerRelease; got != want {
 		t.Errorf("compose create-bucket image %q, want %q (versions.go MinIOClientDockerRelease)", got, want)
 	}
 	header := string(dockerFile(t, "compose.yml"))

@@ -13,7 +13,8 @@ const (
 	// MinIODockerRelease and MinIOClientDockerRelease are the images of
 	// docker/compose.yml, published by MinIO before its community edition
 	// became source-only (October 2025): older than MinIOVersion, of which
-	// no official image exists to pin.
+	// no official image exists to pin. They come from quay.io/minio: MinIO
+	// removed its Docker Hub repositories in September 2026.
 	MinIODockerRelease       = "RELEASE.2025-09-07T16-13-09Z"
 	MinIOClientDockerRelease = "RELEASE.2025-08-13T08-35-41Z"
 
