@@ -5,7 +5,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -20,11 +23,13 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/eventsapi"
 	"github.com/silt-etl/silt/internal/lakecheck"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
 )
@@ -117,19 +122,38 @@ func httpGet(t *testing.T, url string) string {
 	return string(body)
 }
 
-// metricSum adds up every series of a metric family on a /metrics page.
-func metricSum(t *testing.T, page, name string) float64 {
+// parseMetrics parses a /metrics page, failing t unless it is Prometheus text.
+func parseMetrics(t *testing.T, page string) map[string]*dto.MetricFamily {
 	t.Helper()
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(page))
 	require.NoError(t, err, "metrics are not Prometheus text")
+	return fams
+}
+
+// metricSum adds up every series of a metric family on a /metrics page.
+func metricSum(t *testing.T, page, name string) float64 {
+	t.Helper()
 	sum := 0.0
-	if f := fams[name]; f != nil {
+	if f := parseMetrics(t, page)[name]; f != nil {
 		for _, m := range f.GetMetric() {
 			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return sum
+}
+
+// apiGet calls the events API and returns its result.
+func apiGet[T any](t *testing.T, url string) T {
+	t.Helper()
+	var resp struct {
+		Status string `json:"status"`
+		Result T      `json:"result"`
+		Error  string `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(httpGet(t, url)), &resp), url)
+	require.Equal(t, "ok", resp.Status, "%s: %s", url, resp.Error)
+	return resp.Result
 }
 
 func envWithout(prefixes ...string) []string {
@@ -181,6 +205,25 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 		require.True(t, hosts[h], "host %s missing from the report:\n%v", h, recs)
 	}
 
+	// The events API on the status port, asked about events stamped before
+	// a cutoff. The generator stamps an event as it produces it, so every
+	// event stamped before the cutoff is in Kafka before any ingest batch
+	// that starts after tc; the third ingest run that ends after tc started
+	// after tc, and a run registers its batch before it ends.
+	tc := time.Now()
+	cutoff := tc.Add(-2 * time.Second).Truncate(time.Second)
+	ingestOK := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d ingest +ok `)
+	runs0 := len(ingestOK.FindAllString(d.output(), -1))
+	d.waitFor(t, "three more ingest runs", 2*time.Minute, func() bool { return len(ingestOK.FindAllString(d.output(), -1)) >= runs0+3 })
+	end := cutoff.UTC().Format(time.RFC3339)
+	apiCounts := map[string]int64{}
+	for _, typ := range defaults.Gen.EventTypes {
+		apiCounts[typ] = apiGet[int64](t, url+"api/events/count?event_type="+typ+"&end_time="+end)
+	}
+	apiTotal := apiGet[int64](t, url+"api/events/count?end_time="+end)
+	const pageSize = 5
+	found := apiGet[eventsapi.SearchResult](t, url+"api/events/search?event_type=purchase_sword&end_time="+end+"&limit="+strconv.Itoa(pageSize))
+
 	page := httpGet(t, url)
 	for _, want := range []string{`data-job="ingest"`, `data-job="host_breakdown"`, `id="report-host_breakdown"`, `<rect class="bar"`, "purchase_sword", "Consumer lag", "<td>events</td>"} {
 		require.Contains(t, page, want)
@@ -198,6 +241,48 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 	require.Zero(t, rep.Duplicates)
 	require.GreaterOrEqual(t, rep.Total, reported)
 	t.Logf("lake: %d rows in %d files; report counted %d events", rep.Total, rep.Files, reported)
+
+	// What the API answered, against the lake read directly: per event
+	// type, the rows stamped before the cutoff, and the first of them in
+	// the API's order (event time, then Kafka position).
+	sum := int64(0)
+	for _, typ := range defaults.Gen.EventTypes {
+		glob := filepath.Join(dir, "silt-data", typ, "dt=*", "hour=*", "*.parquet")
+		var n int64
+		require.NoError(t, lakecheck.Query(context.Background(), fmt.Sprintf(
+			`SELECT count(*) FROM read_parquet('%s', union_by_name=true) WHERE epoch_ms(event_time) < %d`, glob, cutoff.UnixMilli()),
+			func(r *sql.Rows) error { return r.Scan(&n) }))
+		require.Positive(t, n, "no %s events before the cutoff", typ)
+		require.Equal(t, n, apiCounts[typ], "/api/events/count?event_type=%s against the lake", typ)
+		sum += n
+		if typ != "purchase_sword" {
+			continue
+		}
+		var want []string
+		require.NoError(t, lakecheck.Query(context.Background(), fmt.Sprintf(
+			`SELECT kafka_topic, kafka_partition, kafka_offset FROM read_parquet('%s', union_by_name=true) WHERE epoch_ms(event_time) < %d
+			 ORDER BY event_time, kafka_topic, kafka_partition, kafka_offset LIMIT %d`, glob, cutoff.UnixMilli(), pageSize),
+			func(r *sql.Rows) error {
+				var topic string
+				var part, off int64
+				if err := r.Scan(&topic, &part, &off); err != nil {
+					return err
+				}
+				want = append(want, fmt.Sprintf("%s/%d/%d", topic, part, off))
+				return nil
+			}))
+		var got []string
+		for i, e := range found.Events {
+			require.Equal(t, "purchase_sword", e.EventType)
+			require.True(t, e.EventTime.Before(cutoff), "event %d at %s is not before the cutoff %s", i, e.EventTime, cutoff)
+			require.Contains(t, string(e.Event), `"event_type":"purchase_sword"`)
+			got = append(got, fmt.Sprintf("%s/%d/%d", e.KafkaTopic, e.KafkaPartition, e.KafkaOffset))
+		}
+		require.Equal(t, want, got, "/api/events/search: the first page")
+		require.NotEmpty(t, found.NextCursor, "more than one page of purchase_sword events")
+	}
+	require.Equal(t, sum, apiTotal, "/api/events/count of every type")
+	t.Logf("events API before %s: %v, %d in all, as in the lake", end, apiCounts, apiTotal)
 
 	cmd := exec.Command(stacktest.SiltBin(t), "jobs")
 	cmd.Dir, cmd.Env = dir, env
