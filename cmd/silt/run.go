@@ -33,6 +33,17 @@ func init() {
 	})
 }
 
+// runHelp is what `silt run --help` prints above the flags.
+const runHelp = `Runs the configured jobs (ingest, register, reports, compaction, retention)
+on their cron schedules, with the status page, /metrics, /healthz and /readyz
+on http.listen, until SIGINT or SIGTERM.
+
+Stopping: the first SIGINT/SIGTERM stops scheduling, lets running jobs finish
+(cancelling them after --stop-timeout) and exits 0. A second signal exits at
+once with status 130; that is safe too: an interrupted ingest batch is
+replayed exactly on the next start, so no event is lost or written twice.
+`
+
 // embeddedPartitions is the partition count of the in-process broker's topics.
 const embeddedPartitions = 3
 
@@ -44,6 +55,10 @@ func runRun(ctx context.Context, args []string) error {
 	jsonLogs := fs.Bool("json-logs", false, "log as JSON (same as --log-format json)")
 	withCollector := fs.Bool("collect", false, "also serve the HTTP collector on collect.listen (always on in the embedded default)")
 	stopTimeout := fs.Duration("stop-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: silt run [flags]\n\n%s\nFlags:\n", runHelp)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
