@@ -142,6 +142,8 @@ type Catalog struct {
 }
 
 type DuckDB struct {
+	// Path is the database file. Empty: <lake.root>/silt.duckdb for a
+	// local lake, ./silt-data/silt.duckdb beside an S3 lake.
 	Path string `yaml:"path" env:"SILT_DUCKDB_PATH"`
 }
 
@@ -194,8 +196,31 @@ func (s Scheduler) Location() (*time.Location, error) {
 	return loc, nil
 }
 
-// defaultReportsOut is reports.out beside a lake that has no local root.
-const defaultReportsOut = "./silt-data/reports"
+// defaultReportsOut and defaultDuckDBPath are reports.out and
+// catalog.duckdb.path beside a lake that has no local root.
+const (
+	defaultReportsOut = "./silt-data/reports"
+	defaultDuckDBPath = "./silt-data/silt.duckdb"
+)
+
+// placeBesideLake fills reports.out and catalog.duckdb.path when they are
+// unset: reports and the DuckDB catalog sit with the data they describe,
+// so moving lake.root moves them too, unless their own keys say otherwise.
+func (c *Config) placeBesideLake() {
+	localRoot := c.Lake.Kind == "local" && c.Lake.Root != ""
+	if c.Reports.Out == "" {
+		c.Reports.Out = defaultReportsOut
+		if localRoot {
+			c.Reports.Out = filepath.Join(c.Lake.Root, "reports")
+		}
+	}
+	if c.Catalog.DuckDB.Path == "" {
+		c.Catalog.DuckDB.Path = defaultDuckDBPath
+		if localRoot {
+			c.Catalog.DuckDB.Path = filepath.Join(c.Lake.Root, "silt.duckdb")
+		}
+	}
+}
 
 // Job is one scheduled job.
 type Job struct {
@@ -265,14 +290,6 @@ func Load(path string) (*Config, error) {
 	}
 	if cfg.Embedded && len(cfg.Kafka.Brokers) == 0 {
 		cfg.Kafka.Brokers = []string{EmbeddedBroker}
-	}
-	if cfg.Reports.Out == "" {
-		// Reports sit with the data they describe: moving lake.root moves
-		// them too, unless reports.out says otherwise.
-		cfg.Reports.Out = defaultReportsOut
-		if cfg.Lake.Kind == "local" && cfg.Lake.Root != "" {
-			cfg.Reports.Out = filepath.Join(cfg.Lake.Root, "reports")
-		}
 	}
 	if cfg.Catalog.Trino.Location == "" && cfg.Lake.Kind == "s3" {
 		cfg.Catalog.Trino.Location = cfg.Lake.S3.LakeURI()

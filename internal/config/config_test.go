@@ -114,25 +114,31 @@ func TestSchedulerTimezoneDefaultsToUTCAndTakesTheEnvironment(t *testing.T) {
 	require.ErrorContains(t, err, "SILT_SCHEDULER_TIMEZONE")
 }
 
-// reports.out follows lake.root for a local lake unless it is set.
-func TestReportsOutDefaultsBesideALocalLake(t *testing.T) {
+// reports.out and catalog.duckdb.path follow lake.root for a local lake
+// unless they are set.
+func TestReportsAndDuckDBDefaultBesideALocalLake(t *testing.T) {
 	cfg, err := Load("")
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join("silt-data", "reports"), cfg.Reports.Out, "the embedded default")
+	require.Equal(t, filepath.Join("silt-data", "silt.duckdb"), cfg.Catalog.DuckDB.Path, "the embedded default")
 
 	root := t.TempDir()
 	t.Setenv("SILT_LAKE_ROOT", root)
 	cfg, err = Load("")
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(root, "reports"), cfg.Reports.Out)
+	require.Equal(t, filepath.Join(root, "silt.duckdb"), cfg.Catalog.DuckDB.Path)
 
 	t.Setenv("SILT_REPORTS_OUT", "/srv/reports")
+	t.Setenv("SILT_DUCKDB_PATH", "/srv/catalog.duckdb")
 	cfg, err = Load("")
 	require.NoError(t, err)
 	require.Equal(t, "/srv/reports", cfg.Reports.Out, "an explicit value wins")
+	require.Equal(t, "/srv/catalog.duckdb", cfg.Catalog.DuckDB.Path, "an explicit value wins")
 
 	os.Unsetenv("SILT_LAKE_ROOT")
 	os.Unsetenv("SILT_REPORTS_OUT")
+	os.Unsetenv("SILT_DUCKDB_PATH")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "silt.yaml")
 	require.NoError(t, os.WriteFile(file, []byte("kafka: {brokers: [k:9092]}\nlake: {root: /data/lake}\nreports: {out: ./out}\n"), 0o644))
@@ -143,10 +149,12 @@ func TestReportsOutDefaultsBesideALocalLake(t *testing.T) {
 	cfg, err = Load(file)
 	require.NoError(t, err)
 	require.Equal(t, "/data/lake/reports", cfg.Reports.Out)
+	require.Equal(t, "/data/lake/silt.duckdb", cfg.Catalog.DuckDB.Path)
 
 	cfg, err = Load("testdata/stack.good.yml") // an S3 lake has no local root
 	require.NoError(t, err)
 	require.Equal(t, "./silt-data/reports", cfg.Reports.Out)
+	require.Equal(t, "./silt-data/silt.duckdb", cfg.Catalog.DuckDB.Path)
 }
 
 func TestSecretsAreNotEchoed(t *testing.T) {

@@ -34,9 +34,9 @@ func Default() *Config {
 			MemoryLimit:      256 << 20,
 		},
 		Catalog: Catalog{
-			Kind:   "duckdb",
-			DuckDB: DuckDB{Path: "./silt-data/silt.duckdb"},
-			Trino:  Trino{Catalog: "hive", Schema: "events"},
+			Kind: "duckdb",
+			// DuckDB.Path is left empty: Load derives it from the lake.
+			Trino: Trino{Catalog: "hive", Schema: "events"},
 		},
 		// Reports.Out is left empty: Load derives it from the lake.
 		Scheduler: Scheduler{Timezone: "UTC"},

@@ -17,9 +17,11 @@ var ColumnTypes = map[string]bool{"varchar": true, "double": true, "bigint": tru
 // JobKinds are the kinds of scheduled job.
 var JobKinds = map[string]bool{"ingest": true, "register": true, "report": true, "compact": true, "retention": true}
 
-// Validate checks the whole config and reports every problem at once, each
+// Validate fills what is derived from other keys (see placeBesideLake),
+// then checks the whole config and reports every problem at once, each
 // naming its key and how to fix it.
 func (c *Config) Validate() error {
+	c.placeBesideLake()
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
