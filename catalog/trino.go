@@ -52,13 +52,18 @@ func openTrino(ctx context.Context, t config.Trino) (*Catalog, error) {
 // trinoDSN pins the catalog and schema (so reports name tables bare) and
 // the session time zone to UTC (so timestamps without a zone, which is
 // what the lake holds, are neither shifted by the server nor the client).
+// It also bounds how long the client retries one failing HTTP request:
+// its default, 2 minutes, held every ingest batch that long while Trino
+// was down, though a failed registration costs nothing (the next batch
+// repairs it) and the scheduler retries reports. A request_retry_timeout
+// in catalog.trino.url wins.
 func trinoDSN(t config.Trino) (string, error) {
 	u, err := url.Parse(t.URL)
 	if err != nil {
 		return "", fmt.Errorf("catalog.trino.url: %w", err)
 	}
 	q := u.Query()
-	for k, v := range map[string]string{"catalog": t.Catalog, "schema": t.Schema, "timezone": "UTC"} {
+	for k, v := range map[string]string{"catalog": t.Catalog, "schema": t.Schema, "timezone": "UTC", "request_retry_timeout": "10s"} {
 		if q.Get(k) == "" {
 			q.Set(k, v)
 		}
