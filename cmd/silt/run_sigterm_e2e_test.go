@@ -37,33 +37,10 @@ import (
 func TestRunE2ESigtermUnderLoadExactlyOnce(t *testing.T) {
 	const n = 150_000
 	ep := stacktest.Get(t)
-	ctx := context.Background()
-	topic := fmt.Sprintf("run-sigterm-%d", time.Now().UnixNano()%1e9)
-	createTopic(t, ep, topic, 4)
-	store, err := lake.NewS3(ctx, lake.S3Options{
-		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Prefix: topic, Region: ep.S3Region,
-		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
-	})
-	require.NoError(t, err)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "silt.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(`log:
-  format: json
-jobs:
-  - name: ingest
-    kind: ingest
-    schedule: "@every 1s"
-    retries: 2
-    retry_delay: 500ms
-`), 0o644))
-	env := append(envWithout("SILT_"), ep.Env()...)
-	env = append(env,
-		"SILT_KAFKA_TOPICS="+topic, "SILT_KAFKA_GROUP="+topic, "SILT_S3_PREFIX="+topic,
-		"SILT_KAFKA_SESSION_TIMEOUT=6s", "SILT_TRINO_SCHEMA="+strings.ReplaceAll(topic, "-", "_"),
-		"SILT_HTTP_LISTEN=127.0.0.1:0", "SILT_TRINO_LOCATION=s3://"+ep.S3Bucket+"/"+topic+"/",
-		// Small batches: many commit points for the signals to land between and in.
-		"SILT_INGEST_MAX_RECORDS=6000", "SILT_INGEST_TARGET_FILE_BYTES=1MB",
-	)
+	// Small batches: many commit points for the signals to land between and in.
+	setup := newSignalDaemonSetup(t, ep, "run-sigterm", "log:\n  format: json\n",
+		"SILT_INGEST_MAX_RECORDS=6000", "SILT_INGEST_TARGET_FILE_BYTES=1MB")
+	topic, store, dir, cfg, env := setup.topic, setup.store, setup.dir, setup.cfg, setup.env
 	counts := stacktest.Produce(t, ep.KafkaBrokers, topic, n, 9)
 
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -128,32 +105,11 @@ jobs:
 func TestRunE2ESecondSignalExitsAtOnce(t *testing.T) {
 	const n = 200_000
 	ep := stacktest.Get(t)
-	ctx := context.Background()
-	topic := fmt.Sprintf("run-sig2-%d", time.Now().UnixNano()%1e9)
-	createTopic(t, ep, topic, 4)
-	store, err := lake.NewS3(ctx, lake.S3Options{
-		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Prefix: topic, Region: ep.S3Region,
-		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
-	})
-	require.NoError(t, err)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "silt.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(`jobs:
-  - name: ingest
-    kind: ingest
-    schedule: "@every 1s"
-    retries: 2
-    retry_delay: 500ms
-`), 0o644))
-	env := append(envWithout("SILT_"), ep.Env()...)
-	env = append(env,
-		"SILT_KAFKA_TOPICS="+topic, "SILT_KAFKA_GROUP="+topic, "SILT_S3_PREFIX="+topic,
-		"SILT_KAFKA_SESSION_TIMEOUT=6s", "SILT_TRINO_SCHEMA="+strings.ReplaceAll(topic, "-", "_"),
-		"SILT_HTTP_LISTEN=127.0.0.1:0", "SILT_TRINO_LOCATION=s3://"+ep.S3Bucket+"/"+topic+"/",
-		// Batches of many small files: the graceful stop has uploads and
-		// a commit to wait for when the second signal comes.
-		"SILT_INGEST_MAX_RECORDS=40000", "SILT_INGEST_TARGET_FILE_BYTES=256KB",
-	)
+	// Batches of many small files: the graceful stop has uploads and a
+	// commit to wait for when the second signal comes.
+	setup := newSignalDaemonSetup(t, ep, "run-sig2", "",
+		"SILT_INGEST_MAX_RECORDS=40000", "SILT_INGEST_TARGET_FILE_BYTES=256KB")
+	topic, store, dir, cfg, env := setup.topic, setup.store, setup.dir, setup.cfg, setup.env
 	counts := stacktest.Produce(t, ep.KafkaBrokers, topic, n, 11)
 
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -242,6 +198,44 @@ func (d *daemon) signalTwice(t *testing.T) (code, running int, latency time.Dura
 		return exit.ExitCode(), running, latency
 	}
 	return 0, running, latency
+}
+
+// signalDaemonSetup is what the signal tests share: a topic of their own,
+// the lake under a prefix of the same name, and a config and environment
+// that run ingest every second against the stack.
+type signalDaemonSetup struct {
+	topic, dir, cfg string
+	store           *lake.S3
+	env             []string
+}
+
+// newSignalDaemonSetup makes it; yamlHead goes before the jobs in the
+// config file, extraEnv after the stack's environment.
+func newSignalDaemonSetup(t *testing.T, ep *stack.Endpoints, prefix, yamlHead string, extraEnv ...string) signalDaemonSetup {
+	t.Helper()
+	topic := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e9)
+	createTopic(t, ep, topic, 4)
+	store, err := lake.NewS3(context.Background(), lake.S3Options{
+		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Prefix: topic, Region: ep.S3Region,
+		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
+	})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "silt.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(yamlHead+`jobs:
+  - name: ingest
+    kind: ingest
+    schedule: "@every 1s"
+    retries: 2
+    retry_delay: 500ms
+`), 0o644))
+	env := append(envWithout("SILT_"), ep.Env()...)
+	env = append(env,
+		"SILT_KAFKA_TOPICS="+topic, "SILT_KAFKA_GROUP="+topic, "SILT_S3_PREFIX="+topic,
+		"SILT_KAFKA_SESSION_TIMEOUT=6s", "SILT_TRINO_SCHEMA="+strings.ReplaceAll(topic, "-", "_"),
+		"SILT_HTTP_LISTEN=127.0.0.1:0", "SILT_TRINO_LOCATION=s3://"+ep.S3Bucket+"/"+topic+"/",
+	)
+	return signalDaemonSetup{topic: topic, dir: dir, cfg: cfg, store: store, env: append(env, extraEnv...)}
 }
 
 // lakeSnapshot is what a lake holds at one moment.
