@@ -47,11 +47,8 @@ func runCollect(ctx context.Context, args []string) error {
 	}
 	if !*noAPI {
 		// Collecting matters more than answering queries: the API answers
-		// 503 until the catalog can be opened.
-		api, err := openEventsAPI(ctx, cfg)
-		if err != nil {
-			return err
-		}
+		// 503 until the lake and the catalog can be opened.
+		api := openEventsAPI(ctx, cfg)
 		defer api.Close()
 		opts.API = api
 	}
@@ -83,18 +80,14 @@ func listenCollector(ctx context.Context, cfg *config.Config, opts collect.Optio
 }
 
 // openEventsAPI serves the API over a read-only catalog connection, opened
-// on the first request that finds the catalog up.
-func openEventsAPI(ctx context.Context, cfg *config.Config) (*catalogConn, error) {
-	store, err := openLake(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
+// on the first request that finds the lake and the catalog up.
+func openEventsAPI(ctx context.Context, cfg *config.Config) *catalogConn {
 	api := &catalogConn{
-		open: func(ctx context.Context) (*catalog.Catalog, error) { return catalog.OpenReader(ctx, cfg, store) },
+		open: func(ctx context.Context) (*catalog.Catalog, error) { return openQueryCatalog(ctx, cfg) },
 		log:  slog.Default(),
 	}
 	if _, err := api.get(ctx); err != nil {
 		slog.Warn("events API: catalog unavailable at start; /api/events answers 503 until it is", "err", err)
 	}
-	return api, nil
+	return api
 }
