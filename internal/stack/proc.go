@@ -101,25 +101,52 @@ func (p *Process) stop(ctx context.Context, grace time.Duration) error {
 	return nil
 }
 
-// startTicks reads a process's start time; a zombie counts as gone.
-func startTicks(pid int) (uint64, error) {
+// ProcStat is what silt reads of /proc/PID/stat.
+type ProcStat struct {
+	State      string // R, S, D, Z (zombie), X (dead), ...
+	PGRP       int    // process group
+	StartTicks uint64 // start time since boot, in clock ticks
+}
+
+// ReadProcStat reads /proc/pid/stat. The command name (field 2) may hold
+// anything, so fields are counted from its closing parenthesis.
+func ReadProcStat(pid int) (ProcStat, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return ProcStat{}, err
 	}
-	// The command name (field 2) may hold spaces; fields after it are fixed.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat: %d fields after the name", pid, len(f))
 	}
-	if f[0] == "Z" || f[0] == "X" {
+	pgrp, err := strconv.Atoi(f[2])
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat: process group: %w", pid, err)
+	}
+	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat: start time: %w", pid, err)
+	}
+	return ProcStat{State: f[0], PGRP: pgrp, StartTicks: ticks}, nil
+}
+
+// Exited reports a zombie or dead process: gone, though not yet reaped.
+func (s ProcStat) Exited() bool { return s.State == "Z" || s.State == "X" }
+
+// startTicks reads a process's start time; a zombie counts as gone.
+func startTicks(pid int) (uint64, error) {
+	st, err := ReadProcStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	if st.Exited() {
 		return 0, fmt.Errorf("process %d exited", pid)
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	return st.StartTicks, nil
 }
 
 // freePort asks the kernel for an unused loopback port. Another process may

@@ -1,16 +1,18 @@
 package stacktest
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/silt-etl/silt/internal/stack"
 )
 
 // The stack's services lead their own process groups (stack/proc.go).
@@ -45,34 +47,19 @@ func GroupPIDs(pgid int) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
+		st, err := stack.ReadProcStat(pid)
+		var readErr *fs.PathError
+		if errors.As(err, &readErr) {
 			continue // gone meanwhile
 		}
-		state, pgrp, err := parseStat(b)
 		if err != nil {
-			return nil, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+			return nil, err
 		}
-		if pgrp == pgid && state != "Z" && state != "X" {
+		if st.PGRP == pgid && !st.Exited() {
 			pids = append(pids, pid)
 		}
 	}
 	return pids, nil
-}
-
-// parseStat reads the state (field 3) and process group (field 5) of a
-// /proc/PID/stat line; the command name before them may hold anything.
-func parseStat(b []byte) (state string, pgrp int, err error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", 0, errors.New("no command name")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return "", 0, errors.New("too few fields")
-	}
-	pgrp, err = strconv.Atoi(f[2])
-	return f[0], pgrp, err
 }
 
 // Listeners returns the listening TCP sockets (IPv4 and IPv6) that
