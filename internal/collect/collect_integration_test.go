@@ -16,44 +16,23 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/internal/topics"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
 
-// newTopic makes a fresh topic so runs never see each other's records.
+// newTopic makes a fresh topic so runs never see each other's records;
+// topics.Ensure returns once every partition is led, so no producer waits
+// out a metadata refresh longer than some tests' produce timeout.
 func newTopic(t *testing.T, brokers []string) string {
 	t.Helper()
 	name := fmt.Sprintf("collect-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(context.Background(), 3, 1, nil, name)
-	require.NoError(t, err)
-	require.NoError(t, resp.Err)
-	// Kafka answers before the broker serves the topic; a producer asking
-	// too early waits out kgo's 5 s metadata refresh, longer than some
-	// tests' produce timeout.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		md, err := adm.Metadata(context.Background(), name)
-		led := 0
-		if td, ok := md.Topics[name]; err == nil && ok && td.Err == nil {
-			for _, p := range td.Partitions {
-				if p.Err == nil && p.Leader >= 0 {
-					led++
-				}
-			}
-		}
-		if led == 3 {
-			return name
-		}
-		require.True(t, time.Now().Before(deadline), "topic %s never had a leader for each partition (%v)", name, err)
-	}
+	require.NoError(t, topics.Ensure(context.Background(), brokers, []string{name}, 3))
+	return name
 }
 
 func realCollector(t *testing.T, brokers []string, topic string, edit func(*config.Config)) *httptest.Server {

@@ -17,8 +17,9 @@ import (
 )
 
 // Ensure creates those of names that do not exist, with the given number
-// of partitions and the broker's default replication factor. Existing
-// topics are left exactly as they are.
+// of partitions and the broker's default replication factor, and waits
+// until every partition of each is led. Existing topics are left exactly
+// as they are.
 func Ensure(ctx context.Context, brokers []string, names []string, partitions int32) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -37,5 +38,41 @@ func Ensure(ctx context.Context, brokers []string, names []string, partitions in
 			errs = append(errs, fmt.Errorf("create topic %s: %w", t.Topic, t.Err))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return waitLed(ctx, kadm.NewClient(cl), names)
+}
+
+// waitLed waits until the metadata shows a leader for every partition of
+// names. Kafka answers CreateTopics before its brokers serve the topic,
+// and a producer that asks too early waits out franz-go's metadata
+// refresh (5 s): a collector's first requests, or a benchmark's timed run.
+func waitLed(ctx context.Context, adm *kadm.Client, names []string) error {
+	for {
+		md, err := adm.Metadata(ctx, names...)
+		if err == nil && allLed(md, names) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %v: no leader for every partition: %w (last metadata error: %v)", names, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func allLed(md kadm.Metadata, names []string) bool {
+	for _, name := range names {
+		td, ok := md.Topics[name]
+		if !ok || td.Err != nil || len(td.Partitions) == 0 {
+			return false
+		}
+		for _, p := range td.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/stack"
+	"github.com/silt-etl/silt/internal/topics"
 )
 
 func main() {
@@ -86,13 +87,9 @@ func run() error {
 		return err
 	}
 	defer adm.Close()
-	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 6, 1, nil, topic); err != nil {
-		return fmt.Errorf("create topic: %w", err)
-	}
-	// A real Kafka answers CreateTopics before every broker knows the
-	// topic; a producer that asks too early waits out kgo's metadata
-	// refresh (5 s), which would land in the timed run.
-	if err := waitTopic(ctx, kadm.NewClient(adm), topic, 6); err != nil {
+	// Ensure also waits until the topic is led, so that no producer waits
+	// out a metadata refresh inside the timed run.
+	if err := topics.Ensure(ctx, bs, []string{topic}, 6); err != nil {
 		return err
 	}
 	// A real Kafka keeps a bench topic's gigabytes otherwise.
@@ -258,34 +255,6 @@ func run() error {
 		return errors.New(strings.Join(failed, "; "))
 	}
 	return nil
-}
-
-// waitTopic waits until the metadata shows every partition of topic led.
-func waitTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		md, err := adm.Metadata(ctx, topic)
-		if err == nil {
-			td, ok := md.Topics[topic]
-			led := 0
-			if ok && td.Err == nil {
-				for _, p := range td.Partitions {
-					if p.Err == nil && p.Leader >= 0 {
-						led++
-					}
-				}
-			}
-			if led == partitions {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("topic %s has no leader for every partition: %w (last metadata error: %v)", topic, ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // consume reads the topic from the start to its current end.
