@@ -149,7 +149,7 @@ func runRun(ctx context.Context, args []string) error {
 	}
 
 	collectDone := make(chan error, 1)
-	if *withCollector || cfg.Embedded {
+	if *withCollector || cfg.Demo {
 		if err := startCollector(ctx, cfg, deps, collectDone); err != nil {
 			return err
 		}
@@ -210,8 +210,8 @@ func startCollector(ctx context.Context, cfg *config.Config, deps *jobDeps, done
 	return nil
 }
 
-// startEmbedded starts the in-process broker and the event generator and
-// points cfg at the broker. The broker keeps its log beside the lake, so a
+// startEmbedded starts the in-process broker (and, in the no-config demo,
+// the event generator) and points cfg at the broker. The broker keeps its log beside the lake, so a
 // restart resumes from the committed offsets.
 func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, error) {
 	dataDir := filepath.Join(cfg.Lake.Root, "_kafka")
@@ -228,7 +228,13 @@ func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, e
 		return nil, err
 	}
 	cfg.Kafka.Brokers = broker.Addrs()
-	fmt.Fprintf(os.Stdout, "silt run: embedded Kafka broker on %s, generating %.0f events/s to %q\n", strings.Join(cfg.Kafka.Brokers, ","), cfg.Gen.Rate, cfg.Kafka.Topics[0])
+	// Loud on purpose: someone who meant a real Kafka must see at once
+	// that this is the demo broker (set kafka.brokers or SILT_KAFKA_BROKERS).
+	fmt.Fprintf(os.Stderr, "silt run: EMBEDDED demo Kafka broker on %s (no kafka.brokers configured; set kafka.brokers or SILT_KAFKA_BROKERS for a real Kafka)\n", strings.Join(cfg.Kafka.Brokers, ","))
+	if !cfg.Demo {
+		return broker, nil
+	}
+	fmt.Fprintf(os.Stdout, "silt run: embedded Kafka broker on %s, generating %.0f events/s of synthetic demo events to %q\n", strings.Join(cfg.Kafka.Brokers, ","), cfg.Gen.Rate, cfg.Kafka.Topics[0])
 	go func() {
 		if err := embedded.Generate(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics[0], cfg.Gen.Rate, cfg.Gen.Hosts, cfg.Gen.EventTypes); err != nil {
 			slog.Error("event generator stopped", "err", err)

@@ -23,9 +23,14 @@ const EmbeddedBroker = "127.0.0.1:19092"
 // Config is the whole of silt.yaml. Every leaf key can be overridden by the
 // environment variable named in its env tag.
 type Config struct {
-	// Embedded is true when no config file was given: an in-process broker,
-	// a local lake and DuckDB. It is never read from YAML.
+	// Embedded is true when kafka.brokers asks for the in-process broker
+	// (see Kafka.UsesEmbeddedBroker): `silt run` then starts it, and the
+	// demo generator. Brokers given anywhere, in the file or the
+	// environment, turn it off. It is never read from YAML.
 	Embedded bool `yaml:"-"`
+	// Demo is the embedded broker without a config file: `silt run` then
+	// also generates synthetic events. With a config file it never does.
+	Demo bool `yaml:"-"`
 
 	Kafka   Kafka   `yaml:"kafka"`
 	Lake    Lake    `yaml:"lake"`
@@ -56,6 +61,51 @@ type Kafka struct {
 	Partitions   int32 `yaml:"partitions" env:"SILT_KAFKA_PARTITIONS"`
 	// Acks is what the collector and generator wait for: "all", "leader" or "none".
 	Acks string `yaml:"acks" env:"SILT_KAFKA_ACKS"`
+	// TLS and SASL secure every Kafka client silt makes (ingest, collector,
+	// gen, topic admin, lag reads).
+	TLS  TLS       `yaml:"tls"`
+	SASL KafkaSASL `yaml:"sasl"`
+}
+
+// EmbeddedBrokers is the kafka.brokers value that asks for silt's
+// in-process demo broker, as `silt run` without any brokers configured does.
+const EmbeddedBrokers = "embedded"
+
+// UsesEmbeddedBroker is true when kafka.brokers names no real Kafka: the
+// one value "embedded", or nothing at all without a config file.
+func (k Kafka) UsesEmbeddedBroker() bool {
+	return len(k.Brokers) == 1 && k.Brokers[0] == EmbeddedBrokers
+}
+
+// TLS is a client's TLS: a private CA, a client certificate for mTLS.
+type TLS struct {
+	Enabled bool `yaml:"enabled" env:"SILT_KAFKA_TLS_ENABLED"`
+	// CAFile is a PEM bundle trusted instead of the system roots.
+	CAFile string `yaml:"ca_file" env:"SILT_KAFKA_TLS_CA_FILE"`
+	// CertFile and KeyFile are the client certificate and key (mTLS).
+	CertFile string `yaml:"cert_file" env:"SILT_KAFKA_TLS_CERT_FILE"`
+	KeyFile  string `yaml:"key_file" env:"SILT_KAFKA_TLS_KEY_FILE"`
+	// InsecureSkipVerify trusts any server certificate: tests only; silt
+	// warns loudly at start-up.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" env:"SILT_KAFKA_TLS_INSECURE_SKIP_VERIFY"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name" env:"SILT_KAFKA_TLS_SERVER_NAME"`
+}
+
+// KafkaSASL authenticates to Kafka through franz-go's own sasl packages.
+type KafkaSASL struct {
+	// Mechanism is empty (none), plain, scram-sha-256, scram-sha-512,
+	// aws-msk-iam or oauthbearer.
+	Mechanism    string `yaml:"mechanism" env:"SILT_KAFKA_SASL_MECHANISM"`
+	Username     string `yaml:"username" env:"SILT_KAFKA_SASL_USERNAME"`
+	Password     string `yaml:"password" env:"SILT_KAFKA_SASL_PASSWORD" secret:"true"`
+	PasswordFile string `yaml:"password_file" env:"SILT_KAFKA_SASL_PASSWORD_FILE" secretfile:"Password"`
+	// TokenFile holds the OAUTHBEARER token; it is read again whenever it
+	// changes, so a sidecar can rotate it.
+	TokenFile string `yaml:"token_file" env:"SILT_KAFKA_SASL_TOKEN_FILE"`
+	// AWSRegion is the region of an MSK cluster for aws-msk-iam; its
+	// credentials come from the same chain as lake.s3's.
+	AWSRegion string `yaml:"aws_region" env:"SILT_KAFKA_SASL_AWS_REGION"`
 }
 
 type Lake struct {
@@ -67,14 +117,34 @@ type Lake struct {
 }
 
 type S3 struct {
-	Endpoint  string `yaml:"endpoint" env:"SILT_S3_ENDPOINT"`
-	Bucket    string `yaml:"bucket" env:"SILT_S3_BUCKET"`
-	Prefix    string `yaml:"prefix" env:"SILT_S3_PREFIX"`
-	Region    string `yaml:"region" env:"SILT_S3_REGION"`
-	AccessKey string `yaml:"access_key" env:"SILT_S3_ACCESS_KEY" secret:"true"`
-	SecretKey string `yaml:"secret_key" env:"SILT_S3_SECRET_KEY" secret:"true"`
-	Secure    bool   `yaml:"secure" env:"SILT_S3_SECURE"`
+	Endpoint string `yaml:"endpoint" env:"SILT_S3_ENDPOINT"`
+	Bucket   string `yaml:"bucket" env:"SILT_S3_BUCKET"`
+	Prefix   string `yaml:"prefix" env:"SILT_S3_PREFIX"`
+	Region   string `yaml:"region" env:"SILT_S3_REGION"`
+	// AccessKey and SecretKey are static keys. When they are empty the
+	// credential chain is tried in order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+	// the shared credentials file (Profile), web identity
+	// (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN), then container and
+	// instance metadata.
+	AccessKey     string `yaml:"access_key" env:"SILT_S3_ACCESS_KEY" secret:"true"`
+	AccessKeyFile string `yaml:"access_key_file" env:"SILT_S3_ACCESS_KEY_FILE" secretfile:"AccessKey"`
+	SecretKey     string `yaml:"secret_key" env:"SILT_S3_SECRET_KEY" secret:"true"`
+	SecretKeyFile string `yaml:"secret_key_file" env:"SILT_S3_SECRET_KEY_FILE" secretfile:"SecretKey"`
+	// SessionToken goes with temporary static keys.
+	SessionToken     string `yaml:"session_token" env:"SILT_S3_SESSION_TOKEN" secret:"true"`
+	SessionTokenFile string `yaml:"session_token_file" env:"SILT_S3_SESSION_TOKEN_FILE" secretfile:"SessionToken"`
+	// Profile is the shared credentials file's profile (default: AWS_PROFILE, or default).
+	Profile string `yaml:"profile" env:"SILT_S3_PROFILE"`
+	// STSEndpoint is where web identity tokens are exchanged (default: AWS STS).
+	STSEndpoint string `yaml:"sts_endpoint" env:"SILT_S3_STS_ENDPOINT"`
+	Secure      bool   `yaml:"secure" env:"SILT_S3_SECURE"`
+	// CAFile is a PEM bundle trusted for https besides the system roots.
+	CAFile    string `yaml:"ca_file" env:"SILT_S3_CA_FILE"`
 	PathStyle bool   `yaml:"path_style" env:"SILT_S3_PATH_STYLE"`
+	// SSE is server-side encryption of every object silt writes: empty
+	// (the bucket's default), s3 (SSE-S3) or kms (SSE-KMS with SSEKMSKeyID).
+	SSE         string `yaml:"sse" env:"SILT_S3_SSE"`
+	SSEKMSKeyID string `yaml:"sse_kms_key_id" env:"SILT_S3_SSE_KMS_KEY_ID"`
 	// CreateBucket makes silt create the bucket when it is missing.
 	CreateBucket bool `yaml:"create_bucket" env:"SILT_S3_CREATE_BUCKET"`
 }
@@ -154,6 +224,16 @@ type Trino struct {
 	Schema  string `yaml:"schema" env:"SILT_TRINO_SCHEMA"`
 	// Location is where the lake is as the Hive connector sees it, e.g. s3://lake/
 	Location string `yaml:"location" env:"SILT_TRINO_LOCATION"`
+	// User, when set, replaces the DSN's user.
+	User string `yaml:"user" env:"SILT_TRINO_USER"`
+	// Password is for Trino's PASSWORD authenticator; Trino accepts it over https only.
+	Password     string `yaml:"password" env:"SILT_TRINO_PASSWORD" secret:"true"`
+	PasswordFile string `yaml:"password_file" env:"SILT_TRINO_PASSWORD_FILE" secretfile:"Password"`
+	// AccessToken is a JWT (or OAuth2 access token) sent as a bearer token.
+	AccessToken     string `yaml:"access_token" env:"SILT_TRINO_ACCESS_TOKEN" secret:"true"`
+	AccessTokenFile string `yaml:"access_token_file" env:"SILT_TRINO_ACCESS_TOKEN_FILE" secretfile:"AccessToken"`
+	// CAFile is a PEM bundle trusted for https besides the system roots.
+	CAFile string `yaml:"ca_file" env:"SILT_TRINO_CA_FILE"`
 }
 
 type Reports struct {
@@ -177,6 +257,8 @@ type SMTP struct {
 	To       []string `yaml:"to" env:"SILT_SMTP_TO"`
 	Username string   `yaml:"username" env:"SILT_SMTP_USERNAME"`
 	Password string   `yaml:"password" env:"SILT_SMTP_PASSWORD" secret:"true"`
+	// PasswordFile is the Docker/Kubernetes secret form of Password.
+	PasswordFile string `yaml:"password_file" env:"SILT_SMTP_PASSWORD_FILE" secretfile:"Password"`
 }
 
 // Scheduler configures how job schedules are read.
@@ -256,6 +338,7 @@ type Collect struct {
 	Headers       []string          `yaml:"headers" env:"SILT_COLLECT_HEADERS"`
 	Routes        map[string]string `yaml:"routes"`
 	Token         string            `yaml:"token" env:"SILT_COLLECT_TOKEN" secret:"true"`
+	TokenFile     string            `yaml:"token_file" env:"SILT_COLLECT_TOKEN_FILE" secretfile:"Token"`
 	MaxBuffered   int               `yaml:"max_buffered" env:"SILT_COLLECT_MAX_BUFFERED"`
 }
 
@@ -274,9 +357,7 @@ type Log struct {
 // overrides and validates.
 func Load(path string) (*Config, error) {
 	cfg := Default()
-	if path == "" {
-		cfg.Embedded = true
-	} else {
+	if path != "" {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
@@ -288,7 +369,17 @@ func Load(path string) (*Config, error) {
 	if err := applyEnv(cfg, os.LookupEnv); err != nil {
 		return nil, err
 	}
-	if cfg.Embedded && len(cfg.Kafka.Brokers) == 0 {
+	if err := readSecretFiles(cfg); err != nil {
+		return nil, err
+	}
+	// Without a config file and without brokers anywhere, silt is the
+	// embedded demo. Brokers from the environment always win.
+	if path == "" && len(cfg.Kafka.Brokers) == 0 {
+		cfg.Kafka.Brokers = []string{EmbeddedBrokers}
+	}
+	if cfg.Kafka.UsesEmbeddedBroker() {
+		cfg.Embedded = true
+		cfg.Demo = path == ""
 		cfg.Kafka.Brokers = []string{EmbeddedBroker}
 	}
 	if cfg.Catalog.Trino.Location == "" && cfg.Lake.Kind == "s3" {

@@ -71,7 +71,8 @@ func TestEnvironmentOverridesAndEmbeddedDefault(t *testing.T) {
 	t.Setenv("SILT_S3_SECRET_KEY", "hunter2")
 	cfg, err := Load("")
 	require.NoError(t, err)
-	require.True(t, cfg.Embedded)
+	require.False(t, cfg.Embedded, "brokers from the environment win over the embedded broker")
+	require.False(t, cfg.Demo, "no demo generator against a real Kafka")
 	require.Equal(t, []string{"a:1", "b:2"}, cfg.Kafka.Brokers)
 	require.Equal(t, 7*time.Second, cfg.Ingest.MaxWait.Std())
 	require.EqualValues(t, 2<<20, cfg.Ingest.TargetFileBytes)
@@ -92,6 +93,85 @@ func TestEnvironmentOverridesAndEmbeddedDefault(t *testing.T) {
 	cfg, err = Load("")
 	require.NoError(t, err)
 	require.Equal(t, []string{EmbeddedBroker}, cfg.Kafka.Brokers)
+	require.True(t, cfg.Embedded)
+	require.True(t, cfg.Demo)
+
+	// brokers: [embedded] in a file is the embedded broker, without the generator.
+	t.Setenv("SILT_KAFKA_BROKERS", "embedded")
+	cfg, err = Load(writeConfig(t, "kafka: {brokers: [embedded]}\n"))
+	require.NoError(t, err)
+	require.True(t, cfg.Embedded)
+	require.False(t, cfg.Demo, "a config file never starts the demo generator")
+	require.Equal(t, []string{EmbeddedBroker}, cfg.Kafka.Brokers)
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "silt.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	return path
+}
+
+func TestSecretFilesFillTheirSecrets(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	require.NoError(t, os.WriteFile(pw, []byte("s3cr3t-from-file\n"), 0o600))
+	t.Setenv("SILT_KAFKA_BROKERS", "k:9092")
+	t.Setenv("SILT_KAFKA_SASL_MECHANISM", "scram-sha-512")
+	t.Setenv("SILT_KAFKA_SASL_USERNAME", "silt")
+	t.Setenv("SILT_KAFKA_SASL_PASSWORD_FILE", pw)
+	cfg, err := Load("")
+	require.NoError(t, err)
+	require.Equal(t, "s3cr3t-from-file", cfg.Kafka.SASL.Password, "the trailing newline is dropped")
+	require.Contains(t, cfg.Secrets(), "s3cr3t-from-file")
+
+	// YAML's _file key works the same way.
+	cfg, err = Load(writeConfig(t, "kafka: {brokers: [k:9092]}\ncatalog: {kind: trino, trino: {url: https://t:8443, location: s3://lake/, password_file: "+pw+"}}\n"))
+	require.NoError(t, err)
+	require.Equal(t, "s3cr3t-from-file", cfg.Catalog.Trino.Password)
+
+	t.Setenv("SILT_KAFKA_SASL_PASSWORD", "also-set")
+	_, err = Load("")
+	require.ErrorContains(t, err, "kafka.sasl.password and kafka.sasl.password_file are both set")
+	require.NotContains(t, err.Error(), "also-set")
+	require.NotContains(t, err.Error(), "s3cr3t-from-file")
+
+	os.Unsetenv("SILT_KAFKA_SASL_PASSWORD")
+	t.Setenv("SILT_KAFKA_SASL_PASSWORD_FILE", filepath.Join(dir, "missing"))
+	_, err = Load("")
+	require.ErrorContains(t, err, "SILT_KAFKA_SASL_PASSWORD_FILE")
+}
+
+func TestKafkaSecurityIsValidatedWithTheKeyAndTheFix(t *testing.T) {
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"unknown mechanism":   {map[string]string{"SILT_KAFKA_SASL_MECHANISM": "kerberos"}, "kafka.sasl.mechanism: \"kerberos\": use one of plain"},
+		"scram without pw":    {map[string]string{"SILT_KAFKA_SASL_MECHANISM": "scram-sha-256", "SILT_KAFKA_SASL_USERNAME": "u"}, "kafka.sasl.username: scram-sha-256 needs"},
+		"ca without tls":      {map[string]string{"SILT_KAFKA_TLS_CA_FILE": "/etc/hostname"}, "kafka.tls.enabled: false, but other kafka.tls keys are set"},
+		"cert without key":    {map[string]string{"SILT_KAFKA_TLS_ENABLED": "true", "SILT_KAFKA_TLS_CERT_FILE": "/etc/hostname"}, "kafka.tls.cert_file: mTLS needs both"},
+		"missing ca file":     {map[string]string{"SILT_KAFKA_TLS_ENABLED": "true", "SILT_KAFKA_TLS_CA_FILE": "/nonexistent/ca.pem"}, "kafka.tls.ca_file:"},
+		"msk iam without tls": {map[string]string{"SILT_KAFKA_SASL_MECHANISM": "aws-msk-iam"}, "aws-msk-iam runs over TLS only"},
+		"oauth without token": {map[string]string{"SILT_KAFKA_SASL_MECHANISM": "oauthbearer"}, "kafka.sasl.token_file"},
+		"trino pw over http":  {map[string]string{"SILT_CATALOG_KIND": "trino", "SILT_TRINO_URL": "http://silt@t:8080", "SILT_TRINO_LOCATION": "s3://l/", "SILT_TRINO_PASSWORD": "pw"}, "catalog.trino.url: http://: Trino accepts a password or token over https only"},
+		"kms without key":     {map[string]string{"SILT_LAKE_KIND": "s3", "SILT_S3_ENDPOINT": "s:9000", "SILT_S3_BUCKET": "b", "SILT_S3_SSE": "kms"}, "lake.s3.sse_kms_key_id: empty"},
+		"half static keys":    {map[string]string{"SILT_LAKE_KIND": "s3", "SILT_S3_ENDPOINT": "s:9000", "SILT_S3_BUCKET": "b", "SILT_S3_ACCESS_KEY": "a"}, "lake.s3.access_key: static keys need both halves"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("SILT_KAFKA_BROKERS", "k:9092")
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load("")
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	t.Run("embedded broker refuses TLS", func(t *testing.T) {
+		t.Setenv("SILT_KAFKA_TLS_ENABLED", "true")
+		_, err := Load("")
+		require.ErrorContains(t, err, "the embedded broker speaks neither TLS nor SASL")
+	})
 }
 
 func TestSchedulerTimezoneDefaultsToUTCAndTakesTheEnvironment(t *testing.T) {
@@ -157,13 +237,26 @@ func TestReportsAndDuckDBDefaultBesideALocalLake(t *testing.T) {
 	require.Equal(t, "./silt-data/silt.duckdb", cfg.Catalog.DuckDB.Path)
 }
 
+// A secret that fails to parse is named by its variable, never echoed.
+// Every secret is a string, so the parse error is forced through the same
+// path with a non-string field marked secret (see walkEnv).
 func TestSecretsAreNotEchoed(t *testing.T) {
+	type withSecret struct {
+		Rate int `env:"X_RATE" secret:"true"`
+	}
+	var v withSecret
+	err := walkEnv(reflect.ValueOf(&v).Elem(), func(name string) (string, bool) { return "hunter2", name == "X_RATE" })
+	require.ErrorContains(t, err, "X_RATE")
+	require.NotContains(t, err.Error(), "hunter2")
+
+	// And through Load: the secrets set are in no error it returns.
 	t.Setenv("SILT_S3_SECRET_KEY", "hunter2")
-	t.Setenv("SILT_COLLECT_TOKEN", "tok")
+	t.Setenv("SILT_COLLECT_TOKEN", "tok-xyzzy")
 	t.Setenv("SILT_GEN_RATE", "fast")
-	_, err := Load("")
+	_, err = Load("")
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "hunter2")
+	require.NotContains(t, err.Error(), "tok-xyzzy")
 }
 
 // silt.example.yaml must load and name every environment variable, so the

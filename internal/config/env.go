@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -86,4 +87,68 @@ func setFromString(fv reflect.Value, raw string) error {
 		return fmt.Errorf("unsupported field kind %s", fv.Kind())
 	}
 	return nil
+}
+
+// readSecretFiles fills each secret from its _file form (a field tagged
+// secretfile:"Name" holding a path), the way Docker and Kubernetes mount
+// secrets. One trailing newline is dropped; setting both forms is an error.
+func readSecretFiles(cfg *Config) error {
+	return walkSecretFiles(reflect.ValueOf(cfg).Elem(), "")
+}
+
+func walkSecretFiles(v reflect.Value, prefix string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		fv := v.Field(i)
+		key := prefix + strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
+			if err := walkSecretFiles(fv, key+"."); err != nil {
+				return err
+			}
+			continue
+		}
+		target := f.Tag.Get("secretfile")
+		if target == "" || fv.String() == "" {
+			continue
+		}
+		secret := v.FieldByName(target)
+		secretField, _ := t.FieldByName(target)
+		secretKey := prefix + secretField.Tag.Get("yaml")
+		if secret.String() != "" {
+			return fmt.Errorf("%s and %s are both set (%s and %s): keep one", secretKey, key, secretField.Tag.Get("env"), f.Tag.Get("env"))
+		}
+		raw, err := os.ReadFile(fv.String())
+		if err != nil {
+			// The path is not secret; the error names it and the key.
+			return fmt.Errorf("%s (%s): read secret file: %w", key, f.Tag.Get("env"), err)
+		}
+		value := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+		if value == "" {
+			return fmt.Errorf("%s (%s): secret file %s is empty", key, f.Tag.Get("env"), fv.String())
+		}
+		secret.SetString(value)
+	}
+	return nil
+}
+
+// Secrets are the values of every secret key that is set, so tests and
+// redaction can look for them in anything silt prints.
+func (c *Config) Secrets() []string {
+	var out []string
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f, fv := t.Field(i), v.Field(i)
+			switch {
+			case f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "":
+				walk(fv)
+			case f.Tag.Get("secret") == "true" && fv.String() != "":
+				out = append(out, fv.String())
+			}
+		}
+	}
+	walk(reflect.ValueOf(c).Elem())
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -52,6 +53,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("kafka.acks", "%q: use all, leader or none", c.Kafka.Acks)
 	}
+	c.validateKafkaSecurity(bad)
 
 	switch c.Lake.Kind {
 	case "local":
@@ -68,8 +70,24 @@ func (c *Config) Validate() error {
 		if s.Bucket == "" {
 			bad("lake.s3.bucket", "empty: set the bucket name, or SILT_S3_BUCKET")
 		}
-		if s.AccessKey == "" || s.SecretKey == "" {
-			bad("lake.s3.access_key", "credentials missing: set SILT_S3_ACCESS_KEY and SILT_S3_SECRET_KEY")
+		if (s.AccessKey == "") != (s.SecretKey == "") {
+			bad("lake.s3.access_key", "static keys need both halves: set SILT_S3_ACCESS_KEY and SILT_S3_SECRET_KEY, or neither to use the AWS credential chain")
+		}
+		if s.CAFile != "" && !s.Secure {
+			bad("lake.s3.ca_file", "set, but lake.s3.secure is false: a CA is only used over https (set SILT_S3_SECURE=true)")
+		}
+		checkReadable(bad, "lake.s3.ca_file", s.CAFile)
+		switch s.SSE {
+		case "", "s3":
+			if s.SSEKMSKeyID != "" {
+				bad("lake.s3.sse_kms_key_id", "set, but lake.s3.sse is %q: set lake.s3.sse: kms", s.SSE)
+			}
+		case "kms":
+			if s.SSEKMSKeyID == "" {
+				bad("lake.s3.sse_kms_key_id", "empty: SSE-KMS needs the key id (SILT_S3_SSE_KMS_KEY_ID)")
+			}
+		default:
+			bad("lake.s3.sse", "%q: use s3 or kms, or leave it empty for the bucket's default", s.SSE)
 		}
 	default:
 		bad("lake.kind", "%q: use local or s3", c.Lake.Kind)
@@ -132,6 +150,18 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(t.URL); err != nil || u.Host == "" {
 			bad("catalog.trino.url", "%q is not a URL: write it like http://silt@127.0.0.1:8080, or set SILT_TRINO_URL", t.URL)
 		}
+		if u, err := url.Parse(t.URL); err == nil && u.Scheme != "https" {
+			if t.Password != "" || t.AccessToken != "" {
+				bad("catalog.trino.url", "%s://: Trino accepts a password or token over https only: write https://%s", u.Scheme, u.Host)
+			}
+			if t.CAFile != "" {
+				bad("catalog.trino.ca_file", "set, but catalog.trino.url is not https")
+			}
+		}
+		if t.Password != "" && t.AccessToken != "" {
+			bad("catalog.trino.password", "both a password and an access token are set: keep one")
+		}
+		checkReadable(bad, "catalog.trino.ca_file", t.CAFile)
 		if !ident.Valid(t.Catalog) {
 			bad("catalog.trino.catalog", "%q: name the Hive catalog, e.g. hive", t.Catalog)
 		}
@@ -207,4 +237,56 @@ func schemeless(uri string) string {
 		uri = uri[i+3:]
 	}
 	return strings.TrimSuffix(uri, "/")
+}
+
+// KafkaSASLMechanisms are the values kafka.sasl.mechanism takes.
+var KafkaSASLMechanisms = []string{"plain", "scram-sha-256", "scram-sha-512", "aws-msk-iam", "oauthbearer"}
+
+func (c *Config) validateKafkaSecurity(bad func(key, format string, args ...any)) {
+	t, s := c.Kafka.TLS, c.Kafka.SASL
+	tlsKeysSet := t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify || t.ServerName != ""
+	if tlsKeysSet && !t.Enabled {
+		bad("kafka.tls.enabled", "false, but other kafka.tls keys are set: set kafka.tls.enabled: true (SILT_KAFKA_TLS_ENABLED=true)")
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		bad("kafka.tls.cert_file", "mTLS needs both kafka.tls.cert_file and kafka.tls.key_file")
+	}
+	for key, path := range map[string]string{"kafka.tls.ca_file": t.CAFile, "kafka.tls.cert_file": t.CertFile, "kafka.tls.key_file": t.KeyFile} {
+		checkReadable(bad, key, path)
+	}
+	if c.Embedded && (t.Enabled || s.Mechanism != "") {
+		bad("kafka.brokers", "the embedded broker speaks neither TLS nor SASL: name your brokers in kafka.brokers, or unset kafka.tls and kafka.sasl")
+	}
+	switch s.Mechanism {
+	case "":
+		if s.Username != "" || s.Password != "" {
+			bad("kafka.sasl.mechanism", "empty, but a SASL username or password is set: choose one of %s", strings.Join(KafkaSASLMechanisms, ", "))
+		}
+	case "plain", "scram-sha-256", "scram-sha-512":
+		if s.Username == "" || s.Password == "" {
+			bad("kafka.sasl.username", "%s needs kafka.sasl.username and kafka.sasl.password (or SILT_KAFKA_SASL_PASSWORD_FILE)", s.Mechanism)
+		}
+	case "oauthbearer":
+		if s.TokenFile == "" {
+			bad("kafka.sasl.token_file", "oauthbearer needs the token's file (SILT_KAFKA_SASL_TOKEN_FILE); silt reads it again when it changes")
+		}
+		checkReadable(bad, "kafka.sasl.token_file", s.TokenFile)
+	case "aws-msk-iam":
+		if !t.Enabled {
+			bad("kafka.tls.enabled", "aws-msk-iam runs over TLS only: set kafka.tls.enabled: true")
+		}
+	default:
+		bad("kafka.sasl.mechanism", "%q: use one of %s", s.Mechanism, strings.Join(KafkaSASLMechanisms, ", "))
+	}
+}
+
+// checkReadable reports a file key whose file cannot be read now, at
+// start-up, rather than at the first connection.
+func checkReadable(bad func(key, format string, args ...any), key, path string) {
+	if path == "" {
+		return
+	}
+	if _, err := os.Stat(path); err != nil {
+		bad(key, "%v: point it at a readable file", err)
+	}
 }
