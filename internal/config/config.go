@@ -103,9 +103,9 @@ type KafkaSASL struct {
 	// TokenFile holds the OAUTHBEARER token; it is read again whenever it
 	// changes, so a sidecar can rotate it.
 	TokenFile string `yaml:"token_file" env:"SILT_KAFKA_SASL_TOKEN_FILE"`
-	// AWSRegion is the region of an MSK cluster for aws-msk-iam; its
-	// credentials come from the same chain as lake.s3's.
-	AWSRegion string `yaml:"aws_region" env:"SILT_KAFKA_SASL_AWS_REGION"`
+	// aws-msk-iam takes its credentials from the same chain as lake.s3
+	// (static keys, environment, shared file, web identity, metadata) and
+	// its region from the broker's host name (or AWS_REGION).
 }
 
 type Lake struct {

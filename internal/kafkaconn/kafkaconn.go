@@ -1,0 +1,304 @@
+// Package kafkaconn turns silt's Kafka connection settings (TLS, mTLS and
+// SASL) into franz-go client options, so every client silt makes (ingest,
+// collector, generator, topic admin, lag reads) connects the same way. The
+// authentication itself is franz-go's own pkg/sasl/*.
+package kafkaconn
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/aws"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// Options are how to reach and authenticate to Kafka.
+type Options struct {
+	TLS  TLS
+	SASL SASL
+	// AWSCredentials supplies aws-msk-iam's keys; it is called for each
+	// new connection, so temporary credentials are refreshed.
+	AWSCredentials func(ctx context.Context) (accessKey, secretKey, sessionToken string, err error)
+	// Logger receives the start-up warning about insecure_skip_verify.
+	Logger *slog.Logger
+}
+
+// TLS is the client's TLS; the zero value is plaintext.
+type TLS struct {
+	Enabled            bool
+	CAFile             string
+	CertFile, KeyFile  string
+	InsecureSkipVerify bool
+	ServerName         string
+}
+
+// SASL is the client's authentication; an empty Mechanism is none.
+type SASL struct {
+	Mechanism          string
+	Username, Password string
+	TokenFile          string
+}
+
+// ClientOpts are the franz-go options that secure a client: a TLS dialer
+// and the SASL mechanism. Append them to every kgo.NewClient.
+func (o Options) ClientOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	if o.TLS.Enabled {
+		cfg, err := o.TLS.config()
+		if err != nil {
+			return nil, err
+		}
+		if o.TLS.InsecureSkipVerify && o.Logger != nil {
+			o.Logger.Warn("INSECURE: kafka.tls.insecure_skip_verify is true: any server can pose as your Kafka brokers; use kafka.tls.ca_file instead")
+		}
+		// A dial timeout of its own: a TLS handshake with a port that never
+		// answers would otherwise wait for the request's whole timeout.
+		opts = append(opts, kgo.DialTLSConfig(cfg), kgo.DialTimeout(10*time.Second))
+	}
+	if o.SASL.Mechanism != "" {
+		m, err := o.mechanism()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.SASL(m))
+	}
+	return opts, nil
+}
+
+func (t TLS) config() (*tls.Config, error) {
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the user's explicit, warned choice
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka.tls.ca_file: %s holds no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		// Loaded now, so a bad pair fails at start-up with the key's name.
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			return nil, fmt.Errorf("kafka.tls.cert_file and kafka.tls.key_file: %w", err)
+		}
+		certs := &reloadingKeyPair{certFile: t.CertFile, keyFile: t.KeyFile}
+		cfg.GetClientCertificate = certs.get
+	}
+	return cfg, nil
+}
+
+// reloadingKeyPair reads the client certificate again when its file
+// changes, so a renewed certificate (cert-manager, Vault) is used by the
+// next connection without a restart.
+type reloadingKeyPair struct {
+	certFile, keyFile string
+	mu                sync.Mutex
+	modTime           time.Time
+	cert              *tls.Certificate
+}
+
+func (r *reloadingKeyPair) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fi, err := os.Stat(r.certFile)
+	if err != nil {
+		return nil, fmt.Errorf("kafka.tls.cert_file: %w", err)
+	}
+	if r.cert == nil || !fi.ModTime().Equal(r.modTime) {
+		c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.cert_file and kafka.tls.key_file: %w", err)
+		}
+		r.cert, r.modTime = &c, fi.ModTime()
+	}
+	return r.cert, nil
+}
+
+func (o Options) mechanism() (sasl.Mechanism, error) {
+	s := o.SASL
+	switch s.Mechanism {
+	case "plain":
+		return plain.Auth{User: s.Username, Pass: s.Password}.AsMechanism(), nil
+	case "scram-sha-256":
+		return scram.Auth{User: s.Username, Pass: s.Password}.AsSha256Mechanism(), nil
+	case "scram-sha-512":
+		return scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism(), nil
+	case "oauthbearer":
+		tok := &tokenFile{path: s.TokenFile}
+		return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
+			t, err := tok.read()
+			return oauth.Auth{Token: t}, err
+		}), nil
+	case "aws-msk-iam":
+		if o.AWSCredentials == nil {
+			return nil, errors.New("kafka.sasl.mechanism aws-msk-iam: no AWS credential source was wired")
+		}
+		return aws.ManagedStreamingIAM(func(ctx context.Context) (aws.Auth, error) {
+			ak, sk, st, err := o.AWSCredentials(ctx)
+			if err != nil {
+				return aws.Auth{}, fmt.Errorf("aws-msk-iam credentials: %w", err)
+			}
+			return aws.Auth{AccessKey: ak, SecretKey: sk, SessionToken: st, UserAgent: "silt"}, nil
+		}), nil
+	}
+	return nil, fmt.Errorf("kafka.sasl.mechanism %q: use plain, scram-sha-256, scram-sha-512, aws-msk-iam or oauthbearer", s.Mechanism)
+}
+
+// tokenFile is an OAUTHBEARER token kept in a file that a sidecar rewrites
+// before it expires: it is read again whenever the file changes.
+type tokenFile struct {
+	path    string
+	mu      sync.Mutex
+	modTime time.Time
+	size    int64
+	token   string
+}
+
+func (f *tokenFile) read() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		return "", fmt.Errorf("kafka.sasl.token_file: %w", err)
+	}
+	if f.token != "" && fi.ModTime().Equal(f.modTime) && fi.Size() == f.size {
+		return f.token, nil
+	}
+	raw, err := os.ReadFile(f.path)
+	if err != nil {
+		return "", fmt.Errorf("kafka.sasl.token_file: %w", err)
+	}
+	tok := string(bytes.TrimSpace(raw))
+	if tok == "" {
+		return "", fmt.Errorf("kafka.sasl.token_file: %s is empty", f.path)
+	}
+	f.token, f.modTime, f.size = tok, fi.ModTime(), fi.Size()
+	return tok, nil
+}
+
+// Explain says in plain words why a Kafka connection failed and which
+// config key fixes it, or "" when err is not one it recognises.
+func Explain(err error) string {
+	if err == nil {
+		return ""
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		header    tls.RecordHeaderError
+		opErr     *net.OpError
+	)
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "is TLS missing"):
+		return "the broker's listener expects TLS: set kafka.tls.enabled: true (SILT_KAFKA_TLS_ENABLED) and kafka.tls.ca_file, or use a plaintext listener's port in kafka.brokers"
+	case strings.Contains(msg, "is SASL missing"):
+		return "the broker's listener expects SASL: set kafka.sasl.mechanism, kafka.sasl.username and kafka.sasl.password"
+	case strings.Contains(msg, "SASL_AUTHENTICATION_FAILED"):
+		return "Kafka refused the SASL credentials: check kafka.sasl.username and kafka.sasl.password (SILT_KAFKA_SASL_PASSWORD) and kafka.sasl.mechanism"
+	case strings.Contains(msg, "UNSUPPORTED_SASL_MECHANISM"):
+		return "the broker's listener does not enable this SASL mechanism: check kafka.sasl.mechanism against the listener's sasl.enabled.mechanisms"
+	case strings.Contains(msg, "ILLEGAL_SASL_STATE"):
+		return "the broker's listener does not expect SASL here: check kafka.brokers (the SASL listener's port) and kafka.sasl.mechanism"
+	case errors.As(err, &unknownCA):
+		return "the broker's certificate is not signed by a trusted CA: set kafka.tls.ca_file (SILT_KAFKA_TLS_CA_FILE) to the CA that signed it"
+	case errors.As(err, &hostname):
+		return "the broker's certificate is for another name: check kafka.brokers, or set kafka.tls.server_name"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return "the broker's certificate has expired (or this machine's clock is wrong)"
+	case errors.As(err, &invalid):
+		return "the broker's certificate is not valid for this client: check kafka.tls.ca_file and kafka.tls.server_name"
+	case errors.As(err, &header):
+		return "the broker's port does not speak TLS: use the TLS listener's port in kafka.brokers, or set kafka.tls.enabled: false"
+	case strings.Contains(msg, "tls: expired certificate") || strings.Contains(msg, "certificate_expired"):
+		return "the broker refused the client certificate as expired: renew kafka.tls.cert_file"
+	case strings.Contains(msg, "tls: bad certificate") || strings.Contains(msg, "tls: certificate required") ||
+		strings.Contains(msg, "tls: unknown certificate") || strings.Contains(msg, "certificate_unknown"):
+		return "the broker refused the client certificate (missing, expired, or not signed by a CA it trusts): check kafka.tls.cert_file and kafka.tls.key_file"
+	case strings.Contains(msg, "tls: "):
+		return "the TLS handshake with the broker failed: check kafka.tls.* and that kafka.brokers names the TLS listener"
+	case errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &opErr) && opErr.Op == "dial" && !opErr.Timeout()):
+		return "nothing answers at the broker address: check kafka.brokers (SILT_KAFKA_BROKERS) and that Kafka is running"
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return "the broker did not answer in time: TLS settings that do not match the listener (kafka.tls.enabled), a firewall, or a broker that is down (kafka.brokers)"
+	case strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset"):
+		return "the broker closed the connection at once: its listener likely expects TLS (kafka.tls.enabled) or SASL (kafka.sasl.mechanism), or the port is another listener's"
+	}
+	return ""
+}
+
+// Check connects with opts (which must include the seed brokers), reads
+// the cluster's metadata and describes the consumer group: what `silt
+// check` reports for Kafka. detail says what was found.
+func Check(ctx context.Context, group string, opts ...kgo.Opt) (detail string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.RequestRetries(2)}, opts...)...)
+	if err != nil {
+		return "", fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	brokers, err := adm.ListBrokers(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read cluster metadata: %w", err)
+	}
+	groups, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return "", fmt.Errorf("describe consumer group %s: %w", group, err)
+	}
+	g := groups[group]
+	if g.Err != nil {
+		return "", fmt.Errorf("describe consumer group %s: %w", group, g.Err)
+	}
+	state := g.State
+	if state == "" || state == "Dead" {
+		state = "not yet created"
+	}
+	return fmt.Sprintf("%d broker(s), group %s %s with %d member(s)", len(brokers), group, strings.ToLower(state), len(g.Members)), nil
+}
+
+// Preflight asks the cluster for its metadata once. franz-go retries a
+// refused login or a failed handshake inside produce and fetch calls until
+// their own deadlines, which looks like a silent hang; one metadata
+// request returns the real cause at once, explained.
+func Preflight(ctx context.Context, cl *kgo.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	_, err := req.RequestWith(ctx, cl)
+	if err == nil {
+		return nil
+	}
+	if why := Explain(err); why != "" {
+		return fmt.Errorf("connect to kafka: %w: %s", err, why)
+	}
+	return fmt.Errorf("connect to kafka: %w", err)
+}
