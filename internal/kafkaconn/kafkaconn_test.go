@@ -136,10 +136,10 @@ func TestTLSAndEachSASLMechanismReachABroker(t *testing.T) {
 			start := time.Now()
 			err := roundTrip(t, brokers, o)
 			require.Error(t, err)
-	// kfake drops the connection where a real broker answers
-	// SASL_AUTHENTICATION_FAILED (the secure stack\'s test checks
-	// that wording); either way the cause names kafka.sasl.
-	require.Contains(t, Explain(err), "kafka.sasl.")
+			// kfake drops the connection where a real broker answers
+			// SASL_AUTHENTICATION_FAILED (the secure stack\'s test checks
+			// that wording); either way the cause names kafka.sasl.
+			require.Contains(t, Explain(err), "kafka.sasl.")
 			require.Less(t, time.Since(start), 30*time.Second, "a wrong password fails fast, not after a retry storm")
 			require.NotContains(t, err.Error(), "wrong-pw")
 		})
