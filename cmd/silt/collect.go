@@ -62,8 +62,13 @@ func runCollect(ctx context.Context, args []string) error {
 // listenCollector makes the collector's topic if needed, the collector,
 // and its listener on collect.listen.
 func listenCollector(ctx context.Context, cfg *config.Config, opts collect.Options) (*collect.Collector, net.Listener, error) {
+	conn, err := kafkaClientOpts(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.KafkaOpts = append(opts.KafkaOpts, conn...)
 	if cfg.Kafka.CreateTopics {
-		if err := topics.Ensure(ctx, cfg.Kafka.Brokers, []string{cfg.Collect.Topic}, cfg.Kafka.Partitions); err != nil {
+		if err := topics.Ensure(ctx, cfg.Kafka.Brokers, []string{cfg.Collect.Topic}, cfg.Kafka.Partitions, conn...); err != nil {
 			return nil, nil, err
 		}
 	}

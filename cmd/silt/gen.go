@@ -88,12 +88,16 @@ func runGen(ctx context.Context, args []string) error {
 		if *topic != "" {
 			t = *topic
 		}
+		conn, err := kafkaClientOpts(cfg)
+		if err != nil {
+			return err
+		}
 		if cfg.Kafka.CreateTopics {
-			if err := topics.Ensure(ctx, bs, []string{t}, cfg.Kafka.Partitions); err != nil {
+			if err := topics.Ensure(ctx, bs, []string{t}, cfg.Kafka.Partitions, conn...); err != nil {
 				return err
 			}
 		}
-		ks, err := gen.NewKafkaSink(bs, t, cfg.Kafka.Acks)
+		ks, err := gen.NewKafkaSink(ctx, bs, t, cfg.Kafka.Acks, conn...)
 		if err != nil {
 			return err
 		}

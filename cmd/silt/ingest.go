@@ -38,7 +38,11 @@ func runIngest(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var opts []ingest.Option
+	conn, err := kafkaClientOpts(cfg)
+	if err != nil {
+		return err
+	}
+	opts := []ingest.Option{ingest.WithKafkaOpts(conn...)}
 	if !*noRegister {
 		// A catalog that cannot be opened fails each batch's registration,
 		// not the ingest: the lake is the truth, and the batch marks the

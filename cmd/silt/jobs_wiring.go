@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -31,6 +32,8 @@ type jobDeps struct {
 	catalog *catalogConn
 	reports map[string]*reportsql.Report
 	log     *slog.Logger
+	// kafka secures the ingest jobs' clients (kafka.tls, kafka.sasl).
+	kafka []kgo.Opt
 	// closers release what the jobs hold (ingest's consumer group membership).
 	closers []func()
 	// drains make running ingest batches end early when they hold nothing.
@@ -41,7 +44,8 @@ type jobDeps struct {
 func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 	switch j.Kind {
 	case "ingest":
-		job := ingest.New(d.cfg, d.store, ingest.WithName(j.Name), ingest.WithLogger(d.log.With("job", j.Name)), ingest.WithRegistrar(d.catalog))
+		job := ingest.New(d.cfg, d.store, ingest.WithName(j.Name), ingest.WithLogger(d.log.With("job", j.Name)),
+			ingest.WithRegistrar(d.catalog), ingest.WithKafkaOpts(d.kafka...))
 		d.closers = append(d.closers, job.Close)
 		d.drains = append(d.drains, job.Drain)
 		return job, nil

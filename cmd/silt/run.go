@@ -108,7 +108,11 @@ func runRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	deps := &jobDeps{cfg: cfg, store: store, log: log, catalog: newCatalogConn(cfg, store, log)}
+	kafkaOpts, err := kafkaClientOpts(cfg)
+	if err != nil {
+		return err
+	}
+	deps := &jobDeps{cfg: cfg, store: store, log: log, kafka: kafkaOpts, catalog: newCatalogConn(cfg, store, log)}
 	defer deps.catalog.Close()
 	if _, err := deps.catalog.get(ctx); err != nil {
 		// Ingest still lands data in the lake; registration, reports and

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/kafkaconn"
 )
 
 // KafkaSink produces straight to a topic with franz-go's async producer.
@@ -13,8 +15,10 @@ type KafkaSink struct {
 	topic string
 }
 
-// NewKafkaSink connects a producer; acks is "all", "leader" or "none".
-func NewKafkaSink(brokers []string, topic, acks string, extra ...kgo.Opt) (*KafkaSink, error) {
+// NewKafkaSink connects a producer; acks is "all", "leader" or "none";
+// extra carries the connection's TLS and SASL (see kafkaconn). A refused
+// login or handshake fails here, explained, not as a stalled first send.
+func NewKafkaSink(ctx context.Context, brokers []string, topic, acks string, extra ...kgo.Opt) (*KafkaSink, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.MaxBufferedRecords(50_000)}
 	switch acks {
 	case "leader":
@@ -27,6 +31,10 @@ func NewKafkaSink(brokers []string, topic, acks string, extra ...kgo.Opt) (*Kafk
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka producer: %w", err)
+	}
+	if err := kafkaconn.Preflight(ctx, cl); err != nil {
+		cl.Close()
+		return nil, err
 	}
 	return &KafkaSink{cl: cl, topic: topic}, nil
 }

@@ -70,7 +70,7 @@ func sum(m map[Key]int64) (n int64) {
 
 func TestRunToKafkaCountsMatchTopic(t *testing.T) {
 	brokers := fakeKafka(t)
-	sink, err := NewKafkaSink(brokers, "events", "all")
+	sink, err := NewKafkaSink(context.Background(), brokers, "events", "all")
 	require.NoError(t, err)
 	res, err := Run(context.Background(), Options{Seed: 7, Count: 2500, Batch: 64}, sink)
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestRunToKafkaCountsMatchTopic(t *testing.T) {
 
 func TestSameSeedSameEvents(t *testing.T) {
 	run := func() map[Key]int64 {
-		sink, err := NewKafkaSink(fakeKafka(t), "events", "leader")
+		sink, err := NewKafkaSink(context.Background(), fakeKafka(t), "events", "leader")
 		require.NoError(t, err)
 		res, err := Run(context.Background(), Options{Seed: 42, Count: 500, Workers: 1}, sink)
 		require.NoError(t, err)
@@ -130,7 +130,7 @@ func TestRunThroughCollectorGetRoutes(t *testing.T) {
 }
 
 func TestRunForDurationStopsCleanly(t *testing.T) {
-	sink, err := NewKafkaSink(fakeKafka(t), "events", "all")
+	sink, err := NewKafkaSink(context.Background(), fakeKafka(t), "events", "all")
 	require.NoError(t, err)
 	res, err := Run(context.Background(), Options{Seed: 1, Rate: 500, Duration: 300 * time.Millisecond}, sink)
 	require.NoError(t, err)

@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -36,8 +35,6 @@ type Options struct {
 	// AWSCredentials supplies aws-msk-iam's keys; it is called for each
 	// new connection, so temporary credentials are refreshed.
 	AWSCredentials func(ctx context.Context) (accessKey, secretKey, sessionToken string, err error)
-	// Logger receives the start-up warning about insecure_skip_verify.
-	Logger *slog.Logger
 }
 
 // TLS is the client's TLS; the zero value is plaintext.
@@ -64,9 +61,6 @@ func (o Options) ClientOpts() ([]kgo.Opt, error) {
 		cfg, err := o.TLS.config()
 		if err != nil {
 			return nil, err
-		}
-		if o.TLS.InsecureSkipVerify && o.Logger != nil {
-			o.Logger.Warn("INSECURE: kafka.tls.insecure_skip_verify is true: any server can pose as your Kafka brokers; use kafka.tls.ca_file instead")
 		}
 		// A dial timeout of its own: a TLS handshake with a port that never
 		// answers would otherwise wait for the request's whole timeout.

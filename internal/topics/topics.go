@@ -20,8 +20,9 @@ import (
 // of partitions and the broker's default replication factor, and waits
 // until every partition of each is led. Existing topics are left exactly
 // as they are.
-func Ensure(ctx context.Context, brokers []string, names []string, partitions int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+// conn secures the admin client like every other (see kafkaconn).
+func Ensure(ctx context.Context, brokers []string, names []string, partitions int32, conn ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, conn...)...)
 	if err != nil {
 		return fmt.Errorf("kafka client for %v: %w", brokers, err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/kafkaconn"
 	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/lake"
 )
@@ -89,7 +90,9 @@ func WithName(name string) Option { return func(j *Job) { j.name = name } }
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(j *Job) { j.log = l } }
 
-// WithKafkaOpts adds franz-go client options (tests: shorter timeouts).
+// WithKafkaOpts adds franz-go client options: the connection's TLS and
+// SASL (see kafkaconn), and in tests shorter timeouts. They apply to the
+// topic admin client too.
 func WithKafkaOpts(opts ...kgo.Opt) Option {
 	return func(j *Job) { j.extra = append(j.extra, opts...) }
 }
@@ -154,7 +157,7 @@ func (j *Job) connect(ctx context.Context) (*kgo.Client, error) {
 		return j.client, nil
 	}
 	if j.kafka.CreateTopics {
-		if err := topics.Ensure(ctx, j.kafka.Brokers, j.kafka.Topics, j.kafka.Partitions); err != nil {
+		if err := topics.Ensure(ctx, j.kafka.Brokers, j.kafka.Topics, j.kafka.Partitions, j.extra...); err != nil {
 			return nil, err
 		}
 	}
@@ -182,6 +185,12 @@ func (j *Job) connect(ctx context.Context) (*kgo.Client, error) {
 	client, err := kgo.NewClient(append(opts, j.extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", j.kafka.Brokers, err)
+	}
+	// A refused login or a failed handshake fails this batch now, with its
+	// cause, instead of polling silently until max_wait.
+	if err := kafkaconn.Preflight(ctx, client); err != nil {
+		client.Close()
+		return nil, err
 	}
 	j.client = client
 	return client, nil
