@@ -74,7 +74,10 @@ func (c *commonFlags) load() (*config.Config, error) {
 	if c.logLevel != "" {
 		cfg.Log.Level = c.logLevel
 	}
-	slog.SetDefault(newLogger(os.Stderr, cfg.Log))
+	slog.SetDefault(newLogger(os.Stderr, cfg.Log, cfg.Redact))
+	if cfg.Kafka.TLS.InsecureSkipVerify {
+		slog.Warn("INSECURE: kafka.tls.insecure_skip_verify is true: any server can pose as your Kafka brokers; set kafka.tls.ca_file instead")
+	}
 	applyMemoryLimit(int64(cfg.Ingest.MemoryLimit))
 	return cfg, nil
 }
@@ -91,10 +94,28 @@ func applyMemoryLimit(limit int64) {
 	debug.SetGCPercent(400)
 }
 
-func newLogger(w io.Writer, l config.Log) *slog.Logger {
+// newLogger writes records as l says; redact (nil: none) scrubs secrets
+// from every message and string or error attribute on the way out.
+func newLogger(w io.Writer, l config.Log, redact func(string) string) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(l.Level)) // validated by config
 	opts := &slog.HandlerOptions{Level: level}
+	if redact != nil {
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			switch a.Value.Kind() {
+			case slog.KindString:
+				a.Value = slog.StringValue(redact(a.Value.String()))
+			case slog.KindAny:
+				switch v := a.Value.Any().(type) {
+				case error:
+					a.Value = slog.StringValue(redact(v.Error()))
+				case fmt.Stringer:
+					a.Value = slog.StringValue(redact(v.String()))
+				}
+			}
+			return a
+		}
+	}
 	if l.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

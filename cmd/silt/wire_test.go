@@ -7,10 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/internal/config"
 )
@@ -49,7 +52,7 @@ func TestParseWithArgTakesOneArgumentBeforeOrAfterFlags(t *testing.T) {
 // drops records below log.level.
 func TestNewLoggerFormatAndLevel(t *testing.T) {
 	var text bytes.Buffer
-	log := newLogger(&text, config.Log{Format: "text", Level: "warn"})
+	log := newLogger(&text, config.Log{Format: "text", Level: "warn"}, nil)
 	log.Info("hidden", "n", 1)
 	log.Warn("batch slow", "job", "ingest", "n", 2)
 	log.Error("batch failed", "err", "boom")
@@ -64,7 +67,7 @@ func TestNewLoggerFormatAndLevel(t *testing.T) {
 	}
 
 	var js bytes.Buffer
-	log = newLogger(&js, config.Log{Format: "json", Level: "debug"})
+	log = newLogger(&js, config.Log{Format: "json", Level: "debug"}, nil)
 	log.Debug("planned", "records", 6000)
 	log.Info("done", "job", "ingest")
 	dec := json.NewDecoder(&js)
@@ -90,10 +93,27 @@ func TestNewLoggerFormatAndLevel(t *testing.T) {
 
 	// The default (info) drops debug.
 	var def bytes.Buffer
-	log = newLogger(&def, config.Default().Log)
+	log = newLogger(&def, config.Default().Log, nil)
 	log.Debug("hidden")
 	log.Info("shown")
 	if n := strings.Count(def.String(), "\n"); n != 1 || !strings.Contains(def.String(), "level=INFO msg=shown") {
 		t.Fatalf("default logger wrote %q, want one info line in text", def.String())
+	}
+}
+
+func TestLoggerRedactsSecretsFromMessagesAndAttributes(t *testing.T) {
+	t.Setenv("SILT_KAFKA_BROKERS", "k:9092")
+	t.Setenv("SILT_KAFKA_SASL_MECHANISM", "plain")
+	t.Setenv("SILT_KAFKA_SASL_USERNAME", "u")
+	t.Setenv("SILT_KAFKA_SASL_PASSWORD", "pw-AAAA-1234")
+	cfg, err := config.Load("")
+	require.NoError(t, err)
+	for _, format := range []string{"text", "json"} {
+		var out bytes.Buffer
+		log := newLogger(&out, config.Log{Format: format, Level: "info"}, cfg.Redact)
+		log.Info("login with pw-AAAA-1234 failed", "err", errors.New("auth pw-AAAA-1234"), "dsn", "x:pw-AAAA-1234@y",
+			"url", &url.URL{Scheme: "https", Host: "h", Path: "/pw-AAAA-1234"})
+		require.NotContains(t, out.String(), "pw-AAAA-1234", format)
+		require.Contains(t, out.String(), "<redacted>", format)
 	}
 }

@@ -152,3 +152,13 @@ func (c *Config) Secrets() []string {
 	walk(reflect.ValueOf(c).Elem())
 	return out
 }
+
+// Redact replaces every configured secret in s with <redacted>: the last
+// guard for text that came from a library (an error quoting a URL, a
+// server's message) before it reaches a log, a page or the terminal.
+func (c *Config) Redact(s string) string {
+	for _, secret := range c.Secrets() {
+		s = strings.ReplaceAll(s, secret, "<redacted>")
+	}
+	return s
+}
