@@ -66,7 +66,7 @@ func compareSettings(t *testing.T, what string, native, docker map[string]string
 func TestDockerTrinoCatalogMatchesLauncher(t *testing.T) {
 	// Compose reaches the metastore and MinIO by service name, and Trino
 	// reads the keys from its environment.
-	native := parseProperties(hiveCatalog(thriftMetastore("thrift://hive-metastore:9083"), "minio:9000", "${ENV:MINIO_ROOT_USER}", "${ENV:MINIO_ROOT_PASSWORD}"))
+	native := parseProperties(hiveCatalog(thriftMetastore("thrift://hive-metastore:9083"), "http://minio:9000", "${ENV:MINIO_ROOT_USER}", "${ENV:MINIO_ROOT_PASSWORD}"))
 	docker := parseProperties(string(dockerFile(t, "trino/catalog/hive.properties")))
 	compareSettings(t, "trino hive catalog", native, docker, nil, nil)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,25 +19,70 @@ import (
 
 // Endpoints is how a client reaches a running stack.
 type Endpoints struct {
-	S3Endpoint  string `json:"s3_endpoint"` // host:port, plain HTTP, path-style
+	// Secure marks a stack started with Options.Secure: every service
+	// speaks TLS from the stack's CA and authenticates its clients.
+	Secure bool `json:"secure,omitempty"`
+
+	S3Endpoint  string `json:"s3_endpoint"` // host:port, path-style; https on a secure stack
 	S3AccessKey string `json:"s3_access_key"`
 	S3SecretKey string `json:"s3_secret_key"`
 	S3Bucket    string `json:"s3_bucket"`
 	S3Region    string `json:"s3_region"`
 
+	// KafkaBrokers are the client listeners: PLAINTEXT, or on a secure
+	// stack the SASL_SSL ones (KafkaSASLBrokers).
 	KafkaBrokers []string `json:"kafka_brokers"`
 
-	// TrinoURL is a trino-go-client DSN, e.g. http://silt@127.0.0.1:PORT.
+	// TrinoURL is a trino-go-client DSN without a password, e.g.
+	// http://silt@127.0.0.1:PORT (https on a secure stack).
 	TrinoURL string `json:"trino_url"`
-	// TrinoServer is the plain HTTP address, for the CLI's --server.
+	// TrinoServer is the coordinator's address, for the CLI's --server.
 	TrinoServer string `json:"trino_server"`
 	// TrinoCatalog is the hive catalog on MinIO.
 	TrinoCatalog string `json:"trino_catalog"`
 	// TrinoSchemaLocation is the bucket as the hive connector sees it: s3://lake/.
 	TrinoSchemaLocation string `json:"trino_schema_location"`
 	// TrinoCLI is the argv prefix of the trino CLI, server and user already
-	// set: append "--catalog", "hive", "--execute", "SELECT ...".
+	// set: append "--catalog", "hive", "--execute", "SELECT ...". Run it
+	// with TrinoCLIEnv added to the environment (TrinoCommand does).
 	TrinoCLI []string `json:"trino_cli"`
+	// TrinoCLIEnv is what the CLI needs in its environment: on a secure
+	// stack TRINO_PASSWORD, which the CLI's --password reads.
+	TrinoCLIEnv []string `json:"trino_cli_env,omitempty"`
+
+	// The rest is set on a secure stack only.
+
+	// CAFile and CAKeyFile are the stack's CA (PEM); every server
+	// certificate of the stack is signed by it.
+	CAFile    string `json:"ca_file,omitempty"`
+	CAKeyFile string `json:"ca_key_file,omitempty"`
+	// KafkaSASLBrokers is the SASL_SSL listener: SCRAM-SHA-512,
+	// SCRAM-SHA-256 and PLAIN.
+	KafkaSASLBrokers []string `json:"kafka_sasl_brokers,omitempty"`
+	// KafkaMTLSBrokers is the SSL listener that requires a client
+	// certificate (ClientCertFile).
+	KafkaMTLSBrokers []string `json:"kafka_mtls_brokers,omitempty"`
+	// KafkaSCRAMUser and KafkaSCRAMPassword are valid for SCRAM-SHA-512
+	// and SCRAM-SHA-256, KafkaPlainUser and KafkaPlainPassword for PLAIN.
+	KafkaSCRAMUser     string `json:"kafka_scram_user,omitempty"`
+	KafkaSCRAMPassword string `json:"kafka_scram_password,omitempty"`
+	KafkaPlainUser     string `json:"kafka_plain_user,omitempty"`
+	KafkaPlainPassword string `json:"kafka_plain_password,omitempty"`
+	// ClientCertFile and ClientKeyFile are a client certificate (CN
+	// silt-client) the CA signed, for mTLS; ExpiredClientCertFile and
+	// ExpiredClientKeyFile one that expired, for negative tests.
+	ClientCertFile        string `json:"client_cert_file,omitempty"`
+	ClientKeyFile         string `json:"client_key_file,omitempty"`
+	ExpiredClientCertFile string `json:"expired_client_cert_file,omitempty"`
+	ExpiredClientKeyFile  string `json:"expired_client_key_file,omitempty"`
+	// S3CAFile is the CA MinIO's certificate chains to (CAFile).
+	S3CAFile string `json:"s3_ca_file,omitempty"`
+	// S3KMSKeyID is MinIO's KMS key, for SSE-KMS; SSE-S3 uses it too.
+	S3KMSKeyID string `json:"s3_kms_key_id,omitempty"`
+	// TrinoUser and TrinoPassword log in to Trino (PASSWORD
+	// authentication, over https only).
+	TrinoUser     string `json:"trino_user,omitempty"`
+	TrinoPassword string `json:"trino_password,omitempty"`
 
 	// MetastoreURI and TrinoMetastoreCatalog are set when the stack runs a
 	// standalone Hive Metastore (Options.Metastore): a second hive catalog
@@ -45,8 +91,13 @@ type Endpoints struct {
 	TrinoMetastoreCatalog string `json:"trino_metastore_catalog,omitempty"`
 }
 
-// Env is the environment that points silt at this stack.
+// Env is the environment that points silt at this stack. On a secure
+// stack: Kafka over SASL_SSL with SCRAM-SHA-512, MinIO and Trino over
+// https with the stack's CA, Trino with a password.
 func (e *Endpoints) Env() []string {
+	if e.Secure {
+		return e.secureEnv(false)
+	}
 	return []string{
 		"SILT_KAFKA_BROKERS=" + strings.Join(e.KafkaBrokers, ","),
 		"SILT_LAKE_KIND=s3",
@@ -63,6 +114,67 @@ func (e *Endpoints) Env() []string {
 	}
 }
 
+// EnvMTLS is Env of a secure stack with Kafka reached over its mTLS
+// listener with the client certificate instead of SASL. A plain stack has
+// no such listener: EnvMTLS is then Env.
+func (e *Endpoints) EnvMTLS() []string {
+	if !e.Secure {
+		return e.Env()
+	}
+	return e.secureEnv(true)
+}
+
+func (e *Endpoints) secureEnv(mtls bool) []string {
+	var env []string
+	if mtls {
+		env = []string{
+			"SILT_KAFKA_BROKERS=" + strings.Join(e.KafkaMTLSBrokers, ","),
+			"SILT_KAFKA_TLS_ENABLED=true",
+			"SILT_KAFKA_TLS_CA_FILE=" + e.CAFile,
+			"SILT_KAFKA_TLS_CERT_FILE=" + e.ClientCertFile,
+			"SILT_KAFKA_TLS_KEY_FILE=" + e.ClientKeyFile,
+		}
+	} else {
+		env = []string{
+			"SILT_KAFKA_BROKERS=" + strings.Join(e.KafkaSASLBrokers, ","),
+			"SILT_KAFKA_TLS_ENABLED=true",
+			"SILT_KAFKA_TLS_CA_FILE=" + e.CAFile,
+			"SILT_KAFKA_SASL_MECHANISM=scram-sha-512",
+			"SILT_KAFKA_SASL_USERNAME=" + e.KafkaSCRAMUser,
+			"SILT_KAFKA_SASL_PASSWORD=" + e.KafkaSCRAMPassword,
+		}
+	}
+	return append(env,
+		"SILT_LAKE_KIND=s3",
+		"SILT_S3_ENDPOINT="+e.S3Endpoint,
+		"SILT_S3_BUCKET="+e.S3Bucket,
+		"SILT_S3_REGION="+e.S3Region,
+		"SILT_S3_ACCESS_KEY="+e.S3AccessKey,
+		"SILT_S3_SECRET_KEY="+e.S3SecretKey,
+		"SILT_S3_SECURE=true",
+		"SILT_S3_CA_FILE="+e.S3CAFile,
+		"SILT_S3_PATH_STYLE=true",
+		"SILT_CATALOG_KIND=trino",
+		"SILT_TRINO_URL="+e.TrinoURL,
+		"SILT_TRINO_CATALOG="+e.TrinoCatalog,
+		"SILT_TRINO_USER="+e.TrinoUser,
+		"SILT_TRINO_PASSWORD="+e.TrinoPassword,
+		"SILT_TRINO_CA_FILE="+e.CAFile,
+	)
+}
+
+// TrinoCommand is the trino CLI against this stack with args appended
+// (e.g. "--execute", "SELECT 1"), its environment this process's plus
+// TrinoCLIEnv.
+func (e *Endpoints) TrinoCommand(ctx context.Context, args ...string) *exec.Cmd {
+	argv := append(append([]string{}, e.TrinoCLI...), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if len(e.TrinoCLIEnv) > 0 {
+		cmd.Env = append(os.Environ(), e.TrinoCLIEnv...)
+	}
+	return cmd
+}
+
 // Options configure Up. The zero value starts a stack owned by this
 // process, in a temp dir, with installs in the default cache.
 type Options struct {
@@ -76,8 +188,14 @@ type Options struct {
 	Detach bool
 	// Metastore also starts a standalone Hive Metastore (Derby) and gives
 	// Trino a second catalog, hive_hms, over Thrift. Off by default: it
-	// adds ~420 MB of jars and a JVM.
+	// adds ~420 MB of jars and a JVM. Not with Secure.
 	Metastore bool
+	// Secure starts the secured variant (see secure.go): TLS from a CA
+	// generated into the run directory, Kafka over SASL_SSL and mTLS,
+	// MinIO over https with a KMS key, Trino over https with passwords.
+	// It has its own run directory and ports, so it runs beside a plain
+	// stack; give it its own StateFile too.
+	Secure bool
 	// Progress receives install and start progress; nil means os.Stderr.
 	Progress io.Writer
 }
@@ -115,8 +233,15 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			return nil, err
 		}
 	}
+	if o.Secure && o.Metastore {
+		return nil, errors.New("a secure stack runs no Hive Metastore: use Secure or Metastore, not both")
+	}
 	in := &installer{cache: o.CacheDir, progress: o.Progress}
-	dir, err := os.MkdirTemp("", "silt-stack-")
+	prefix := "silt-stack-"
+	if o.Secure {
+		prefix = "silt-stack-secure-"
+	}
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return nil, fmt.Errorf("create stack dir: %w", err)
 	}
@@ -132,7 +257,13 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 	// One failing service cancels the others' installs and health checks.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	minio, err := newMinIO(dir)
+	var sec *security
+	if o.Secure {
+		if sec, err = newSecurity(dir); err != nil {
+			return st, err
+		}
+	}
+	minio, err := newMinIO(dir, sec)
 	if err != nil {
 		return st, err
 	}
@@ -158,14 +289,14 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			mu.Unlock()
 		}
 	)
-	catalogs := map[string]string{"hive": hiveCatalog(fileMetastore(bucket), minio.endpoint(), minio.user, minio.password)}
+	catalogs := map[string]string{"hive": hiveCatalog(fileMetastore(bucket), minio.url(), minio.user, minio.password)}
 	var hms *hmsService
 	hmsUp := make(chan struct{})
 	if o.Metastore {
 		if hms, err = newHMS(dir); err != nil {
 			return st, err
 		}
-		catalogs[hmsCatalog] = hiveCatalog(thriftMetastore(hms.uri()), minio.endpoint(), minio.user, minio.password)
+		catalogs[hmsCatalog] = hiveCatalog(thriftMetastore(hms.uri()), minio.url(), minio.user, minio.password)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -211,7 +342,7 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			if err := minio.ready(ctx, bucket, region); err != nil {
 				return err
 			}
-			in.say("minio ready at %s after %s", minio.endpoint(), since(start))
+			in.say("minio ready at %s after %s", minio.url(), since(start))
 			close(s3up)
 			return nil
 		}()
@@ -229,7 +360,7 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			if err != nil {
 				return err
 			}
-			if kafka, err = newKafka(dir, java); err != nil {
+			if kafka, err = newKafka(dir, java, sec); err != nil {
 				return err
 			}
 			if err := kafka.start(ctx, o.CacheDir, o.Detach); err != nil {
@@ -256,7 +387,7 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			if err != nil {
 				return err
 			}
-			if trino, err = newTrino(dir, java); err != nil {
+			if trino, err = newTrino(dir, java, sec); err != nil {
 				return err
 			}
 			if err := trino.start(o.CacheDir, catalogs, o.Detach); err != nil {
@@ -280,7 +411,7 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			if err := trino.queryable(ctx, names...); err != nil {
 				return err
 			}
-			in.say("trino ready at %s after %s", trino.httpURL(), since(start))
+			in.say("trino ready at %s after %s", trino.serverURL(), since(start))
 			return nil
 		}()
 		if err != nil {
@@ -295,14 +426,32 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 		return st, fmt.Errorf("start stack: %w", ctx.Err())
 	}
 
-	cli := []string{trino.java, "--enable-native-access=ALL-UNNAMED", "-Dorg.jline.terminal.dumb=true", "-jar", trinoCLIJar(o.CacheDir), "--server", trino.httpURL(), "--user", "silt"}
+	cli := []string{trino.java, "--enable-native-access=ALL-UNNAMED", "-Dorg.jline.terminal.dumb=true", "-jar", trinoCLIJar(o.CacheDir), "--server", trino.serverURL(), "--user", siltUser}
+	if sec != nil {
+		// The CLI takes a PEM trust store; --password reads TRINO_PASSWORD.
+		cli = append(cli, "--truststore-path", sec.certs.CA, "--password")
+	}
 	st.state.Endpoints = Endpoints{
 		S3Endpoint: minio.endpoint(), S3AccessKey: minio.user, S3SecretKey: minio.password,
 		S3Bucket: bucket, S3Region: region,
 		KafkaBrokers: []string{kafka.broker()},
-		TrinoURL:     trino.dsn(), TrinoServer: trino.httpURL(),
+		TrinoURL:     trino.dsn(), TrinoServer: trino.serverURL(),
 		TrinoCatalog: "hive", TrinoSchemaLocation: "s3://" + bucket + "/",
 		TrinoCLI: cli,
+	}
+	if sec != nil {
+		e := &st.state.Endpoints
+		e.Secure = true
+		e.CAFile, e.CAKeyFile = sec.certs.CA, sec.certs.CAKey
+		e.KafkaSASLBrokers = []string{kafka.broker()}
+		e.KafkaMTLSBrokers = []string{kafka.mtlsBroker()}
+		e.KafkaSCRAMUser, e.KafkaSCRAMPassword = siltUser, sec.kafkaPassword
+		e.KafkaPlainUser, e.KafkaPlainPassword = siltUser, sec.kafkaPassword
+		e.ClientCertFile, e.ClientKeyFile = sec.certs.ClientCert, sec.certs.ClientKey
+		e.ExpiredClientCertFile, e.ExpiredClientKeyFile = sec.certs.ExpiredClientCert, sec.certs.ExpiredClientKey
+		e.S3CAFile, e.S3KMSKeyID = sec.certs.CA, kmsKeyID
+		e.TrinoUser, e.TrinoPassword = siltUser, sec.trinoPassword
+		e.TrinoCLIEnv = []string{"TRINO_PASSWORD=" + sec.trinoPassword}
 	}
 	if hms != nil {
 		st.state.Endpoints.MetastoreURI = hms.uri()

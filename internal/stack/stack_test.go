@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Down must stop the whole process group: a service's own children too.
@@ -160,7 +163,7 @@ func TestHiveCatalogIsLoopbackPathStyle(t *testing.T) {
 		"thrift": thriftMetastore("thrift://127.0.0.1:9083"),
 	} {
 		t.Run(kind, func(t *testing.T) {
-			text := hiveCatalog(metastore, "127.0.0.1:9000", "ak", "sk")
+			text := hiveCatalog(metastore, "http://127.0.0.1:9000", "ak", "sk")
 			props := map[string]string{}
 			for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
 				k, v, ok := strings.Cut(line, "=")
@@ -209,5 +212,227 @@ func TestClusterIDIsNotAnOption(t *testing.T) {
 		id := clusterID()
 		require.Len(t, id, 22)
 		require.NotEqual(t, byte('-'), id[0], id)
+	}
+}
+
+func secureEndpoints() *Endpoints {
+	return &Endpoints{
+		Secure:     true,
+		S3Endpoint: "127.0.0.1:9000", S3AccessKey: "ak", S3SecretKey: "sk", S3Bucket: "lake", S3Region: region,
+		KafkaBrokers: []string{"127.0.0.1:9093"}, KafkaSASLBrokers: []string{"127.0.0.1:9093"}, KafkaMTLSBrokers: []string{"127.0.0.1:9094"},
+		KafkaSCRAMUser: "silt", KafkaSCRAMPassword: "scram-pw", KafkaPlainUser: "silt", KafkaPlainPassword: "scram-pw",
+		CAFile: "/run/certs/ca.crt", CAKeyFile: "/run/certs/ca.key", S3CAFile: "/run/certs/ca.crt", S3KMSKeyID: kmsKeyID,
+		ClientCertFile: "/run/certs/client.crt", ClientKeyFile: "/run/certs/client.key",
+		TrinoURL: "https://silt@127.0.0.1:8443", TrinoServer: "https://127.0.0.1:8443", TrinoCatalog: "hive",
+		TrinoUser: "silt", TrinoPassword: "trino-pw", TrinoCLI: []string{"java", "-jar", "cli.jar"}, TrinoCLIEnv: []string{"TRINO_PASSWORD=trino-pw"},
+	}
+}
+
+func envMap(t *testing.T, env []string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		require.True(t, ok, kv)
+		_, dup := m[k]
+		require.False(t, dup, "%s twice", k)
+		m[k] = v
+	}
+	return m
+}
+
+// A secure stack's Env points silt at Kafka over SASL_SSL with SCRAM, at
+// MinIO and Trino over https with the CA; EnvMTLS swaps SASL for the
+// client certificate on the mTLS listener. Every key is one config reads.
+func TestSecureEnv(t *testing.T) {
+	e := secureEndpoints()
+	common := map[string]string{
+		"SILT_KAFKA_TLS_ENABLED": "true",
+		"SILT_KAFKA_TLS_CA_FILE": "/run/certs/ca.crt",
+		"SILT_LAKE_KIND":         "s3",
+		"SILT_S3_ENDPOINT":       "127.0.0.1:9000",
+		"SILT_S3_BUCKET":         "lake",
+		"SILT_S3_REGION":         region,
+		"SILT_S3_ACCESS_KEY":     "ak",
+		"SILT_S3_SECRET_KEY":     "sk",
+		"SILT_S3_SECURE":         "true",
+		"SILT_S3_CA_FILE":        "/run/certs/ca.crt",
+		"SILT_S3_PATH_STYLE":     "true",
+		"SILT_CATALOG_KIND":      "trino",
+		"SILT_TRINO_URL":         "https://silt@127.0.0.1:8443",
+		"SILT_TRINO_CATALOG":     "hive",
+		"SILT_TRINO_USER":        "silt",
+		"SILT_TRINO_PASSWORD":    "trino-pw",
+		"SILT_TRINO_CA_FILE":     "/run/certs/ca.crt",
+	}
+	want := maps.Clone(common)
+	maps.Copy(want, map[string]string{
+		"SILT_KAFKA_BROKERS":        "127.0.0.1:9093",
+		"SILT_KAFKA_SASL_MECHANISM": "scram-sha-512",
+		"SILT_KAFKA_SASL_USERNAME":  "silt",
+		"SILT_KAFKA_SASL_PASSWORD":  "scram-pw",
+	})
+	require.Equal(t, want, envMap(t, e.Env()))
+
+	want = maps.Clone(common)
+	maps.Copy(want, map[string]string{
+		"SILT_KAFKA_BROKERS":       "127.0.0.1:9094",
+		"SILT_KAFKA_TLS_CERT_FILE": "/run/certs/client.crt",
+		"SILT_KAFKA_TLS_KEY_FILE":  "/run/certs/client.key",
+	})
+	require.Equal(t, want, envMap(t, e.EnvMTLS()))
+
+	// Every variable is one internal/config reads.
+	src, err := os.ReadFile(filepath.Join("..", "config", "config.go"))
+	require.NoError(t, err)
+	for _, kv := range append(e.Env(), e.EnvMTLS()...) {
+		k, _, _ := strings.Cut(kv, "=")
+		require.Contains(t, string(src), `env:"`+k+`"`, "%s is not a config variable", k)
+	}
+
+	// The plain stack's Env is as it always was, and EnvMTLS is the same.
+	plain := &Endpoints{S3Endpoint: "127.0.0.1:9000", S3AccessKey: "ak", S3SecretKey: "sk", S3Bucket: "lake", S3Region: region,
+		KafkaBrokers: []string{"127.0.0.1:9092"}, TrinoURL: "http://silt@127.0.0.1:8080", TrinoCatalog: "hive"}
+	require.Equal(t, []string{
+		"SILT_KAFKA_BROKERS=127.0.0.1:9092",
+		"SILT_LAKE_KIND=s3",
+		"SILT_S3_ENDPOINT=127.0.0.1:9000",
+		"SILT_S3_BUCKET=lake",
+		"SILT_S3_REGION=" + region,
+		"SILT_S3_ACCESS_KEY=ak",
+		"SILT_S3_SECRET_KEY=sk",
+		"SILT_S3_SECURE=false",
+		"SILT_S3_PATH_STYLE=true",
+		"SILT_CATALOG_KIND=trino",
+		"SILT_TRINO_URL=http://silt@127.0.0.1:8080",
+		"SILT_TRINO_CATALOG=hive",
+	}, plain.Env())
+	require.Equal(t, plain.Env(), plain.EnvMTLS())
+}
+
+// The secure fields survive the state file; a plain state has none of
+// them (omitempty), so older readers see the same JSON.
+func TestSecureStateRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	in := State{Dir: "/tmp/silt-stack-secure-x", Endpoints: *secureEndpoints()}
+	require.NoError(t, writeState(path, &in))
+	s, err := Attach(path)
+	require.NoError(t, err)
+	require.Equal(t, in.Endpoints, *s.Endpoints())
+
+	b, err := json.Marshal(Endpoints{S3Endpoint: "127.0.0.1:9000"})
+	require.NoError(t, err)
+	for _, k := range []string{"secure", "ca_file", "kafka_sasl_brokers", "trino_password", "trino_cli_env", "s3_kms_key_id"} {
+		require.NotContains(t, string(b), `"`+k+`"`)
+	}
+}
+
+// TrinoCommand adds TrinoCLIEnv to the CLI's environment.
+func TestTrinoCommandEnv(t *testing.T) {
+	e := secureEndpoints()
+	cmd := e.TrinoCommand(t.Context(), "--execute", "SELECT 1")
+	require.Equal(t, []string{"java", "-jar", "cli.jar", "--execute", "SELECT 1"}, cmd.Args)
+	require.Contains(t, cmd.Env, "TRINO_PASSWORD=trino-pw")
+	require.Equal(t, []string{"java", "-jar", "cli.jar"}, e.TrinoCLI, "TrinoCLI is not appended to in place")
+	plain := &Endpoints{TrinoCLI: []string{"java", "-jar", "cli.jar"}}
+	require.Nil(t, plain.TrinoCommand(t.Context()).Env, "the plain CLI inherits the environment as is")
+}
+
+// The secure broker config: the listeners and SASL settings the issue
+// asks for, no PLAINTEXT client listener, and otherwise the plain
+// broker's settings.
+func TestSecureKafkaProps(t *testing.T) {
+	sec := &security{certs: &CertFiles{CA: "/c/ca.crt", ServerPEM: "/c/server.pem"}, kafkaAdminPassword: "adminpw", kafkaPassword: "siltpw"}
+	props := map[string]string{}
+	for _, line := range secureKafkaProps("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "/data", sec) {
+		k, v, ok := strings.Cut(line, "=")
+		if line == "" {
+			continue
+		}
+		require.True(t, ok, line)
+		_, dup := props[k]
+		require.False(t, dup, "%s twice", k)
+		props[k] = v
+	}
+	for k, want := range map[string]string{
+		"listeners":                                             "SASL_SSL://127.0.0.1:1,SSL://127.0.0.1:2,CONTROLLER://127.0.0.1:3",
+		"advertised.listeners":                                  "SASL_SSL://127.0.0.1:1,SSL://127.0.0.1:2",
+		"listener.security.protocol.map":                        "SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT",
+		"inter.broker.listener.name":                            "SASL_SSL",
+		"sasl.enabled.mechanisms":                               "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
+		"sasl.mechanism.inter.broker.protocol":                  "PLAIN",
+		"listener.name.ssl.ssl.client.auth":                     "required",
+		"ssl.keystore.type":                                     "PEM",
+		"ssl.keystore.location":                                 "/c/server.pem",
+		"ssl.truststore.type":                                   "PEM",
+		"ssl.truststore.location":                               "/c/ca.crt",
+		"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+		"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+		"listener.name.sasl_ssl.plain.sasl.jaas.config":         `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="adminpw" user_admin="adminpw" user_silt="siltpw";`,
+	} {
+		require.Equal(t, want, props[k], k)
+	}
+	require.NotContains(t, props["listeners"], "PLAINTEXT://")
+	require.NotContains(t, props, "ssl.client.auth", "client certificates on the SSL listener only")
+	for _, line := range kafkaProps("127.0.0.1:1", "127.0.0.1:3", "/data") {
+		k, v, _ := strings.Cut(line, "=")
+		if k == "" || strings.Contains(k, "listener") {
+			continue
+		}
+		require.Equal(t, v, props[k], "%s as on the plain broker", k)
+	}
+}
+
+// Trino's file authenticator takes bcrypt with the $2y$ prefix and cost
+// of at least 8, and the hash checks against the password.
+func TestTrinoPasswordFile(t *testing.T) {
+	text, err := trinoPasswordFile(map[string]string{"silt": "s3cret"})
+	require.NoError(t, err)
+	user, hash, ok := strings.Cut(strings.TrimSpace(text), ":")
+	require.True(t, ok, text)
+	require.Equal(t, "silt", user)
+	require.True(t, strings.HasPrefix(hash, "$2y$10$"), hash)
+	// Go's bcrypt reads $2y$ as the same algorithm as its own $2a$.
+	require.NoError(t, bcrypt.CompareHashAndPassword([]byte(hash), []byte("s3cret")))
+	require.Error(t, bcrypt.CompareHashAndPassword([]byte(hash), []byte("wrong")))
+}
+
+// The secure Trino config: https only, password file, shared secret.
+func TestTrinoSecureConfig(t *testing.T) {
+	etc := t.TempDir()
+	tr := &trinoService{port: 8443, sec: &security{certs: &CertFiles{CA: "/c/ca.crt", ServerPEM: "/c/server.pem"}, trinoPassword: "pw", trinoSharedSecret: "shh"}}
+	config, files, err := tr.secureConfig(etc)
+	require.NoError(t, err)
+	props := parseProperties(strings.Join(config, "\n"))
+	for k, want := range map[string]string{
+		"http-server.http.enabled":                            "false",
+		"http-server.https.enabled":                           "true",
+		"http-server.https.port":                              "8443",
+		"http-server.https.keystore.path":                     "/c/server.pem",
+		"http-server.authentication.type":                     "PASSWORD",
+		"http-server.authentication.allow-insecure-over-http": "false",
+		"internal-communication.shared-secret":                "shh",
+		"internal-communication.https.required":               "true",
+		"internal-communication.https.truststore.path":        "/c/ca.crt",
+		"password-authenticator.config-files":                 filepath.Join(etc, "password-authenticator.properties"),
+	} {
+		require.Equal(t, want, props[k], k)
+	}
+	auth := parseProperties(files["password-authenticator.properties"])
+	require.Equal(t, "file", auth["password-authenticator.name"])
+	require.Equal(t, filepath.Join(etc, "password.db"), auth["file.password-file"])
+	require.True(t, strings.HasPrefix(files["password.db"], "silt:$2y$"), files["password.db"])
+	require.Equal(t, "https://127.0.0.1:8443", tr.serverURL())
+	require.Equal(t, "https://silt@127.0.0.1:8443", tr.dsn())
+}
+
+func TestHostPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:8080":    "127.0.0.1:8080",
+		"https://127.0.0.1:8443/x": "127.0.0.1:8443",
+		"thrift://127.0.0.1:9083":  "127.0.0.1:9083",
+		"127.0.0.1:9000":           "127.0.0.1:9000",
+	} {
+		require.Equal(t, want, hostPort(in), in)
 	}
 }

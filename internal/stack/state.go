@@ -20,6 +20,16 @@ func DefaultStateFile() (string, error) {
 	return filepath.Join(cache, "stack", "state.json"), nil
 }
 
+// DefaultSecureStateFile is where silt stack --secure keeps its state
+// without --state: apart from the plain stack's, so both can run.
+func DefaultSecureStateFile() (string, error) {
+	cache, err := DefaultCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "stack", "secure-state.json"), nil
+}
+
 // writeState writes the state atomically and private: it holds the MinIO
 // root password.
 func writeState(path string, s *State) error {
@@ -69,7 +79,7 @@ type ServiceStatus struct {
 func (s *Stack) Status(ctx context.Context) []ServiceStatus {
 	addrs := map[string]string{
 		"minio": s.state.Endpoints.S3Endpoint,
-		"trino": strings.TrimPrefix(s.state.Endpoints.TrinoServer, "http://"),
+		"trino": hostPort(s.state.Endpoints.TrinoServer),
 	}
 	if u := s.state.Endpoints.MetastoreURI; u != "" {
 		addrs["metastore"] = strings.TrimPrefix(u, "thrift://")
@@ -104,4 +114,14 @@ func (s *Stack) Healthy(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// hostPort is a URL's host:port (http://127.0.0.1:8080 -> 127.0.0.1:8080).
+func hostPort(url string) string {
+	_, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	h, _, _ := strings.Cut(rest, "/")
+	return h
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	_ "github.com/trinodb/trino-go-client/trino" // registers the "trino" driver
+	"github.com/trinodb/trino-go-client/trino" // also registers the "trino" driver
 )
 
 func trinoHome(cache string) string {
@@ -63,34 +64,52 @@ func (in *installer) installTrino(ctx context.Context) error {
 }
 
 type trinoService struct {
+	// port serves http, or https only on a secure stack.
 	port int
 	dir  string
 	java string
+	sec  *security // nil: plain http, no authentication
 	proc *Process
 }
 
-func newTrino(runDir, java string) (*trinoService, error) {
+func newTrino(runDir, java string, sec *security) (*trinoService, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	return &trinoService{port: port, dir: filepath.Join(runDir, "trino"), java: java}, nil
+	return &trinoService{port: port, dir: filepath.Join(runDir, "trino"), java: java, sec: sec}, nil
 }
 
-func (t *trinoService) httpURL() string { return "http://127.0.0.1:" + strconv.Itoa(t.port) }
+func (t *trinoService) scheme() string {
+	if t.sec != nil {
+		return "https"
+	}
+	return "http"
+}
 
-// dsn is the trino-go-client DSN; the user name is arbitrary without auth.
-func (t *trinoService) dsn() string { return "http://silt@127.0.0.1:" + strconv.Itoa(t.port) }
+// serverURL is the coordinator's address, for the CLI's --server.
+func (t *trinoService) serverURL() string {
+	return t.scheme() + "://127.0.0.1:" + strconv.Itoa(t.port)
+}
+
+// dsn is the trino-go-client DSN, without a password; the user name is
+// arbitrary without auth.
+func (t *trinoService) dsn() string {
+	return t.scheme() + "://" + siltUser + "@127.0.0.1:" + strconv.Itoa(t.port)
+}
 
 // hiveCatalog is a hive catalog over MinIO: Trino's native S3 file system
 // with path-style requests, on the metastore its metastore lines choose
 // (fileMetastore or thriftMetastore). Both catalogs come from here, so the
 // test stack and the docker compose stack share every other setting.
-func hiveCatalog(metastore []string, s3Endpoint, accessKey, secretKey string) string {
+//
+// s3URL is MinIO's URL with its scheme: over https (a secure stack) the
+// JVM trusts the stack's CA through its default trust store.
+func hiveCatalog(metastore []string, s3URL, accessKey, secretKey string) string {
 	lines := append([]string{"connector.name=hive"}, metastore...)
 	lines = append(lines,
 		"fs.native-s3.enabled=true",
-		"s3.endpoint=http://"+s3Endpoint,
+		"s3.endpoint="+s3URL,
 		"s3.region="+region,
 		"s3.path-style-access=true",
 		"s3.aws-access-key="+accessKey,
@@ -151,8 +170,7 @@ func (t *trinoService) start(cache string, catalogs map[string]string, detach bo
 	config := []string{
 		"coordinator=true",
 		"node-scheduler.include-coordinator=true",
-		"http-server.http.port=" + strconv.Itoa(t.port),
-		"discovery.uri=" + t.httpURL(),
+		"discovery.uri=" + t.serverURL(),
 		"node.bind-ip=127.0.0.1",
 		"node.internal-address=127.0.0.1",
 		"plugin.dir=" + filepath.Join(trinoHome(cache), "plugin"),
@@ -160,14 +178,29 @@ func (t *trinoService) start(cache string, catalogs map[string]string, detach bo
 		"query.max-memory=1GB",
 		"query.max-memory-per-node=1GB",
 		"task.concurrency=2",
-		"",
 	}
 	files := map[string]string{
-		"node.properties":   strings.Join(node, "\n") + "\n",
-		"jvm.config":        strings.Join(jvm, "\n") + "\n",
-		"config.properties": strings.Join(config, "\n"),
-		"log.properties":    "io.trino=INFO\n",
+		"node.properties": strings.Join(node, "\n") + "\n",
+		"log.properties":  "io.trino=INFO\n",
 	}
+	if t.sec == nil {
+		config = append(config, "http-server.http.port="+strconv.Itoa(t.port))
+	} else {
+		secConfig, secFiles, err := t.secureConfig(etc)
+		if err != nil {
+			return err
+		}
+		config = append(config, secConfig...)
+		maps.Copy(files, secFiles)
+		// The JVM's own TLS clients (the hive connector's S3 file system
+		// to MinIO) trust the stack's CA, and only it.
+		jvm = append(jvm,
+			"-Djavax.net.ssl.trustStore="+t.sec.trustStore,
+			"-Djavax.net.ssl.trustStoreType=PKCS12",
+			"-Djavax.net.ssl.trustStorePassword="+t.sec.trustStorePassword)
+	}
+	files["jvm.config"] = strings.Join(jvm, "\n") + "\n"
+	files["config.properties"] = strings.Join(config, "\n") + "\n"
 	for name, body := range catalogs {
 		files["catalog/"+name+".properties"] = body
 	}
@@ -192,15 +225,65 @@ func (t *trinoService) start(cache string, catalogs map[string]string, detach bo
 	return err
 }
 
-// started waits until /v1/info reports the server has finished starting.
+// secureConfig is what a secure stack adds to config.properties, and the
+// files it names: https only, PASSWORD authentication from a file.
+//
+// Plain http is off altogether (http-server.http.enabled=false): a single
+// coordinator-and-worker talks to itself (discovery, task updates) over
+// https too, internal-communication.https.required=true, trusting the
+// stack's CA (internal-communication.https.truststore.path; with it set
+// Trino does not generate its own internal certificates) and
+// authenticating with the shared secret.
+func (t *trinoService) secureConfig(etc string) (config []string, files map[string]string, err error) {
+	users, err := trinoPasswordFile(map[string]string{siltUser: t.sec.trinoPassword})
+	if err != nil {
+		return nil, nil, err
+	}
+	passwordFile := filepath.Join(etc, "password.db")
+	authConfig := filepath.Join(etc, "password-authenticator.properties")
+	files = map[string]string{
+		"password.db": users,
+		"password-authenticator.properties": strings.Join([]string{
+			"password-authenticator.name=file",
+			"file.password-file=" + passwordFile,
+		}, "\n") + "\n",
+	}
+	config = []string{
+		"http-server.http.enabled=false",
+		"http-server.https.enabled=true",
+		"http-server.https.port=" + strconv.Itoa(t.port),
+		// Trino reads a PEM file holding the key and the certificate.
+		"http-server.https.keystore.path=" + t.sec.certs.ServerPEM,
+		"http-server.authentication.type=PASSWORD",
+		"http-server.authentication.allow-insecure-over-http=false",
+		"password-authenticator.config-files=" + authConfig,
+		"internal-communication.shared-secret=" + t.sec.trinoSharedSecret,
+		"internal-communication.https.required=true",
+		"internal-communication.https.truststore.path=" + t.sec.certs.CA,
+	}
+	return config, files, nil
+}
+
+// httpClient is how the launcher reaches Trino: trusting the CA of a
+// secure stack.
+func (t *trinoService) httpClient() *http.Client {
+	if t.sec != nil {
+		return httpsClient(t.sec.client)
+	}
+	return http.DefaultClient
+}
+
+// started waits until /v1/info (public, no authentication) reports the
+// server has finished starting.
 func (t *trinoService) started(ctx context.Context) error {
-	url := t.httpURL() + "/v1/info"
+	url := t.serverURL() + "/v1/info"
+	client := t.httpClient()
 	return poll(ctx, t.proc, "startup", func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
@@ -221,7 +304,18 @@ func (t *trinoService) started(ctx context.Context) error {
 // queryable runs SELECT 1 and lists the hive catalog's schemas, which reads
 // the file metastore on MinIO: the whole path the tests use.
 func (t *trinoService) queryable(ctx context.Context, catalogs ...string) error {
-	db, err := sql.Open("trino", t.dsn())
+	dsn := t.dsn()
+	if t.sec != nil {
+		// Over https as silt with its password, through a client that
+		// trusts the CA, registered under a name of its own.
+		name := "silt-stack-" + randHex(8)
+		if err := trino.RegisterCustomClient(name, t.httpClient()); err != nil {
+			return err
+		}
+		defer trino.DeregisterCustomClient(name)
+		dsn = fmt.Sprintf("https://%s:%s@127.0.0.1:%d?custom_client=%s", siltUser, t.sec.trinoPassword, t.port, name)
+	}
+	db, err := sql.Open("trino", dsn)
 	if err != nil {
 		return fmt.Errorf("open trino client: %w", err)
 	}
