@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
+	"github.com/silt-etl/silt/internal/probe"
 	"github.com/silt-etl/silt/internal/web"
 	"github.com/silt-etl/silt/scheduler"
 )
@@ -133,13 +135,29 @@ func runRun(ctx context.Context, args []string) error {
 		return err
 	}
 
+	// The services are checked at start and every 30 s: a wrong password or
+	// an untrusted certificate shows on /readyz and the status page with
+	// its cause and key, and in one log line per change.
+	probes, err := serviceProbes(cfg, store)
+	if err != nil {
+		return err
+	}
+	monitor := probe.NewMonitor(probes, probe.MonitorOptions{Redact: cfg.Redact, OnResult: logConnectionChanges(log)})
+	go monitor.Run(genCtx)
+	ready := func() error {
+		if err := sched.Ready(); err != nil {
+			return err
+		}
+		return monitor.Ready()
+	}
+
 	httpDone := make(chan error, 1)
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	if cfg.HTTP.Listen != "" && cfg.HTTP.Listen != "off" {
 		srv := web.New(web.Options{
 			Jobs: sched, Tables: lakeTables{store}, Lag: metricsLag{prometheus.DefaultGatherer}, ReportsDir: cfg.Reports.Out,
-			Ready: sched.Ready, Logger: log,
+			Ready: ready, Connections: monitor.Results, Logger: log,
 		})
 		srv.Handle("GET /api/events/", deps.catalog)
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -298,4 +316,23 @@ func countsLine(counts map[string]int64) string {
 		parts[i] = fmt.Sprintf("%s=%d", k, counts[k])
 	}
 	return strings.Join(parts, " ")
+}
+
+// logConnectionChanges logs a service's check when its state changes (and
+// each failure's first sighting), not every round.
+func logConnectionChanges(log *slog.Logger) func(probe.Result) {
+	var mu sync.Mutex
+	last := map[string]bool{}
+	return func(r probe.Result) {
+		mu.Lock()
+		ok, seen := last[r.Service]
+		last[r.Service] = r.OK
+		mu.Unlock()
+		switch {
+		case !r.OK && (!seen || ok):
+			log.Error("service check failed", "service", r.Service, "target", r.Target, "cause", r.Cause, "err", r.Error)
+		case r.OK && seen && !ok:
+			log.Info("service check ok again", "service", r.Service, "target", r.Target)
+		}
+	}
 }

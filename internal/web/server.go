@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/silt-etl/silt/internal/probe"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,8 +59,11 @@ type Options struct {
 	// Gatherer serves /metrics; default prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
 	// Ready answers /readyz; nil means always ready.
-	Ready  func() error
-	Logger *slog.Logger
+	Ready func() error
+	// Connections are the latest checks of each service silt reaches
+	// (Kafka, the lake, the catalog), shown at the top of the page.
+	Connections func() []probe.Result
+	Logger      *slog.Logger
 	// Now is the page's clock; default time.Now.
 	Now func() time.Time
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/silt-etl/silt/internal/probe"
 	"github.com/silt-etl/silt/scheduler"
 )
 
@@ -23,15 +24,16 @@ var page = template.Must(template.New("status.html").Funcs(template.FuncMap{
 }).ParseFS(templates, "status.html"))
 
 type pageData struct {
-	Now       time.Time
-	Jobs      []jobView
-	Tables    []TableInfo
-	TablesErr string
-	HasLag    bool
-	Lag       []PartitionLag
-	LagErr    string
-	Reports   []report
-	ReportErr string
+	Now         time.Time
+	Connections []probe.Result
+	Jobs        []jobView
+	Tables      []TableInfo
+	TablesErr   string
+	HasLag      bool
+	Lag         []PartitionLag
+	LagErr      string
+	Reports     []report
+	ReportErr   string
 }
 
 type jobView struct {
@@ -47,6 +49,9 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.opts.Now()
 	d := pageData{Now: now.UTC()}
+	if s.opts.Connections != nil {
+		d.Connections = s.opts.Connections()
+	}
 	if s.opts.Jobs != nil {
 		for _, j := range s.opts.Jobs.Status() {
 			d.Jobs = append(d.Jobs, viewJob(j, now))

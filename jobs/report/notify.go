@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/smtp"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"time"
 
@@ -92,33 +94,11 @@ func (n *Notifier) mail(ctx context.Context, a Alert) error {
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	c, err := n.dialSMTP(ctx)
 	if err != nil {
-		return fmt.Errorf("smtp: %w", err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	} else {
-		conn.SetDeadline(time.Now().Add(time.Minute))
-	}
-	host, _, _ := net.SplitHostPort(s.Addr)
-	c, err := smtp.NewClient(conn, host)
-	if err != nil {
-		conn.Close()
-		return fmt.Errorf("smtp: %w", err)
+		return err
 	}
 	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(nil); err != nil {
-			return fmt.Errorf("smtp starttls: %w", err)
-		}
-	}
-	if s.Username != "" {
-		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {
-			return fmt.Errorf("smtp auth: %w", err)
-		}
-	}
 	if err := c.Mail(s.From); err != nil {
 		return fmt.Errorf("smtp mail from: %w", err)
 	}
@@ -138,6 +118,86 @@ func (n *Notifier) mail(ctx context.Context, a Alert) error {
 		return fmt.Errorf("smtp data: %w", err)
 	}
 	return c.Quit()
+}
+
+// dialSMTP connects to smtp.addr, upgrades to TLS when the server offers
+// it, and logs in when a username is set.
+func (n *Notifier) dialSMTP(ctx context.Context) (*smtp.Client, error) {
+	s := n.cfg.SMTP
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	} else {
+		conn.SetDeadline(time.Now().Add(time.Minute))
+	}
+	host, _, _ := net.SplitHostPort(s.Addr)
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("smtp starttls: %w", err)
+		}
+	}
+	if s.Username != "" {
+		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("smtp auth (reports.alerts.smtp.username and password): %w", err)
+		}
+	}
+	return c, nil
+}
+
+// Check connects to each configured alert target without sending
+// anything: SMTP up to login, the webhook's host up to its TLS handshake
+// (a request would post an alert). For `silt check`.
+func (n *Notifier) Check(ctx context.Context) (detail string, err error) {
+	var found []string
+	if n.cfg.SMTP.Addr != "" {
+		c, err := n.dialSMTP(ctx)
+		if err != nil {
+			return "", err
+		}
+		_ = c.Quit() // the login above is what was checked
+		found = append(found, "smtp "+n.cfg.SMTP.Addr+" accepts the login")
+	}
+	if n.cfg.Webhook != "" {
+		u, err := url.Parse(n.cfg.Webhook)
+		if err != nil {
+			return "", fmt.Errorf("reports.alerts.webhook is not a URL")
+		}
+		port := u.Port()
+		switch {
+		case port != "":
+		case u.Scheme == "https":
+			port = "443"
+		default:
+			port = "80"
+		}
+		addr := net.JoinHostPort(u.Hostname(), port)
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("webhook %s://%s: %w", u.Scheme, u.Host, err)
+		}
+		defer conn.Close()
+		if u.Scheme == "https" {
+			tc := tls.Client(conn, &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12})
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return "", fmt.Errorf("webhook %s://%s: TLS: %w", u.Scheme, u.Host, err)
+			}
+		}
+		// The URL's path often carries a token: only scheme and host are shown.
+		found = append(found, "webhook "+u.Scheme+"://"+u.Host+" reachable")
+	}
+	return strings.Join(found, "; "), nil
 }
 
 func buildMail(from string, to []string, a Alert) ([]byte, error) {
