@@ -78,7 +78,7 @@ type Provider struct {
 func NewProvider(o Options) *Provider { return &Provider{o: o} }
 
 // Source describes where the last retrieved credentials came from, e.g.
-// `shared credentials file ~/.aws/credentials, profile "prod" (access key …WXYZ)`;
+// `shared credentials file ~/.aws/credentials, profile "prod", access key …WXYZ`;
 // empty before the first successful retrieval.
 func (p *Provider) Source() string {
 	p.mu.Lock()
@@ -277,9 +277,9 @@ func sharedFileName(profile string) string {
 // does; the secret key is never shown.
 func keyHint(accessKey string) string {
 	if len(accessKey) <= 4 {
-		return " (access key ****)"
+		return ", access key ****"
 	}
-	return " (access key …" + accessKey[len(accessKey)-4:] + ")"
+	return ", access key …" + accessKey[len(accessKey)-4:]
 }
 
 func orNone(s string) string {

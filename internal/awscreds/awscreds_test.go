@@ -151,7 +151,7 @@ func TestStaticKeysBeatEverything(t *testing.T) {
 	if v.AccessKeyID != "STATICKEY1234" || v.SecretAccessKey != "static-secret" || v.SessionToken != "static-token" {
 		t.Fatalf("got %+v, want the static keys", v)
 	}
-	if got := p.Source(); got != "static keys (access key …1234)" {
+	if got := p.Source(); got != "static keys, access key …1234" {
 		t.Errorf("Source() = %q", got)
 	}
 	if sts.calls.Load() != 0 {
@@ -312,7 +312,7 @@ func TestEC2InstanceMetadata(t *testing.T) {
 	if v.AccessKeyID != "ASIAEC2KEY" || v.SessionToken != "ec2-token" {
 		t.Fatalf("got %+v", v)
 	}
-	if p.Source() != "EC2 instance metadata ("+srv.URL+") (access key …2KEY)" {
+	if p.Source() != "EC2 instance metadata ("+srv.URL+"), access key …2KEY" {
 		t.Errorf("Source() = %q", p.Source())
 	}
 }
