@@ -2,27 +2,49 @@ package lake
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
+
+	"github.com/silt-etl/silt/internal/awscreds"
 )
 
-// S3Options locate a bucket on MinIO or any S3.
+// S3Options locate a bucket on MinIO or any S3 and say how to reach it.
 type S3Options struct {
-	Endpoint  string // host:port
-	Bucket    string
-	Prefix    string // every key is stored under it
-	Region    string
-	AccessKey string
-	SecretKey string
-	Secure    bool
+	Endpoint string // host:port
+	Bucket   string
+	Prefix   string // every key is stored under it
+	Region   string
+	// AccessKey, SecretKey and SessionToken are static keys. Without an
+	// access key the AWS credential chain is used (internal/awscreds):
+	// the environment, the shared credentials file (Profile), web identity
+	// (exchanged at STSEndpoint), container and instance metadata.
+	AccessKey    string
+	SecretKey    string
+	SessionToken string
+	Profile      string
+	STSEndpoint  string
+	Secure       bool
+	// CAFile is a PEM bundle trusted for https besides the system roots
+	// (also for the STS endpoint).
+	CAFile    string
 	PathStyle bool
+	// SSE encrypts every object silt writes: "" (the bucket's default),
+	// "s3" (SSE-S3) or "kms" (SSE-KMS with SSEKMSKeyID).
+	SSE         string
+	SSEKMSKeyID string
 	// CreateBucket creates a missing bucket at open.
 	CreateBucket bool
 }
@@ -32,40 +54,64 @@ type S3 struct {
 	client *minio.Client
 	bucket string
 	prefix string
+	sse    encrypt.ServerSide
+	creds  *credentials.Credentials
+	rec    *recordingProvider
+	why    *errContext
 }
 
 // NewS3 connects and checks that the bucket exists (creating it if asked).
+// Authentication and configuration errors are not retried; the error says
+// what was wrong and which setting fixes it (see ExplainS3Error).
 func NewS3(ctx context.Context, o S3Options) (*S3, error) {
+	sse, err := serverSide(o)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := s3Transport(o)
+	if err != nil {
+		return nil, err
+	}
+	rec := &recordingProvider{Provider: awscreds.NewProvider(awscreds.Options{
+		AccessKey: o.AccessKey, SecretKey: o.SecretKey, SessionToken: o.SessionToken,
+		Profile: o.Profile, STSEndpoint: o.STSEndpoint,
+		HTTPClient: &http.Client{Transport: tr, Timeout: 15 * time.Second},
+	})}
+	rec.remember(o.SecretKey, o.SessionToken)
+	creds := credentials.New(rec)
 	lookup := minio.BucketLookupDNS
 	if o.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
 	client, err := minio.New(o.Endpoint, &minio.Options{
-		Creds:        credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""),
+		Creds:        creds,
 		Secure:       o.Secure,
 		Region:       o.Region,
 		BucketLookup: lookup,
+		Transport:    tr,
 		// Retries are ours (withRetry), with backoff bounded by the context.
 		MaxRetries: 1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("s3 client for %s: %w", o.Endpoint, err)
+		return nil, fmt.Errorf("s3 client for %s (lake.s3.endpoint): %w", o.Endpoint, err)
 	}
 	prefix := strings.Trim(o.Prefix, "/")
 	if prefix != "" {
 		prefix += "/"
 	}
-	s := &S3{client: client, bucket: o.Bucket, prefix: prefix}
-	err = withRetry(ctx, "check bucket "+o.Bucket, func() error {
-		ok, err := client.BucketExists(ctx, o.Bucket)
-		if err != nil {
+	s := &S3{client: client, bucket: o.Bucket, prefix: prefix, sse: sse, creds: creds, rec: rec,
+		why: &errContext{endpoint: o.Endpoint, bucket: o.Bucket, secure: o.Secure, sse: o.SSE, static: rec.Static(), source: rec.Source}}
+	err = s.retry(ctx, "check bucket "+o.Bucket, func() error {
+		// A listing, not HEAD: its error has a body, so a wrong secret
+		// reads SignatureDoesNotMatch rather than a bare 403.
+		err := s.firstObject(ctx)
+		if err != nil && !o.Secure && connectionCut(err) && speaksTLS(ctx, o.Endpoint) {
+			// A TLS server may answer plain http with a 400 or just
+			// close the connection: ask it for a handshake to tell.
+			return permanent(fmt.Errorf("%w; %w", err, errSpeaksTLS))
+		}
+		if err == nil || minio.ToErrorResponse(err).Code != "NoSuchBucket" || !o.CreateBucket {
 			return err
-		}
-		if ok {
-			return nil
-		}
-		if !o.CreateBucket {
-			return permanent(fmt.Errorf("bucket %q does not exist (create it, or set lake.s3.create_bucket: true)", o.Bucket))
 		}
 		err = client.MakeBucket(ctx, o.Bucket, minio.MakeBucketOptions{Region: o.Region})
 		if err != nil && minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
@@ -74,9 +120,72 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open s3 lake at %s: %w", o.Endpoint, err)
+		return nil, s.fail(fmt.Sprintf("open s3 lake s3://%s at %s", o.Bucket, o.Endpoint), err)
 	}
 	return s, nil
+}
+
+// firstObject lists at most one key of the lake: it proves the bucket
+// exists and the credentials may read it.
+func (s *S3) firstObject(ctx context.Context) error {
+	for info := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, MaxKeys: 1, Recursive: true}) {
+		return info.Err
+	}
+	return nil
+}
+
+// serverSide is the encryption of every object silt writes.
+func serverSide(o S3Options) (encrypt.ServerSide, error) {
+	switch o.SSE {
+	case "":
+		if o.SSEKMSKeyID != "" {
+			return nil, fmt.Errorf("lake.s3.sse_kms_key_id is set but lake.s3.sse is empty: set lake.s3.sse: kms (SILT_S3_SSE=kms)")
+		}
+		return nil, nil
+	case "s3":
+		if o.SSEKMSKeyID != "" {
+			return nil, fmt.Errorf("lake.s3.sse_kms_key_id is set but lake.s3.sse is s3: set lake.s3.sse: kms (SILT_S3_SSE=kms)")
+		}
+		return encrypt.NewSSE(), nil
+	case "kms":
+		if o.SSEKMSKeyID == "" {
+			return nil, fmt.Errorf("lake.s3.sse is kms but lake.s3.sse_kms_key_id is empty (SILT_S3_SSE_KMS_KEY_ID)")
+		}
+		sse, err := encrypt.NewSSEKMS(o.SSEKMSKeyID, nil)
+		if err != nil {
+			return nil, fmt.Errorf("lake.s3.sse_kms_key_id %q: %w", o.SSEKMSKeyID, err)
+		}
+		return sse, nil
+	}
+	return nil, fmt.Errorf("lake.s3.sse %q: use s3 or kms, or leave it empty for the bucket's default (SILT_S3_SSE)", o.SSE)
+}
+
+// s3Transport is minio-go's default transport trusting the system roots
+// plus CAFile.
+func s3Transport(o S3Options) (*http.Transport, error) {
+	tr, err := minio.DefaultTransport(o.Secure)
+	if err != nil {
+		return nil, err
+	}
+	if o.CAFile == "" {
+		return tr, nil
+	}
+	pem, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("lake.s3.ca_file (SILT_S3_CA_FILE): %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("lake.s3.ca_file %s (SILT_S3_CA_FILE): no PEM certificate in it", o.CAFile)
+	}
+	if tr.TLSClientConfig == nil {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	tr.TLSClientConfig.RootCAs = pool
+	return tr, nil
 }
 
 // Put uploads with the real size: minio-go given -1 buffers up to 512 MiB
@@ -85,7 +194,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	opts := minio.PutObjectOptions{ContentType: contentType(key)}
+	opts := minio.PutObjectOptions{ContentType: contentType(key), ServerSideEncryption: s.sse}
 	if size < 0 {
 		opts.PartSize = 16 << 20
 	}
@@ -99,7 +208,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 		}
 	}
 	attempt := 0
-	err := withRetry(ctx, "put "+key, func() error {
+	err := s.retry(ctx, "put "+key, func() error {
 		if attempt++; attempt > 1 {
 			if !canRetry {
 				return permanent(errors.New("upload failed and its reader cannot rewind"))
@@ -112,7 +221,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return s.fail("put "+key, err)
 	}
 	return nil
 }
@@ -126,13 +235,13 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	var obj *minio.Object
-	err := withRetry(ctx, "get "+key, func() error {
+	err := s.retry(ctx, "get "+key, func() error {
 		var err error
 		obj, err = s.client.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
+		return nil, s.fail("get "+key, err)
 	}
 	return obj, nil
 }
@@ -142,7 +251,7 @@ func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
 		return Object{}, err
 	}
 	var info minio.ObjectInfo
-	err := withRetry(ctx, "stat "+key, func() error {
+	err := s.retry(ctx, "stat "+key, func() error {
 		var err error
 		info, err = s.client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
 		if isNotFound(err) {
@@ -151,14 +260,14 @@ func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
 		return err
 	})
 	if err != nil {
-		return Object{}, fmt.Errorf("stat %s: %w", key, err)
+		return Object{}, s.fail("stat "+key, err)
 	}
 	return Object{Key: key, Size: info.Size, Modified: info.LastModified}, nil
 }
 
 func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 	var out []Object
-	err := withRetry(ctx, "list "+prefix, func() error {
+	err := s.retry(ctx, "list "+prefix, func() error {
 		out = out[:0]
 		for info := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
 			if info.Err != nil {
@@ -169,7 +278,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
+		return nil, s.fail("list "+prefix, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
@@ -179,11 +288,11 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	err := withRetry(ctx, "delete "+key, func() error {
+	err := s.retry(ctx, "delete "+key, func() error {
 		return s.client.RemoveObject(ctx, s.bucket, s.prefix+key, minio.RemoveObjectOptions{})
 	})
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
+		return s.fail("delete "+key, err)
 	}
 	return nil
 }
