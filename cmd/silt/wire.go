@@ -129,8 +129,10 @@ func openLake(ctx context.Context, cfg *config.Config) (lake.Store, error) {
 		s := cfg.Lake.S3
 		return lake.NewS3(ctx, lake.S3Options{
 			Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region,
-			AccessKey: s.AccessKey, SecretKey: s.SecretKey, Secure: s.Secure,
-			PathStyle: s.PathStyle, CreateBucket: s.CreateBucket,
+			AccessKey: s.AccessKey, SecretKey: s.SecretKey, SessionToken: s.SessionToken,
+			Profile: s.Profile, STSEndpoint: s.STSEndpoint,
+			Secure: s.Secure, CAFile: s.CAFile, PathStyle: s.PathStyle,
+			SSE: s.SSE, SSEKMSKeyID: s.SSEKMSKeyID, CreateBucket: s.CreateBucket,
 		})
 	case "local":
 		return lake.NewLocal(cfg.Lake.Root)
