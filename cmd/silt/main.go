@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -68,6 +69,14 @@ func run(args []string) int {
 	// that need a second-signal hard exit install their own handling.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A panic on this goroutine prints its value and stack scrubbed of the
+	// configured secrets, then exits 2 as Go's own panic does.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "panic: %s\n\n%s", redactOutput(fmt.Sprint(r)), redactOutput(string(debug.Stack())))
+			os.Exit(2)
+		}
+	}()
 	err := cmd.run(ctx, args[1:])
 	switch {
 	case err == nil:
@@ -78,12 +87,16 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "usage: silt %s %s\n", cmd.name, cmd.usage)
 		return 2
 	default:
-		fmt.Fprintf(os.Stderr, "silt %s: %v\n", cmd.name, err)
+		fmt.Fprintf(os.Stderr, "silt %s: %s\n", cmd.name, redactOutput(err.Error()))
 		return 1
 	}
 }
 
 var version = "dev"
+
+// redactOutput scrubs the loaded config's secrets from what silt prints
+// outside the logger (the final error, a panic). commonFlags.load sets it.
+var redactOutput = func(s string) string { return s }
 
 func printHelp(w *os.File) {
 	fmt.Fprint(w, `silt — Kafka JSON events to Snappy Parquet on a lake, Hive tables for Trino or

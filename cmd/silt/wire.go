@@ -75,6 +75,7 @@ func (c *commonFlags) load() (*config.Config, error) {
 		cfg.Log.Level = c.logLevel
 	}
 	slog.SetDefault(newLogger(os.Stderr, cfg.Log, cfg.Redact))
+	redactOutput = cfg.Redact
 	if cfg.Kafka.TLS.InsecureSkipVerify {
 		slog.Warn("INSECURE: kafka.tls.insecure_skip_verify is true: any server can pose as your Kafka brokers; set kafka.tls.ca_file instead")
 	}

@@ -247,8 +247,10 @@ type Reports struct {
 }
 
 type Alerts struct {
-	Webhook string `yaml:"webhook" env:"SILT_ALERT_WEBHOOK"`
-	SMTP    SMTP   `yaml:"smtp"`
+	// Webhook is secret: chat webhooks carry their token in the URL.
+	Webhook     string `yaml:"webhook" env:"SILT_ALERT_WEBHOOK" secret:"true"`
+	WebhookFile string `yaml:"webhook_file" env:"SILT_ALERT_WEBHOOK_FILE" secretfile:"Webhook"`
+	SMTP        SMTP   `yaml:"smtp"`
 }
 
 type SMTP struct {

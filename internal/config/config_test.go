@@ -286,3 +286,16 @@ func walkTags(t reflect.Type, fn func(env string)) {
 		}
 	}
 }
+
+func TestSecretsIncludeURLPasswordsAndWebhooks(t *testing.T) {
+	t.Setenv("SILT_KAFKA_BROKERS", "k:9092")
+	t.Setenv("SILT_CATALOG_KIND", "trino")
+	t.Setenv("SILT_TRINO_URL", "https://silt:dsn-pw-1234@trino:8443")
+	t.Setenv("SILT_TRINO_LOCATION", "s3://lake/")
+	t.Setenv("SILT_ALERT_WEBHOOK", "https://hooks.example.com/T0/B0/tok-5678")
+	cfg, err := Load("")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"dsn-pw-1234", "https://hooks.example.com/T0/B0/tok-5678"}, cfg.Secrets())
+	require.Equal(t, "dial https://silt:<redacted>@trino:8443 failed; posting to <redacted>",
+		cfg.Redact("dial https://silt:dsn-pw-1234@trino:8443 failed; posting to https://hooks.example.com/T0/B0/tok-5678"))
+}

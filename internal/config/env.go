@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -150,6 +151,12 @@ func (c *Config) Secrets() []string {
 		}
 	}
 	walk(reflect.ValueOf(c).Elem())
+	// A password written into the Trino DSN itself is a secret too.
+	if u, err := url.Parse(c.Catalog.Trino.URL); err == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			out = append(out, pw)
+		}
+	}
 	return out
 }
 
