@@ -321,15 +321,24 @@ func TestStackStateAttachIntegration(t *testing.T) {
 func TestStackListensOnLoopbackOnlyIntegration(t *testing.T) {
 	st := stacktest.State(t)
 	ep := st.Endpoints
-	main := map[string]string{
-		"minio": ep.S3Endpoint,
-		"trino": strings.TrimPrefix(ep.TrinoServer, "http://"),
-		"kafka": ep.KafkaBrokers[0],
+	main := map[string][]string{
+		"minio": {ep.S3Endpoint},
+		"trino": {strings.TrimPrefix(ep.TrinoServer, "http://")},
+		"kafka": {ep.KafkaBrokers[0]},
 	}
 	if ep.MetastoreURI != "" {
-		main["metastore"] = strings.TrimPrefix(ep.MetastoreURI, "thrift://")
+		main["metastore"] = []string{strings.TrimPrefix(ep.MetastoreURI, "thrift://")}
 	}
+	checkLoopbackOnly(t, st, main)
+}
+
+// checkLoopbackOnly fails t for any listening socket of the stack's
+// process groups that is not on loopback, and unless each service listens
+// on the addresses main gives it. It returns each service's listeners.
+func checkLoopbackOnly(t *testing.T, st stack.State, main map[string][]string) map[string][]stacktest.Listener {
+	t.Helper()
 	require.Len(t, st.Processes, len(main), "one process per service: %+v", st.Processes)
+	all := map[string][]stacktest.Listener{}
 	for _, p := range st.Processes {
 		pids, err := stacktest.GroupPIDs(p.PID)
 		require.NoError(t, err)
@@ -348,15 +357,19 @@ func TestStackListensOnLoopbackOnlyIntegration(t *testing.T) {
 			}
 		}
 		t.Logf("%s (pids %v) listens on %v", p.Name, pids, addrs)
-		// Sanity: the scan sees the service's own port, so an empty result
-		// cannot pass for a clean one.
-		want, ok := main[p.Name]
+		// Sanity: the scan sees the service's own ports, so an empty
+		// result cannot pass for a clean one.
+		wants, ok := main[p.Name]
 		require.True(t, ok, "unknown service %s", p.Name)
-		require.True(t, slices.ContainsFunc(ls, func(l stacktest.Listener) bool {
-			return netip.AddrPortFrom(l.Addr.Addr().Unmap(), l.Addr.Port()).String() == want
-		}),
-			"%s's port %s not among its listeners %v", p.Name, want, addrs)
+		for _, want := range wants {
+			require.True(t, slices.ContainsFunc(ls, func(l stacktest.Listener) bool {
+				return netip.AddrPortFrom(l.Addr.Addr().Unmap(), l.Addr.Port()).String() == want
+			}),
+				"%s's port %s not among its listeners %v", p.Name, want, addrs)
+		}
+		all[p.Name] = ls
 	}
+	return all
 }
 
 // docker/hive/Dockerfile links the AWS SDK bundle hadoop-aws was built

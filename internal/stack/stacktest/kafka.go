@@ -9,8 +9,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/silt-etl/silt/internal/gen"
+	"github.com/silt-etl/silt/internal/stack"
 )
 
 // Produce publishes n synthetic game events (gen.NewEvents with seed) to
@@ -19,7 +21,30 @@ import (
 // acknowledged every one.
 func Produce(t testing.TB, brokers []string, topic string, n int, seed uint64) map[string]int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	return ProduceWith(t, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic, n, seed)
+}
+
+// KafkaOpts are the franz-go options that reach the stack's Kafka: the
+// seed brokers and, on a secure stack, TLS with its CA and SCRAM-SHA-512
+// as its user (the SASL_SSL listener, as Endpoints.Env configures silt).
+func KafkaOpts(t testing.TB, ep *stack.Endpoints) []kgo.Opt {
+	t.Helper()
+	opts := []kgo.Opt{kgo.SeedBrokers(ep.KafkaBrokers...)}
+	if !ep.Secure {
+		return opts
+	}
+	cfg, err := ep.ClientTLS(false)
+	if err != nil {
+		t.Fatalf("kafka tls: %v", err)
+	}
+	return append(opts, kgo.DialTLSConfig(cfg),
+		kgo.SASL(scram.Auth{User: ep.KafkaSCRAMUser, Pass: ep.KafkaSCRAMPassword}.AsSha512Mechanism()))
+}
+
+// ProduceWith is Produce through a client made with opts (KafkaOpts).
+func ProduceWith(t testing.TB, opts []kgo.Opt, topic string, n int, seed uint64) map[string]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
 		t.Fatalf("kafka producer: %v", err)
 	}
@@ -56,7 +81,13 @@ func Produce(t testing.TB, brokers []string, topic string, n int, seed uint64) m
 // committed offsets, a partition with no commit counting whole.
 func GroupLag(t testing.TB, brokers []string, group, topic string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	return GroupLagWith(t, []kgo.Opt{kgo.SeedBrokers(brokers...)}, group, topic)
+}
+
+// GroupLagWith is GroupLag through a client made with opts (KafkaOpts).
+func GroupLagWith(t testing.TB, opts []kgo.Opt, group, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatalf("kafka client: %v", err)
 	}

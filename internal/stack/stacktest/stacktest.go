@@ -14,6 +14,15 @@
 // installed or started fails the test; locally SILT_SKIP_INTEGRATION=1
 // skips instead, loudly. SILT_STACK_METASTORE=1 adds the standalone Hive
 // Metastore to a stack started here.
+//
+// Secure (and SecureState) do the same for the secured stack (silt stack
+// up --secure: TLS, SASL, mTLS, passwords), named by SILT_SECURE_STACK_STATE
+// or started for this test binary, with the same policy:
+//
+//	func TestSomethingSecureIntegration(t *testing.T) {
+//		ep := stacktest.Secure(t)
+//		...
+//	}
 package stacktest
 
 import (
@@ -29,12 +38,22 @@ import (
 	"github.com/silt-etl/silt/internal/stack"
 )
 
-var (
+// kind is one stack the tests of a binary share: the plain or the secure.
+type kind struct {
+	// env names the state file of a running stack of this kind.
+	env    string
+	secure bool
+
 	once  sync.Once
 	mu    sync.Mutex
 	owned *stack.Stack // started by this binary; Main stops it
 	cur   *stack.Stack // the stack tests use, owned or attached
 	upErr error
+}
+
+var (
+	plain  = &kind{env: "SILT_STACK_STATE"}
+	secure = &kind{env: "SILT_SECURE_STACK_STATE", secure: true}
 )
 
 // Main runs the tests and then stops a stack this binary started. A test
@@ -51,17 +70,22 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// stop stops the stacks this binary started, the plain and the secure.
 func stop() error {
-	mu.Lock()
-	s := owned
-	owned = nil
-	mu.Unlock()
-	if s == nil {
-		return nil
+	var errs []error
+	for _, k := range []*kind{plain, secure} {
+		k.mu.Lock()
+		s := k.owned
+		k.owned = nil
+		k.mu.Unlock()
+		if s == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		errs = append(errs, s.Down(ctx))
+		cancel()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	return s.Down(ctx)
+	return errors.Join(errs...)
 }
 
 // Action is what an integration test does about the stack it needs.
@@ -149,7 +173,7 @@ func CheckEnv(t testing.TB) {
 // Get returns the endpoints of a running stack, starting one if needed.
 func Get(t testing.TB) *stack.Endpoints {
 	t.Helper()
-	s := current(t)
+	s := plain.current(t)
 	if s == nil {
 		return nil
 	}
@@ -160,26 +184,49 @@ func Get(t testing.TB) *stack.Endpoints {
 // endpoints, whether this binary started it or attached to it.
 func State(t testing.TB) stack.State {
 	t.Helper()
-	s := current(t)
+	s := plain.current(t)
 	if s == nil {
 		return stack.State{}
 	}
 	return s.State()
 }
 
-func current(t testing.TB) *stack.Stack {
+// Secure returns the endpoints of a running secure stack (Endpoints.Secure:
+// TLS with its CA, SASL and mTLS on Kafka, passwords on Trino), the one
+// SILT_SECURE_STACK_STATE names or one started for this test binary.
+func Secure(t testing.TB) *stack.Endpoints {
+	t.Helper()
+	s := secure.current(t)
+	if s == nil {
+		return nil
+	}
+	return s.Endpoints()
+}
+
+// SecureState is the running secure stack's state, as State is the plain
+// one's.
+func SecureState(t testing.TB) stack.State {
+	t.Helper()
+	s := secure.current(t)
+	if s == nil {
+		return stack.State{}
+	}
+	return s.State()
+}
+
+func (k *kind) current(t testing.TB) *stack.Stack {
 	t.Helper()
 	return resolve(t, os.Getenv, func() (*stack.Stack, error) {
-		once.Do(func() {
+		k.once.Do(func() {
 			var own bool
-			cur, own, upErr = open(os.Getenv, up)
+			k.cur, own, k.upErr = k.open(os.Getenv, func() (*stack.Stack, error) { return up(k.secure) })
 			if own {
-				mu.Lock()
-				owned = cur
-				mu.Unlock()
+				k.mu.Lock()
+				k.owned = k.cur
+				k.mu.Unlock()
 			}
 		})
-		return cur, upErr
+		return k.cur, k.upErr
 	})
 }
 
@@ -197,19 +244,22 @@ func resolve(t testing.TB, getenv func(string) string, get func() (*stack.Stack,
 	return s
 }
 
-// open attaches to the stack SILT_STACK_STATE names or, if that is not a
-// healthy stack, starts one with up (owned is then true).
-func open(getenv func(string) string, up func() (*stack.Stack, error)) (s *stack.Stack, owned bool, err error) {
+// open attaches to the stack k.env names or, if that is not a healthy
+// stack of k's kind, starts one with up (owned is then true).
+func (k *kind) open(getenv func(string) string, up func() (*stack.Stack, error)) (s *stack.Stack, owned bool, err error) {
 	var attachErr error
-	if path := getenv("SILT_STACK_STATE"); path != "" {
+	if path := getenv(k.env); path != "" {
 		s, err := stack.Attach(path)
+		if err == nil && s.Endpoints().Secure != k.secure {
+			err = fmt.Errorf("it holds a %s stack", map[bool]string{false: "plain", true: "secure"}[s.Endpoints().Secure])
+		}
 		if err == nil {
 			err = s.Healthy(context.Background())
 		}
 		if err == nil {
 			return s, false, nil
 		}
-		attachErr = fmt.Errorf("SILT_STACK_STATE=%s is not a running stack: %w", path, err)
+		attachErr = fmt.Errorf("%s=%s is not a running %s stack: %w", k.env, path, map[bool]string{false: "plain", true: "secure"}[k.secure], err)
 		fmt.Fprintf(os.Stderr, "stacktest: %v; starting one for this test binary\n", attachErr)
 	}
 	s, err = up()
@@ -221,14 +271,22 @@ func open(getenv func(string) string, up func() (*stack.Stack, error)) (s *stack
 
 // up starts a stack for this test binary. Cold starts download and build;
 // warm starts take well under a minute.
-func up() (*stack.Stack, error) {
+func up(secure bool) (*stack.Stack, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	start := time.Now()
-	s, err := stack.Up(ctx, stack.Options{Progress: os.Stderr, Metastore: os.Getenv("SILT_STACK_METASTORE") == "1"})
+	o := stack.Options{Progress: os.Stderr, Secure: secure}
+	if !secure {
+		o.Metastore = os.Getenv("SILT_STACK_METASTORE") == "1"
+	}
+	s, err := stack.Up(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "stacktest: stack started in %s\n", time.Since(start).Round(time.Second))
+	what := "stack"
+	if secure {
+		what = "secure stack"
+	}
+	fmt.Fprintf(os.Stderr, "stacktest: %s started in %s\n", what, time.Since(start).Round(time.Second))
 	return s, nil
 }

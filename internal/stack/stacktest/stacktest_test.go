@@ -1,8 +1,10 @@
 package stacktest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,7 +74,7 @@ func TestPolicy(t *testing.T) {
 			f := &fakeTB{}
 			started := false
 			got := resolve(f, getenv, func() (*stack.Stack, error) {
-				s, _, err := open(getenv, func() (*stack.Stack, error) {
+				s, _, err := plain.open(getenv, func() (*stack.Stack, error) {
 					started = true
 					if c.upErr != nil {
 						return nil, c.upErr
@@ -120,6 +122,56 @@ func TestMissingService(t *testing.T) {
 		apply(f, a, msg)
 		if f.outcome() != c.want || !strings.Contains(f.msg, reason) {
 			t.Errorf("env %v: %v %q, want %v with the reason", c.env, f.outcome(), f.msg, c.want)
+		}
+	}
+}
+
+// Secure attaches only to a secure stack: SILT_SECURE_STACK_STATE naming a
+// plain stack's state (or SILT_STACK_STATE a secure one's) is not used,
+// and a stack of the right kind is started instead.
+func TestOpenChecksKind(t *testing.T) {
+	dir := t.TempDir()
+	plainState := filepath.Join(dir, "plain.json")
+	secureState := filepath.Join(dir, "secure.json")
+	write := func(path string, secure bool) {
+		b, err := json.Marshal(stack.State{Endpoints: stack.Endpoints{Secure: secure}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(plainState, false)
+	write(secureState, true)
+	started := &stack.Stack{}
+	for _, c := range []struct {
+		k    *kind
+		env  map[string]string
+		says string
+	}{
+		{secure, map[string]string{"SILT_SECURE_STACK_STATE": plainState}, "holds a plain stack"},
+		{plain, map[string]string{"SILT_STACK_STATE": secureState}, "holds a secure stack"},
+		// The right kind, but no process runs: not healthy.
+		{secure, map[string]string{"SILT_SECURE_STACK_STATE": secureState}, "no processes"},
+		// The other kind's variable is not looked at.
+		{secure, map[string]string{"SILT_STACK_STATE": secureState}, ""},
+	} {
+		var got error
+		s, owned, err := c.k.open(env(c.env), func() (*stack.Stack, error) { return nil, errors.New("cannot start") })
+		got = err
+		if s != nil || owned {
+			t.Errorf("%v: got a stack", c.env)
+		}
+		if c.says != "" && (got == nil || !strings.Contains(got.Error(), c.says)) {
+			t.Errorf("%v: error %v, want it to say %q", c.env, got, c.says)
+		}
+		if got == nil || !strings.Contains(got.Error(), "cannot start") {
+			t.Errorf("%v: error %v, want the start's too", c.env, got)
+		}
+		s, owned, err = c.k.open(env(c.env), func() (*stack.Stack, error) { return started, nil })
+		if err != nil || s != started || !owned {
+			t.Errorf("%v: open = %p, %v, %v; want the started stack", c.env, s, owned, err)
 		}
 	}
 }
