@@ -6,11 +6,14 @@ BIN      := bin/silt
 PKGS     := ./...
 # One shared stack for all test binaries; they attach through this file.
 STACK_STATE ?= $(CURDIR)/.cache/stack/state.json
+# The secured stack (silt stack up --secure: TLS, SASL, mTLS, passwords),
+# beside the plain one; tests attach through SILT_SECURE_STACK_STATE.
+SECURE_STACK_STATE ?= $(CURDIR)/.cache/stack/secure-state.json
 TEST_TIMEOUT ?= 45m
 # gotestsum runs go test and ends with one summary line (DONE N tests ...).
 GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0 --format pkgname-and-test-fails --
 
-.PHONY: all build run unit test integration stack-up stack-down bench lint fmt clean up down
+.PHONY: all build run unit test integration stack-up stack-down stack-up-secure stack-down-secure bench lint fmt clean up down
 
 all: build
 
@@ -23,24 +26,35 @@ run: build
 unit:
 	$(GO) test -count=1 -timeout 10m $(PKGS)
 
-# test: every tier. The stack is brought up once (first run downloads and
-# builds into ~/.cache/silt, printing progress) and torn down afterwards,
-# also when a test fails.
+# test: every tier. The plain stack and the secure one are brought up
+# once, one after the other (first run downloads and builds into
+# ~/.cache/silt, printing progress), and torn down afterwards, also when a
+# test fails.
 test: build
 	@$(GOTESTSUM) -count=1 -timeout 10m $(PKGS)
-	@# stdout (endpoints and the stack's generated keys) stays out of CI logs
+	@# stdout (endpoints and the stacks' generated keys) stays out of CI logs
 	@./$(BIN) stack up --state $(STACK_STATE) --metastore > /dev/null
+	@./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null || \
+	  { status=$$?; ./$(BIN) stack down --state $(STACK_STATE); exit $$status; }
 	@# The tests' status wins; a failed stack down (a process left running,
 	@# a directory left behind) fails a run whose tests passed.
-	@SILT_STACK_STATE=$(STACK_STATE) SILT_BIN=$(CURDIR)/$(BIN) $(GOTESTSUM) -count=1 -p 1 -tags integration -timeout $(TEST_TIMEOUT) -run 'Integration|E2E' $(PKGS); \
+	@SILT_STACK_STATE=$(STACK_STATE) SILT_SECURE_STACK_STATE=$(SECURE_STACK_STATE) SILT_BIN=$(CURDIR)/$(BIN) $(GOTESTSUM) -count=1 -p 1 -tags integration -timeout $(TEST_TIMEOUT) -run 'Integration|E2E' $(PKGS); \
 	  status=$$?; ./$(BIN) stack down --state $(STACK_STATE); down=$$?; \
-	  if [ $$status -ne 0 ]; then exit $$status; fi; exit $$down
+	  ./$(BIN) stack down --state $(SECURE_STACK_STATE); sdown=$$?; \
+	  if [ $$status -ne 0 ]; then exit $$status; fi; \
+	  if [ $$down -ne 0 ]; then exit $$down; fi; exit $$sdown
 
 stack-up: build
 	./$(BIN) stack up --state $(STACK_STATE) --metastore
 
 stack-down: build
 	./$(BIN) stack down --state $(STACK_STATE)
+
+stack-up-secure: build
+	./$(BIN) stack up --secure --state $(SECURE_STACK_STATE)
+
+stack-down-secure: build
+	./$(BIN) stack down --state $(SECURE_STACK_STATE)
 
 # bench: Go benchmarks, then end-to-end ingest of 1M events into a local
 # lake (before the stack starts) and MinIO (peak RSS of the silt process),
