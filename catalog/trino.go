@@ -2,13 +2,18 @@ package catalog
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
-	_ "github.com/trinodb/trino-go-client/trino" // registers the "trino" database/sql driver
+	"github.com/trinodb/trino-go-client/trino"
 
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
@@ -28,13 +33,9 @@ type trinoBackend struct {
 }
 
 func openTrino(ctx context.Context, t config.Trino) (*Catalog, error) {
-	dsn, err := trinoDSN(t)
+	db, closeDB, err := openTrinoDB(t, defaultRetryTimeout)
 	if err != nil {
 		return nil, err
-	}
-	db, err := sql.Open("trino", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open trino catalog: %w", err)
 	}
 	loc := t.Location
 	if !strings.HasSuffix(loc, "/") {
@@ -43,33 +44,168 @@ func openTrino(ctx context.Context, t config.Trino) (*Catalog, error) {
 	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc}
 	q := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s.%s WITH (location = %s)", Quote(t.Catalog), Quote(t.Schema), literal(loc))
 	if _, err := db.ExecContext(ctx, q); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create schema %s.%s: %w", t.Catalog, t.Schema, err)
+		closeDB()
+		return nil, redactSecrets(fmt.Errorf("trino at %s: create schema %s.%s: %w", trinoServer(t), t.Catalog, t.Schema, err), t)
 	}
-	return &Catalog{db: db, dialect: Trino, be: be}, nil
+	return &Catalog{db: db, dialect: Trino, be: be, close: closeDB}, nil
 }
 
-// trinoDSN pins the catalog and schema (so reports name tables bare) and
-// the session time zone to UTC (so timestamps without a zone, which is
-// what the lake holds, are neither shifted by the server nor the client).
+// defaultRetryTimeout bounds how long trino-go-client retries one failing
+// HTTP request (see trinoDSN); a request_retry_timeout in the URL wins.
+const defaultRetryTimeout = "10s"
+
+// openTrinoDB opens the connection pool; it sends no request yet. The
+// DSN holds the password and token: it never leaves this function, and
+// every error is passed through redactSecrets. closeDB closes the pool
+// and the CA client's idle connections.
+func openTrinoDB(t config.Trino, retryTimeout string) (db *sql.DB, closeDB func() error, err error) {
+	dsn, err := trinoDSNRetry(t, retryTimeout)
+	if err != nil {
+		return nil, nil, redactSecrets(err, t)
+	}
+	conf, err := trino.ParseDSN(dsn)
+	if err != nil {
+		return nil, nil, redactSecrets(fmt.Errorf("catalog.trino.url: %w", err), t)
+	}
+	var client *http.Client
+	if t.CAFile != "" {
+		// trino-go-client's own SSLCertPath trusts that file only; silt
+		// trusts it besides the system roots. Config.HTTPClient rather
+		// than RegisterCustomClient: no process-wide registry to name and
+		// leak into, and the driver keeps refusing to follow redirects
+		// (which would carry the credentials elsewhere) for it.
+		if conf.CustomClientName != "" || conf.SSLCert != "" || conf.SSLCertPath != "" || conf.SSLVerification != "" {
+			return nil, nil, errors.New("catalog.trino.ca_file is set and catalog.trino.url sets its own TLS (custom_client, SSLCert, SSLCertPath or SSLVerification): keep one")
+		}
+		if client, err = trinoCAClient(t.CAFile); err != nil {
+			return nil, nil, err
+		}
+		conf.HTTPClient = client
+	}
+	conn, err := trino.NewConnector(conf)
+	if err != nil {
+		return nil, nil, redactSecrets(fmt.Errorf("catalog.trino.url: %w", err), t)
+	}
+	db = sql.OpenDB(conn)
+	closeDB = func() error {
+		err := db.Close()
+		if client != nil {
+			client.CloseIdleConnections()
+		}
+		return err
+	}
+	return db, closeDB, nil
+}
+
+// trinoCAClient is an HTTP client that trusts the PEM certificates in
+// caFile besides the system roots. It copies http.DefaultTransport, so it
+// keeps the proxy from the environment, the dial and TLS handshake
+// timeouts, and HTTP/2.
+func trinoCAClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("catalog.trino.ca_file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("catalog.trino.ca_file %s: no PEM certificate in it (want -----BEGIN CERTIFICATE-----)", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
+// trinoDSN is the trino-go-client DSN for t. It pins the catalog and
+// schema (so reports name tables bare) and the session time zone to UTC
+// (so timestamps without a zone, which is what the lake holds, are
+// neither shifted by the server nor the client). What the URL says wins
+// for these.
+//
 // It also bounds how long the client retries one failing HTTP request:
 // its default, 2 minutes, held every ingest batch that long while Trino
 // was down, though a failed registration costs nothing (the next batch
 // repairs it) and the scheduler retries reports. A request_retry_timeout
-// in catalog.trino.url wins.
+// in catalog.trino.url wins. (The client retries only 429/502/503/504 and
+// connection errors: a 401 or a TLS failure returns at once.)
+//
+// Credentials: catalog.trino.user replaces the URL's user (none in
+// either: "silt"); catalog.trino.password goes into the userinfo, which
+// the client sends as HTTP Basic auth over https only; access_token is
+// the client's accessToken parameter, sent as a Bearer token. So the DSN
+// is a secret: never log it or put it in an error.
 func trinoDSN(t config.Trino) (string, error) {
-	u, err := url.Parse(t.URL)
+	return trinoDSNRetry(t, defaultRetryTimeout)
+}
+
+func trinoDSNRetry(t config.Trino, retryTimeout string) (string, error) {
+	u, err := parseTrinoURL(t.URL)
 	if err != nil {
-		return "", fmt.Errorf("catalog.trino.url: %w", err)
+		return "", err
 	}
 	q := u.Query()
-	for k, v := range map[string]string{"catalog": t.Catalog, "schema": t.Schema, "timezone": "UTC", "request_retry_timeout": "10s"} {
+	for k, v := range map[string]string{"catalog": t.Catalog, "schema": t.Schema, "timezone": "UTC", "request_retry_timeout": retryTimeout} {
 		if q.Get(k) == "" {
 			q.Set(k, v)
 		}
 	}
+	if t.AccessToken != "" {
+		q.Set(trinoAccessTokenParam, t.AccessToken)
+	}
 	u.RawQuery = q.Encode()
+	user := trinoUser(t, u)
+	pass := t.Password
+	if pass == "" && u.User != nil {
+		pass, _ = u.User.Password()
+	}
+	if pass != "" {
+		u.User = url.UserPassword(user, pass)
+	} else {
+		u.User = url.User(user)
+	}
 	return u.String(), nil
+}
+
+// trinoAccessTokenParam is trino-go-client's DSN parameter for a bearer
+// token (its accessTokenConfig, unexported).
+const trinoAccessTokenParam = "accessToken"
+
+// parseTrinoURL parses catalog.trino.url without quoting it in the error:
+// the URL may hold a password.
+func parseTrinoURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("catalog.trino.url: %w", err)
+	}
+	return u, nil
+}
+
+// trinoUser is the user silt connects as: catalog.trino.user, else the
+// URL's, else "silt".
+func trinoUser(t config.Trino, u *url.URL) string {
+	if t.User != "" {
+		return t.User
+	}
+	if u.User != nil && u.User.Username() != "" {
+		return u.User.Username()
+	}
+	return "silt"
+}
+
+// trinoServer is catalog.trino.url as it may be printed: scheme and host,
+// no user, password or parameters (an access token may be one).
+func trinoServer(t config.Trino) string {
+	u, err := url.Parse(t.URL)
+	if err != nil || u.Host == "" {
+		return "catalog.trino.url"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func (b *trinoBackend) qualified(table string) string {
