@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,6 +199,13 @@ func TestTrinoWrongPasswordFailsFastAndIsExplained(t *testing.T) {
 	require.Contains(t, ExplainTrinoError(err), "refused the credentials (401)")
 	require.Contains(t, ExplainTrinoError(err), "catalog.trino.password")
 
+	// The same with a token, and through CheckTrino.
+	tr.Password, tr.AccessToken = "", testToken
+	_, err = CheckTrino(t.Context(), tr)
+	require.Error(t, err)
+	requireNoSecret(t, err)
+	require.Equal(t, int64(2), f.requests.Load(), "the 401 was retried")
+	require.Contains(t, ExplainTrinoError(err), "(401)")
 }
 
 // TestTrinoRetryCounterSeesRetries shows the request counter the
@@ -230,6 +238,64 @@ func TestTrinoSchemeMismatchIsExplained(t *testing.T) {
 		require.Contains(t, ExplainTrinoError(err), "the server speaks plain http: write http:// in catalog.trino.url")
 		require.Zero(t, f.requests.Load(), "an https request was served as http")
 	})
+}
+
+func TestTrinoNothingListeningIsExplained(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+
+	// CheckTrino's client gives up on a refused connection within
+	// seconds (checkRetryTimeout), so the cause, not only a deadline,
+	// reaches the caller.
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = CheckTrino(ctx, trinoConfig("http://"+addr))
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.Error(t, err)
+	require.Equal(t, "nothing listens at "+addr+" (catalog.trino.url): is Trino up, and is this its port?", ExplainTrinoError(err))
+
+	// A check whose deadline comes first says so, and still explains.
+	ctx, cancel = context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err = CheckTrino(ctx, trinoConfig("http://"+addr))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "no answer before the check's deadline")
+	require.Equal(t, "Trino did not answer in time (catalog.trino.url): is it up and reachable, and is this its port?", ExplainTrinoError(err))
+}
+
+func TestCheckTrino(t *testing.T) {
+	ca := newTestCA(t, "silt-test-ca")
+	f := newFakeTrino(t, ca)
+	tr := trinoConfig(f.url())
+	tr.User, tr.Password, tr.CAFile = "etl", testPassword, ca.pemFile
+
+	detail, err := CheckTrino(t.Context(), tr)
+	require.NoError(t, err)
+	require.Equal(t, f.url()+" answers as user etl; catalog hive exists; schema events does not exist yet (silt creates it when it first opens the catalog)", detail)
+	require.Equal(t, []string{"SELECT 1", "SELECT count(*) FROM system.metadata.catalogs WHERE catalog_name = 'hive'",
+		`SELECT count(*) FROM "hive".information_schema.schemata WHERE schema_name = 'events'`}, f.queries)
+	user, _ := f.seen()
+	require.Equal(t, "etl", user)
+
+	f.setSchemas("events")
+	detail, err = CheckTrino(t.Context(), tr)
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(detail, "; schema events exists"), detail)
+
+	f.setCatalogs("system")
+	_, err = CheckTrino(t.Context(), tr)
+	require.Error(t, err)
+	requireNoSecret(t, err)
+	require.Equal(t, "catalog hive does not exist in Trino (catalog.trino.catalog)", ExplainTrinoError(err))
+	require.Equal(t, "trino at "+f.url()+": catalog hive does not exist in Trino", err.Error())
+
+	// Opening the catalog says the same from Trino's own error.
+	_, err = openFast(t, tr)
+	require.Error(t, err)
+	require.Equal(t, "catalog hive does not exist in Trino (catalog.trino.catalog)", ExplainTrinoError(err))
 }
 
 func TestTrinoCAFileWithoutCertificate(t *testing.T) {
