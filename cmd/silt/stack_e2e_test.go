@@ -80,3 +80,68 @@ func TestStackUpDownE2E(t *testing.T) {
 	require.Error(t, err, "silt stack status after down:\n%s", out)
 	require.True(t, strings.Contains(out, "no stack running"), "status after down: %s", out)
 }
+
+// silt stack up --secure, status, trino and down as a user runs them, on a
+// secure stack of its own: the export lines are the stack's Env, the
+// trino subcommand logs in with the stack's password, a plain up on the
+// secure state is refused, and down leaves nothing behind.
+func TestSecureStackUpDownE2E(t *testing.T) {
+	stacktest.CheckEnv(t)
+	bin := stacktest.SiltBin(t)
+	state := filepath.Join(t.TempDir(), "secure-state.json")
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+	silt := func(args ...string) (string, error) {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, bin, append([]string{"stack"}, append(args, "--state", state)...)...).CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() { _, _ = silt("down") })
+
+	start := time.Now()
+	out, err := silt("up", "--secure")
+	require.NoError(t, err, "silt stack up --secure:\n%s", out)
+	t.Logf("silt stack up --secure took %s", time.Since(start).Round(100*time.Millisecond))
+
+	st, err := stack.Attach(state)
+	require.NoError(t, err)
+	ep := st.Endpoints()
+	require.True(t, ep.Secure)
+	for _, kv := range ep.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		require.Contains(t, out, "export "+k+"="+shellQuote(v)+"\n")
+	}
+	require.Contains(t, out, "export SILT_KAFKA_SASL_MECHANISM='scram-sha-512'")
+	require.Contains(t, out, "export SILT_S3_SECURE='true'")
+	require.Equal(t, 1, strings.Count(out, ep.TrinoPassword), "the Trino password is printed once, in its export line")
+
+	out, err = silt("status")
+	require.NoError(t, err, "silt stack status:\n%s", out)
+	for _, name := range []string{"minio", "kafka", "trino"} {
+		require.Regexp(t, regexp.MustCompile(`(?m)^`+name+`\s.*\sup\s`), out, "status of %s", name)
+	}
+
+	// TRINO_PASSWORD comes from the state file, not from the caller.
+	out, err = silt("trino", "--execute", "SELECT 40 + 2")
+	require.NoError(t, err, "silt stack trino:\n%s", out)
+	require.Contains(t, out, `"42"`)
+
+	out, err = silt("up")
+	require.Error(t, err)
+	require.Contains(t, out, "state of a secure stack")
+
+	procs := st.State().Processes
+	dir := st.State().Dir
+	out, err = silt("down")
+	require.NoError(t, err, "silt stack down:\n%s", out)
+	require.Eventually(t, func() bool {
+		for _, p := range procs {
+			if pids, err := stacktest.GroupPIDs(p.PID); err != nil || len(pids) > 0 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "processes of the secure stack still alive")
+	require.NoDirExists(t, dir, "the run directory, with the CA key, is gone")
+	require.NoFileExists(t, state)
+}
