@@ -343,6 +343,31 @@ func TestNothingConfiguredFailsFast(t *testing.T) {
 	}
 }
 
+// A metadata endpoint that accepts connections and never answers (as
+// 169.254.169.254 does off AWS, behind some firewalls) must not hang the
+// chain.
+func TestSilentMetadataEndpointTimesOut(t *testing.T) {
+	isolate(t)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", srv.URL)
+	start := time.Now()
+	_, _, err := get(t, Options{})
+	if !errors.Is(err, ErrNoCredentials) {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("a silent metadata endpoint held the chain for %v", d.Round(time.Millisecond))
+	}
+}
+
 // A profile asked for by name that cannot be read ends the chain: falling
 // through to instance metadata would sign as somebody else.
 func TestNamedProfileMissingStopsTheChain(t *testing.T) {
