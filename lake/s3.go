@@ -125,6 +125,11 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	return s, nil
 }
 
+// CredentialSource says where the store's credentials came from (static
+// keys, or the credential chain's source), never a secret; empty before
+// the first request.
+func (s *S3) CredentialSource() string { return s.rec.Source() }
+
 // firstObject lists at most one key of the lake: it proves the bucket
 // exists and the credentials may read it.
 func (s *S3) firstObject(ctx context.Context) error {

@@ -153,6 +153,7 @@ func TestNewS3TrustsCAFile(t *testing.T) {
 	s, err := openFast(t, o)
 	require.NoError(t, err)
 	require.NoError(t, lake.Probe(context.Background(), s))
+	require.Equal(t, "static keys, access key …TKEY", s.CredentialSource())
 }
 
 func TestNewS3CAFileWithoutCertificate(t *testing.T) {
