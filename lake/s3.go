@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -212,18 +211,18 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 			return fmt.Errorf("put %s: reader holds %d bytes, expected %d", key, n, size)
 		}
 	}
-	attempt := 0
+	var failed error // the previous attempt's
 	err := s.retry(ctx, "put "+key, func() error {
-		if attempt++; attempt > 1 {
+		if failed != nil {
 			if !canRetry {
-				return permanent(errors.New("upload failed and its reader cannot rewind"))
+				return permanent(fmt.Errorf("upload failed and its reader cannot rewind: %w", failed))
 			}
 			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
 				return permanent(err)
 			}
 		}
-		_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, r, size, opts)
-		return err
+		_, failed = s.client.PutObject(ctx, s.bucket, s.prefix+key, r, size, opts)
+		return failed
 	})
 	if err != nil {
 		return s.fail("put "+key, err)
@@ -274,7 +273,9 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 	var out []Object
 	err := s.retry(ctx, "list "+prefix, func() error {
 		out = out[:0]
-		for info := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+		// The iterator, not the channel: returning early from a channel
+		// listing would leave its goroutine blocked.
+		for info := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
 			if info.Err != nil {
 				return info.Err
 			}

@@ -380,6 +380,9 @@ func rawMessage(err error) string {
 	msg := err.Error()
 	var er minio.ErrorResponse
 	if errors.As(err, &er) && er.Code != "" && !strings.Contains(msg, er.Code) {
+		if text := er.Error(); text != "" && strings.Contains(msg, text) {
+			return strings.Replace(msg, text, er.Code+": "+text, 1)
+		}
 		msg = er.Code + ": " + msg
 	}
 	return msg

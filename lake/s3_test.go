@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -362,4 +363,17 @@ func TestProbe(t *testing.T) {
 	require.Contains(t, lake.ExplainS3Error(err), "the server has no KMS, so it cannot encrypt objects (lake.s3.sse / SILT_S3_SSE")
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.LessOrEqual(t, puts.Load(), int32(3))
+}
+
+// A failed upload from a reader that cannot rewind is not retried, and the
+// error keeps the failure's cause.
+func TestPutUnrewindableKeepsTheCause(t *testing.T) {
+	f := newFakeS3(t, "lake")
+	s, err := lake.NewS3(context.Background(), staticOpts(f.Endpoint()))
+	require.NoError(t, err)
+	f.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s3Error(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.", "lake")
+	})
+	err = s.Put(context.Background(), "a/b.csv", io.MultiReader(strings.NewReader("a,b\n")), 4)
+	require.ErrorContains(t, err, "upload failed and its reader cannot rewind: SlowDown: Please reduce your request rate.")
 }
