@@ -225,7 +225,7 @@ func explainResponse(er minio.ErrorResponse, c *errContext) string {
 		if c.static {
 			return "the session token is invalid or expired (lake.s3.session_token / SILT_S3_SESSION_TOKEN)"
 		}
-		return "the session token is invalid or expired (" + accessKeys(c) + ")"
+		return "the session token is invalid or expired (it comes from " + chainSource(c) + "; or set lake.s3.session_token)"
 	case "AccessDenied":
 		msg := "access to bucket " + bucket + " is denied to the credentials in use"
 		if c.source != nil {
