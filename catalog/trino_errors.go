@@ -89,12 +89,15 @@ func ExplainTrinoError(err error) string {
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("cannot resolve host %s (catalog.trino.url): %s", dnsErr.Name, dnsErr.Err)
 	}
-	if scheme := trinoErrScheme(err); scheme == "http" {
-		if strings.Contains(err.Error(), `malformed HTTP response "\x15\x03`) {
-			// A TLS alert record: the server wanted a TLS handshake.
+	var uerr *url.Error
+	if errors.As(err, &uerr) && strings.HasPrefix(uerr.URL, "http://") {
+		// net/http quotes the bytes it got (%q), so a TLS alert record
+		// (0x15, version 3.x) reads "\x15\x03": Trino's Jetty answers
+		// plain http on its https port with one.
+		if strings.Contains(uerr.Err.Error(), `malformed HTTP response "\x15\x03`) {
 			return "the server speaks https: write https:// in catalog.trino.url"
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "malformed HTTP response") {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(uerr.Err.Error(), "malformed HTTP response") {
 			return "the server closed the connection without an HTTP answer: if it speaks https, write https:// in catalog.trino.url"
 		}
 	}
@@ -162,18 +165,6 @@ func trinoErrAddr(err error) string {
 		}
 	}
 	return "catalog.trino.url"
-}
-
-// trinoErrScheme is the scheme of the request a network error was about,
-// or "" when the error does not say.
-func trinoErrScheme(err error) string {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		if u, perr := url.Parse(uerr.URL); perr == nil {
-			return u.Scheme
-		}
-	}
-	return ""
 }
 
 // missingCatalogError is CheckTrino finding no catalog of that name.

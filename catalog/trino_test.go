@@ -240,6 +240,44 @@ func TestTrinoSchemeMismatchIsExplained(t *testing.T) {
 	})
 }
 
+// rawServer accepts connections on loopback and answers each with reply
+// (then closes it) without reading HTTP: what a TLS-only server does to
+// plain http.
+func rawServer(t *testing.T, reply []byte) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			_, _ = c.Read(buf)
+			_, _ = c.Write(reply)
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestTrinoHTTPToATLSOnlyPortIsExplained(t *testing.T) {
+	// Trino's Jetty answers plain http on its https port with a TLS alert
+	// record (seen on the secure stack: "\x15\x03\x03\x00\x02\x02P").
+	addr := rawServer(t, []byte("\x15\x03\x03\x00\x02\x02P"))
+	_, err := openFast(t, trinoConfig("http://"+addr))
+	require.Error(t, err)
+	require.Equal(t, "the server speaks https: write https:// in catalog.trino.url", ExplainTrinoError(err))
+
+	// A server that hangs up without a word may be one too.
+	addr = rawServer(t, nil)
+	_, err = openFast(t, trinoConfig("http://"+addr))
+	require.Error(t, err)
+	require.Equal(t, "the server closed the connection without an HTTP answer: if it speaks https, write https:// in catalog.trino.url", ExplainTrinoError(err))
+}
+
 func TestTrinoNothingListeningIsExplained(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
