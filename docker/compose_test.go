@@ -3,6 +3,7 @@ package docker
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,14 @@ import (
 type composeProject struct {
 	Services map[string]composeService `json:"services"`
 	Volumes  map[string]any            `json:"volumes"`
+	Secrets  map[string]composeSecret  `json:"secrets"`
+}
+
+// composeSecret is a top-level secret: a file, or an environment variable
+// of compose's own (docker/.env) copied into the container at its start.
+type composeSecret struct {
+	File        string `json:"file"`
+	Environment string `json:"environment"`
 }
 
 type composeService struct {
@@ -26,7 +35,9 @@ type composeService struct {
 		Context    string `json:"context"`
 		Dockerfile string `json:"dockerfile"`
 	} `json:"build"`
+	Entrypoint  []string          `json:"entrypoint"`
 	Command     []string          `json:"command"`
+	User        string            `json:"user"`
 	Environment map[string]string `json:"environment"`
 	Healthcheck *struct {
 		Test    []string `json:"test"`
@@ -35,19 +46,55 @@ type composeService struct {
 	DependsOn map[string]struct {
 		Condition string `json:"condition"`
 	} `json:"depends_on"`
-	Volumes []struct {
-		Type     string `json:"type"`
-		Source   string `json:"source"`
-		Target   string `json:"target"`
-		ReadOnly bool   `json:"read_only"`
-	} `json:"volumes"`
-	Ports []struct {
+	Volumes []composeVolume    `json:"volumes"`
+	Secrets []composeSecretRef `json:"secrets"`
+	Ports   []struct {
 		HostIP    string `json:"host_ip"`
 		Published string `json:"published"`
 		Target    int    `json:"target"`
 	} `json:"ports"`
 	Profiles []string `json:"profiles"`
 	Restart  string   `json:"restart"`
+}
+
+type composeVolume struct {
+	Type     string `json:"type"`
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only"`
+	Bind     *struct {
+		CreateHostPath bool `json:"create_host_path"`
+	} `json:"bind"`
+}
+
+// composeSecretRef is a service's use of a secret: /run/secrets/<target>
+// (the source's name when no target is given), owned by uid, with mode.
+type composeSecretRef struct {
+	Source string  `json:"source"`
+	Target string  `json:"target"`
+	UID    string  `json:"uid"`
+	GID    string  `json:"gid"`
+	Mode   *uint32 `json:"mode"`
+}
+
+// mode is the secret file's mode in octal, "default" when unset.
+func (r composeSecretRef) mode() string {
+	if r.Mode == nil {
+		return "default"
+	}
+	return fmt.Sprintf("%#o", *r.Mode)
+}
+
+// path is where the secret appears in the container.
+func (r composeSecretRef) path() string {
+	switch {
+	case r.Target == "":
+		return "/run/secrets/" + r.Source
+	case strings.HasPrefix(r.Target, "/"):
+		return r.Target
+	default:
+		return "/run/secrets/" + r.Target
+	}
 }
 
 // oneShot services run to completion (restart "no"): no health check, and
@@ -58,9 +105,20 @@ func (s composeService) oneShot() bool { return s.Restart == "no" }
 // with every profile, in an environment holding only envFile's values.
 func composeConfig(t *testing.T, envFile string) (composeProject, []byte, error) {
 	t.Helper()
+	return composeConfigFiles(t, envFile, "compose.yml")
+}
+
+// composeConfigFiles resolves the compose files of docker/, each over the
+// ones before it, as `docker compose -f a -f b ... config` does.
+func composeConfigFiles(t *testing.T, envFile string, files ...string) (composeProject, []byte, error) {
+	t.Helper()
 	root := repoRoot(t)
-	cmd := exec.Command(composeCLI.path(t), "-f", filepath.Join(root, "docker", "compose.yml"),
-		"--env-file", envFile, "--profile", "load", "config", "--format", "json")
+	var args []string
+	for _, f := range files {
+		args = append(args, "-f", filepath.Join(root, "docker", f))
+	}
+	args = append(args, "--env-file", envFile, "--profile", "load", "config", "--format", "json")
+	cmd := exec.Command(composeCLI.path(t), args...)
 	// Nothing from the caller's environment may fill a ${VAR}: the file and
 	// the env file alone must resolve.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
@@ -114,11 +172,19 @@ func TestComposeNeedsSecrets(t *testing.T) {
 }
 
 func TestComposeRules(t *testing.T) {
-	root := repoRoot(t)
-	p, stderr, err := composeConfig(t, filepath.Join(root, "docker", ".env.example"))
+	p, stderr, err := composeConfig(t, filepath.Join(repoRoot(t), "docker", ".env.example"))
 	if err != nil {
 		t.Fatalf("docker compose config: %v\n%s", err, stderr)
 	}
+	checkComposeRules(t, p, nil)
+}
+
+// checkComposeRules holds a resolved project to the stack's rules. A bind
+// mount must be a read-only file of the repository, unless otherBind (when
+// given) accepts it by returning true after checking it its own way.
+func checkComposeRules(t *testing.T, p composeProject, otherBind func(service string, v composeVolume) bool) {
+	t.Helper()
+	root := repoRoot(t)
 	for name, s := range p.Services {
 		checkImagePinned(t, name, s.Image)
 		if s.oneShot() {
@@ -149,10 +215,11 @@ func TestComposeRules(t *testing.T) {
 			}
 		}
 		for _, v := range s.Volumes {
-			switch v.Type {
-			case "bind":
+			switch {
+			case v.Type == "bind" && otherBind != nil && otherBind(name, v):
+			case v.Type == "bind":
 				checkBindMount(t, root, name, v.Source, v.ReadOnly)
-			case "volume":
+			case v.Type == "volume":
 				if _, ok := p.Volumes[v.Source]; !ok {
 					t.Errorf("%s: volume %s is not a declared named volume", name, v.Source)
 				}
@@ -232,49 +299,100 @@ func checkBindMount(t *testing.T, root, service, source string, readOnly bool) {
 // TestComposeNoLiteralSecrets reads the file as written: a password, key or
 // token must come from ${VAR:?...}, never a literal or a ${VAR:-default}.
 func TestComposeNoLiteralSecrets(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker", "compose.yml"))
+	checkNoLiteralSecrets(t, "compose.yml", false)
+}
+
+var (
+	secretKeyRE      = regexp.MustCompile(`(?i)(password|secret|_key(_id)?$|token)`)
+	requiredRE       = regexp.MustCompile(`^\$\{[A-Z_]+:\?[^}]*\}$`)
+	inlinePasswordRE = regexp.MustCompile(`(?i)password=("[^"]*"|\$\{[^}]*\}|\S*)`)
+	// jaasOptionRE is one key="value" option of a JAAS config line.
+	jaasOptionRE = regexp.MustCompile(`(\w+)="([^"]*)"`)
+)
+
+// checkNoLiteralSecrets reads docker/<file> as written. An environment key
+// that names a secret takes its value from ${VAR:?...}, or, with blankOK,
+// is blank (an override file blanking a key the file below sets, because
+// the value comes from a secret file now); passwords inside longer values,
+// like a JDBC option or a JAAS config, come from ${VAR:?...} too. Every
+// variable the file requires, directly or as a secret's source, is in
+// .env.example.
+func checkNoLiteralSecrets(t *testing.T, file string, blankOK bool) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker", file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("parse compose.yml: %v", err)
+	var doc struct {
+		Services map[string]struct {
+			Environment map[string]any `yaml:"environment"`
+		} `yaml:"services"`
+		Secrets map[string]struct {
+			Environment string `yaml:"environment"`
+		} `yaml:"secrets"`
 	}
-	secretKey := regexp.MustCompile(`(?i)(password|secret|_key(_id)?$|token)`)
-	required := regexp.MustCompile(`^\$\{[A-Z_]+:\?[^}]*\}$`)
-	services, _ := doc["services"].(map[string]any)
-	for name, s := range services {
-		env, _ := s.(map[string]any)["environment"].(map[string]any)
-		for k, v := range env {
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("parse %s: %v", file, err)
+	}
+	for name, s := range doc.Services {
+		for k, v := range s.Environment {
 			val, _ := v.(string)
-			if secretKey.MatchString(k) && !required.MatchString(val) {
-				t.Errorf("%s: %s = %q: take it from the environment as ${VAR:?message}", name, k, val)
+			// A _FILE variable holds the path of a secret, not the secret.
+			if secretKeyRE.MatchString(k) && !strings.HasSuffix(k, "_FILE") && !(blankOK && val == "") && !requiredRE.MatchString(val) {
+				t.Errorf("%s: %s: %s = %q: take it from the environment as ${VAR:?message}", file, name, k, val)
 			}
 			// Secrets inside a longer value, like SERVICE_OPTS's JDBC password.
-			for _, m := range regexp.MustCompile(`(?i)password=(\$\{[^}]*\}|\S*)`).FindAllStringSubmatch(val, -1) {
-				if !required.MatchString(m[1]) {
-					t.Errorf("%s: %s has a literal password %q", name, k, m[1])
+			for _, m := range inlinePasswordRE.FindAllStringSubmatch(val, -1) {
+				if !requiredRE.MatchString(strings.Trim(m[1], `"`)) {
+					t.Errorf("%s: %s: %s has a literal password %q", file, name, k, m[1])
+				}
+			}
+			// A JAAS config's password and its user_NAME passwords.
+			for _, m := range jaasOptionRE.FindAllStringSubmatch(val, -1) {
+				if (m[1] == "password" || strings.HasPrefix(m[1], "user_")) && !requiredRE.MatchString(m[2]) {
+					t.Errorf("%s: %s: %s has a literal %s %q", file, name, k, m[1], m[2])
 				}
 			}
 		}
 	}
 
 	// Every required variable is in .env.example, so copying it is enough.
-	example := map[string]bool{}
-	f, err := os.Open(filepath.Join(repoRoot(t), "docker", ".env.example"))
+	example := envFileValues(t, filepath.Join(repoRoot(t), "docker", ".env.example"))
+	var code []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			code = append(code, line)
+		}
+	}
+	for _, m := range regexp.MustCompile(`\$\{([A-Z_]+):\?`).FindAllStringSubmatch(strings.Join(code, "\n"), -1) {
+		if _, ok := example[m[1]]; !ok {
+			t.Errorf("%s requires %s, which .env.example does not set", file, m[1])
+		}
+	}
+	for name, sec := range doc.Secrets {
+		if _, ok := example[sec.Environment]; sec.Environment != "" && !ok {
+			t.Errorf("%s: secret %s comes from %s, which .env.example does not set", file, name, sec.Environment)
+		}
+	}
+}
+
+// envFileValues reads a docker/.env-style file: KEY=VALUE lines, # comments.
+func envFileValues(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	values := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if k, _, ok := strings.Cut(sc.Text(), "="); ok && !strings.HasPrefix(k, "#") {
-			example[k] = true
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok && !strings.HasPrefix(k, "#") {
+			values[k] = v
 		}
 	}
-	for _, m := range regexp.MustCompile(`\$\{([A-Z_]+):\?`).FindAllStringSubmatch(string(raw), -1) {
-		if !example[m[1]] {
-			t.Errorf("compose requires %s, which .env.example does not set", m[1])
-		}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
+	return values
 }
