@@ -1,10 +1,13 @@
 package docker
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,5 +139,128 @@ func TestStackConfig(t *testing.T) {
 	}
 	if kinds["ingest"] != 1 || kinds["report"] == 0 {
 		t.Errorf("jobs %v: the stack needs one ingest job and at least one report", kinds)
+	}
+}
+
+// TestSecureStackConfig loads docker/silt.yaml the way silt, the collector
+// and gen do in the secured variant (compose.secure.yml over compose.yml),
+// with each service's merged environment. Every path that environment names
+// must be in the container: a Docker secret of the service, whose file
+// holds the value of its variable from .env.example, or a file tls-init
+// puts on the tls volume, here the CA `silt stack certs` writes. The test
+// lays out those files in a temp dir, points the variables there, and
+// silt's own config validation must accept the result.
+func TestSecureStackConfig(t *testing.T) {
+	root := repoRoot(t)
+	p := secureConfig(t)
+	layout := tlsInitLayout(t, p)
+	values := envFileValues(t, filepath.Join(root, "docker", ".env.example"))
+	pki := generatedCerts(t)
+	certs := map[string]string{}
+	for _, f := range certFilesOf(pki) {
+		certs[filepath.Base(f)] = f
+	}
+
+	for _, name := range siltServices {
+		t.Run(name, func(t *testing.T) {
+			s := p.Services[name]
+			var cfgPath string
+			for _, v := range s.Volumes {
+				if v.Target == "/etc/silt/silt.yaml" {
+					cfgPath = v.Source
+				}
+			}
+			if cfgPath == "" {
+				t.Fatalf("%s does not mount silt.yaml at /etc/silt/silt.yaml", name)
+			}
+			clearSiltEnv(t)
+			dir := t.TempDir()
+			for k, v := range s.Environment {
+				if !strings.HasPrefix(v, "/") {
+					t.Setenv(k, v)
+					continue
+				}
+				// A path in the container: lay out what is there.
+				local := filepath.Join(dir, k)
+				if ref, ok := secretAt(s, v); ok {
+					sec := p.Secrets[ref.Source]
+					val, ok := values[sec.Environment]
+					if sec.Environment == "" || !ok {
+						t.Errorf("%s=%s: secret %s does not come from a variable of .env.example", k, v, ref.Source)
+						continue
+					}
+					writeTestFile(t, local, val)
+				} else if src := layout.source(t, s, v); certs[src] != "" {
+					writeTestFile(t, local, readFile(t, certs[src]))
+				} else {
+					t.Errorf("%s=%s: nothing is there in the %s container (no secret, nothing tls-init writes)", k, v, name)
+					continue
+				}
+				t.Setenv(k, local)
+			}
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				t.Fatalf("silt rejects the secured stack's config: %v", err)
+			}
+
+			// What silt connects with is what the stack serves and checks.
+			k := cfg.Kafka
+			if !k.TLS.Enabled || k.TLS.CAFile == "" || k.TLS.InsecureSkipVerify {
+				t.Errorf("kafka.tls %+v: want enabled, verifying against the stack's CA", k.TLS)
+			}
+			if k.SASL.Mechanism == "" || k.SASL.Password != values["KAFKA_SCRAM_PASSWORD"] {
+				t.Errorf("kafka.sasl: mechanism %q, password from KAFKA_SCRAM_PASSWORD: %v", k.SASL.Mechanism, k.SASL.Password == values["KAFKA_SCRAM_PASSWORD"])
+			}
+			s3 := cfg.Lake.S3
+			if !s3.Secure || s3.CAFile == "" {
+				t.Errorf("lake.s3: secure %v, ca_file %q", s3.Secure, s3.CAFile)
+			}
+			if s3.AccessKey != values["MINIO_ROOT_USER"] || s3.SecretKey != values["MINIO_ROOT_PASSWORD"] {
+				t.Errorf("lake.s3 keys do not come from MINIO_ROOT_USER and MINIO_ROOT_PASSWORD")
+			}
+			tr := cfg.Catalog.Trino
+			u, err := url.Parse(tr.URL)
+			if err != nil || u.Scheme != "https" || tr.CAFile == "" {
+				t.Errorf("catalog.trino: url %q, ca_file %q: want https with the stack's CA", tr.URL, tr.CAFile)
+			}
+			if tr.Password != values["TRINO_PASSWORD"] || tr.User == "" {
+				t.Errorf("catalog.trino: user %q, password from TRINO_PASSWORD: %v", tr.User, tr.Password == values["TRINO_PASSWORD"])
+			}
+			if name != "silt" && cfg.Collect.Token != values["COLLECT_TOKEN"] {
+				t.Errorf("collect.token does not come from COLLECT_TOKEN")
+			}
+			for _, want := range []string{values["KAFKA_SCRAM_PASSWORD"], values["MINIO_ROOT_PASSWORD"], values["TRINO_PASSWORD"]} {
+				if !slices.Contains(cfg.Secrets(), want) {
+					t.Errorf("silt does not treat a password as a secret (it would not scrub it from logs)")
+				}
+			}
+
+			// The CA silt trusts verifies the server certificate for each
+			// host silt dials.
+			pool := x509.NewCertPool()
+			for _, ca := range []string{k.TLS.CAFile, s3.CAFile, tr.CAFile} {
+				if !pool.AppendCertsFromPEM([]byte(readFile(t, ca))) {
+					t.Errorf("%s holds no certificate", ca)
+				}
+			}
+			block, _ := pem.Decode([]byte(readFile(t, pki.ServerCert)))
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, addr := range []string{k.Brokers[0], s3.Endpoint, u.Host} {
+				host, _, _ := net.SplitHostPort(addr)
+				if _, err := cert.Verify(x509.VerifyOptions{DNSName: host, Roots: pool}); err != nil {
+					t.Errorf("silt dials %s: the stack's server certificate does not verify for it: %v", addr, err)
+				}
+			}
+		})
+	}
+}
+
+func writeTestFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
