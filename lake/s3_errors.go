@@ -67,6 +67,33 @@ func (e *s3Error) Error() string {
 
 func (e *s3Error) Unwrap() error { return e.err }
 
+// Permanent tells the scheduler (which looks for this method) that the
+// store is misconfigured: wrong or missing credentials, an untrusted
+// certificate, the wrong scheme, a missing bucket or KMS key. Retrying
+// the job cannot fix those until someone does; it holds the job off.
+// Other client errors stay retryable at the job's level.
+func (e *s3Error) Permanent() bool { return misconfigured(e.err) }
+
+// misconfiguredCodes are the S3 error codes that mean the configuration
+// (credentials, bucket, KMS key, clock) is wrong.
+var misconfiguredCodes = map[string]bool{
+	"InvalidAccessKeyId": true, "SignatureDoesNotMatch": true, "AccessDenied": true,
+	"RequestTimeTooSkewed": true, "NoSuchBucket": true, "InvalidToken": true,
+	"ExpiredToken": true, "ExpiredTokenException": true, "KMSNotConfigured": true,
+	"AuthorizationHeaderMalformed": true, "InvalidRegion": true, "InvalidBucketName": true,
+}
+
+func misconfigured(err error) bool {
+	if errors.Is(err, awscreds.ErrNoCredentials) || errors.Is(err, awscreds.ErrNoSecretKey) {
+		return true
+	}
+	if errors.Is(err, errSpeaksTLS) || errors.Is(err, http.ErrSchemeMismatch) || isTLSRecordError(err) || certificateError(err) != nil {
+		return true
+	}
+	var er minio.ErrorResponse
+	return errors.As(err, &er) && (misconfiguredCodes[er.Code] || strings.HasPrefix(er.Code, "KMS."))
+}
+
 func (s *S3) fail(op string, err error) error {
 	return &s3Error{op: op, err: err, why: s.why, redact: s.rec.redact}
 }

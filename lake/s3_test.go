@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -138,6 +139,11 @@ func TestNewS3ExplainsAndFailsFast(t *testing.T) {
 			require.Contains(t, lake.ExplainS3Error(err), tc.explain)
 			require.Contains(t, err.Error(), tc.explain, "the error itself says the cause")
 			require.Contains(t, err.Error(), "open s3 lake s3://lake at "+o.Endpoint)
+			// The scheduler holds a job off on these instead of retrying
+			// it every tick (scheduler.IsPermanent looks for this method).
+			var p interface{ Permanent() bool }
+			require.ErrorAs(t, err, &p)
+			require.True(t, p.Permanent(), "a misconfiguration is permanent")
 			if got := n.Load(); got > 3 {
 				t.Errorf("the server saw %d requests: a retry storm", got)
 			}
@@ -175,6 +181,8 @@ func TestNewS3NothingListens(t *testing.T) {
 	_, err := lake.NewS3(ctx, staticOpts(addr))
 	require.Error(t, err)
 	require.Contains(t, lake.ExplainS3Error(err), "nothing listens at "+addr+" (lake.s3.endpoint / SILT_S3_ENDPOINT)")
+	var p interface{ Permanent() bool }
+	require.False(t, errors.As(err, &p) && p.Permanent(), "an outage is not permanent: the job keeps retrying")
 }
 
 func TestNewS3NoCredentialsFailsFast(t *testing.T) {

@@ -29,7 +29,7 @@ func (s *Scheduler) execute(e *entry, at time.Time) {
 	for attempt := 0; ; attempt++ {
 		r.Attempts = attempt + 1
 		r.Counts, err = s.runOnce(e.job, at)
-		if err == nil || attempt >= e.spec.Retries || s.runCtx.Err() != nil {
+		if err == nil || attempt >= e.spec.Retries || s.runCtx.Err() != nil || IsPermanent(err) {
 			break
 		}
 		delay := Backoff(e.spec.RetryDelay, attempt, s.opts.Rand())
@@ -56,7 +56,7 @@ func (s *Scheduler) execute(e *entry, at time.Time) {
 		r.Error = err.Error()
 	}
 	s.mu.Lock()
-	s.finish(e, r)
+	s.finish(e, r, IsPermanent(err))
 	s.mu.Unlock()
 	s.record(r)
 	s.flushSkips()

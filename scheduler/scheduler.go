@@ -66,6 +66,11 @@ type entry struct {
 	queuedAt  time.Time
 	waiting   bool // due on its schedule, waiting for its After job to succeed
 	waitingAt time.Time
+	// heldUntil holds scheduled runs off after permanent failures in a
+	// row (permanentFails of them; see IsPermanent); heldBy is the cause.
+	heldUntil      time.Time
+	heldBy         string
+	permanentFails int
 }
 
 // New makes a scheduler with no jobs.
@@ -259,6 +264,11 @@ func (s *Scheduler) due(e *entry, at time.Time) {
 
 // trigger runs e now unless it is running. Called with mu held.
 func (s *Scheduler) trigger(e *entry, at time.Time) {
+	if s.clock.Now().Before(e.heldUntil) {
+		// Not recorded as a skip: one record per tick for minutes would
+		// bury the failure itself; Status shows the hold and its cause.
+		return
+	}
 	if !e.running {
 		s.start(e, at)
 		return
@@ -288,8 +298,16 @@ func (s *Scheduler) flushSkips() {
 
 // finish takes a run's end: the queued run starts, followers are released,
 // unless the scheduler is stopping. Called with mu held.
-func (s *Scheduler) finish(e *entry, r Run) {
+func (s *Scheduler) finish(e *entry, r Run, permanent bool) {
 	e.running = false
+	switch {
+	case permanent:
+		e.permanentFails++
+		e.heldUntil = r.End.Add(Backoff(permanentHoldBase, e.permanentFails-1, s.opts.Rand()))
+		e.heldBy = r.Error
+	case r.Status == StatusOK:
+		e.permanentFails, e.heldUntil, e.heldBy = 0, time.Time{}, ""
+	}
 	select {
 	case <-s.stopc:
 		return

@@ -13,7 +13,11 @@ type JobStatus struct {
 	Running bool
 	Queued  bool
 	// Waiting: due on its schedule, waiting for After to succeed.
-	Waiting     bool
+	Waiting bool
+	// HeldUntil is set while permanent failures in a row hold the job's
+	// runs off (see IsPermanent); HeldBy is the last such failure.
+	HeldUntil   time.Time
+	HeldBy      string
 	LastSuccess time.Time
 	// Last runs, newest first.
 	Last []Run
@@ -30,6 +34,7 @@ func (s *Scheduler) Status() []JobStatus {
 		out = append(out, JobStatus{
 			Name: e.job.Name(), Schedule: e.spec.Schedule, After: e.spec.After, Overlap: e.spec.Overlap,
 			Next: e.next, Running: e.running, Queued: e.queued, Waiting: e.waiting,
+			HeldUntil: e.heldUntil, HeldBy: e.heldBy,
 		})
 	}
 	s.mu.Unlock()

@@ -291,8 +291,38 @@ func Preflight(ctx context.Context, cl *kgo.Client) error {
 	if err == nil {
 		return nil
 	}
-	if why := Explain(err); why != "" {
-		return fmt.Errorf("connect to kafka: %w: %s", err, why)
+	return &ConnectError{err: err, why: Explain(err)}
+}
+
+// ConnectError is a failed connection with its explanation.
+type ConnectError struct {
+	err error
+	why string
+}
+
+func (e *ConnectError) Error() string {
+	if e.why == "" {
+		return "connect to kafka: " + e.err.Error()
 	}
-	return fmt.Errorf("connect to kafka: %w", err)
+	return "connect to kafka: " + e.err.Error() + ": " + e.why
+}
+
+func (e *ConnectError) Unwrap() error { return e.err }
+
+// Permanent tells the scheduler (which looks for this method) that the
+// connection is misconfigured, not down: a refused login, an untrusted
+// or rejected certificate, TLS or SASL that the listener does not speak.
+// Retrying cannot fix those until someone changes the config.
+func (e *ConnectError) Permanent() bool {
+	msg := e.err.Error()
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		header    tls.RecordHeaderError
+	)
+	return errors.As(e.err, &unknownCA) || errors.As(e.err, &hostname) || errors.As(e.err, &invalid) || errors.As(e.err, &header) ||
+		strings.Contains(msg, "SASL_AUTHENTICATION_FAILED") || strings.Contains(msg, "UNSUPPORTED_SASL_MECHANISM") ||
+		strings.Contains(msg, "ILLEGAL_SASL_STATE") || strings.Contains(msg, "is TLS missing") || strings.Contains(msg, "is SASL missing") ||
+		strings.Contains(msg, "remote error: tls:")
 }

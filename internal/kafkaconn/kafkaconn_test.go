@@ -171,6 +171,7 @@ func TestTLSMistakesAreExplained(t *testing.T) {
 	err := roundTrip(t, tlsBrokers, Options{TLS: TLS{Enabled: true, CAFile: other.file}})
 	require.Error(t, err)
 	require.Contains(t, Explain(err), "kafka.tls.ca_file")
+	requirePermanent(t, err, true)
 
 	err = roundTrip(t, plainBrokers, Options{TLS: TLS{Enabled: true, CAFile: ca.file}})
 	require.Error(t, err)
@@ -179,6 +180,17 @@ func TestTLSMistakesAreExplained(t *testing.T) {
 	err = roundTrip(t, tlsBrokers, Options{})
 	require.Error(t, err, "a plaintext client on the TLS port")
 	require.Contains(t, Explain(err), "listener expects TLS", "got %v", err)
+	requirePermanent(t, err, true)
+
+	// A broker that is down is not a misconfiguration: jobs keep retrying.
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.RequestRetries(0))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = Preflight(ctx, cl)
+	require.Contains(t, Explain(err), "kafka.brokers")
+	requirePermanent(t, err, false)
 
 	_, err = Options{TLS: TLS{Enabled: true, CAFile: filepath.Join(ca.dir, "server-key.pem")}}.ClientOpts()
 	require.ErrorContains(t, err, "kafka.tls.ca_file")
@@ -211,4 +223,11 @@ func TestUnknownMechanismIsRefused(t *testing.T) {
 	require.ErrorContains(t, err, "kafka.sasl.mechanism")
 	_, err = Options{SASL: SASL{Mechanism: "aws-msk-iam"}}.ClientOpts()
 	require.ErrorContains(t, err, "aws-msk-iam")
+}
+
+func requirePermanent(t *testing.T, err error, want bool) {
+	t.Helper()
+	var ce *ConnectError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, want, ce.Permanent(), "%v", err)
 }

@@ -104,6 +104,8 @@ func viewJob(j scheduler.JobStatus, now time.Time) jobView {
 		v.State = "running"
 	case j.Waiting:
 		v.State = "waiting for " + j.After
+	case j.HeldUntil.After(now):
+		v.State = fmt.Sprintf("held off until %s: it failed in a way retrying cannot fix (%s)", j.HeldUntil.UTC().Format(time.TimeOnly), j.HeldBy)
 	}
 	if !j.Next.IsZero() {
 		v.Next = fmt.Sprintf("%s (in %s)", j.Next.UTC().Format(time.DateTime), j.Next.Sub(now).Round(time.Second))
