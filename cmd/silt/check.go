@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/catalog"
-	"github.com/silt-etl/silt/internal/awscreds"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/kafkaconn"
 	"github.com/silt-etl/silt/internal/probe"
@@ -130,8 +129,8 @@ func serviceProbes(cfg *config.Config, store lake.Store) ([]probe.Probe, error) 
 				return "", err
 			}
 			detail := "put, read back and deleted a probe object"
-			if cfg.Lake.Kind == "s3" {
-				detail += "; credentials: " + awscreds.Describe(ctx, s3Creds(cfg.Lake.S3))
+			if s3, ok := s.(*lake.S3); ok {
+				detail += "; credentials: " + s3.CredentialSource()
 			}
 			return detail, nil
 		},
@@ -151,10 +150,6 @@ func serviceProbes(cfg *config.Config, store lake.Store) ([]probe.Probe, error) 
 		probes = append(probes, probe.Probe{Service: "alerts", Target: alertsTarget(cfg.Reports.Alerts), Run: n.Check})
 	}
 	return probes, nil
-}
-
-func s3Creds(s config.S3) awscreds.Options {
-	return awscreds.Options{AccessKey: s.AccessKey, SecretKey: s.SecretKey, SessionToken: s.SessionToken, Profile: s.Profile, STSEndpoint: s.STSEndpoint}
 }
 
 func kafkaTarget(k config.Kafka) string {

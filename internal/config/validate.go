@@ -148,7 +148,8 @@ func (c *Config) Validate() error {
 	case "trino":
 		t := c.Catalog.Trino
 		if u, err := url.Parse(t.URL); err != nil || u.Host == "" {
-			bad("catalog.trino.url", "%q is not a URL: write it like http://silt@127.0.0.1:8080, or set SILT_TRINO_URL", t.URL)
+			// Not echoed: a DSN may hold a password.
+			bad("catalog.trino.url", "not a URL: write it like http://silt@127.0.0.1:8080 or https://trino:8443, or set SILT_TRINO_URL")
 		}
 		if u, err := url.Parse(t.URL); err == nil && u.Scheme != "https" {
 			if t.Password != "" || t.AccessToken != "" {
