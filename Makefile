@@ -59,7 +59,9 @@ stack-down-secure: build
 # bench: Go benchmarks, then end-to-end ingest of 1M events into a local
 # lake (before the stack starts) and MinIO (peak RSS of the silt process),
 # then a 30 s loopback load on the collector publishing to the stack's real
-# Kafka. Numbers go to the terminal; nothing asserts on time. It fails when
+# Kafka, then 1M events drained from the plain stack's real Kafka into its
+# MinIO beside the same from the secure stack (SASL_SSL + SCRAM, MinIO
+# over TLS). Numbers go to the terminal; nothing asserts on time. It fails when
 # either run fails, and the load fails on any lost or duplicated
 # acknowledged event or any answer but 202; the stack is stopped either way.
 bench: build
@@ -68,8 +70,10 @@ bench: build
 	@./$(BIN) stack up --state $(STACK_STATE) > /dev/null
 	@$(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -skip-local; \
 	  ingest=$$?; $(GO) run ./internal/bench/load --duration 30s --stack $(STACK_STATE); \
-	  load=$$?; ./$(BIN) stack down --state $(STACK_STATE); \
-	  test $$ingest -eq 0 && test $$load -eq 0
+	  load=$$?; ./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null && \
+	  $(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -secure-stack $(SECURE_STACK_STATE); \
+	  secure=$$?; ./$(BIN) stack down --state $(STACK_STATE); ./$(BIN) stack down --state $(SECURE_STACK_STATE); \
+	  test $$ingest -eq 0 && test $$load -eq 0 && test $$secure -eq 0
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

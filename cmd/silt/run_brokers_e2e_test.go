@@ -15,6 +15,7 @@ import (
 
 	"github.com/silt-etl/silt/internal/lakecheck"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/internal/topics"
 )
 
 // TestRunE2EBrokersFromEnvironmentWinOverEmbedded is the production-lake
@@ -27,6 +28,7 @@ func TestRunE2EBrokersFromEnvironmentWinOverEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	topic := fmt.Sprintf("env-brokers-%d", time.Now().UnixNano())
 	const n = 600
+	require.NoError(t, topics.Ensure(t.Context(), e.KafkaBrokers, []string{topic}, 3))
 	produced := stacktest.Produce(t, e.KafkaBrokers, topic, n, 11)
 
 	env := append(envWithout("SILT_"),

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -211,7 +212,7 @@ func Explain(err error) string {
 	)
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "is TLS missing"):
+	case strings.Contains(msg, "is TLS missing") || strings.Contains(msg, "plaintext connection speaking to a tls endpoint"):
 		return "the broker's listener expects TLS: set kafka.tls.enabled: true (SILT_KAFKA_TLS_ENABLED) and kafka.tls.ca_file, or use a plaintext listener's port in kafka.brokers"
 	case strings.Contains(msg, "is SASL missing"):
 		return "the broker's listener expects SASL: set kafka.sasl.mechanism, kafka.sasl.username and kafka.sasl.password"
@@ -265,13 +266,19 @@ func Check(ctx context.Context, group string, opts ...kgo.Opt) (detail string, e
 		return "", fmt.Errorf("read cluster metadata: %w", err)
 	}
 	groups, err := adm.DescribeGroups(ctx, group)
+	if err == nil {
+		err = groups[group].Err
+	}
+	if errors.Is(err, kerr.CoordinatorNotAvailable) || errors.Is(err, kerr.CoordinatorLoadInProgress) || errors.Is(err, kerr.GroupIDNotFound) {
+		// A group silt has not joined yet: Kafka 4 says the id is unknown,
+		// and a fresh cluster makes __consumer_offsets (the coordinator)
+		// on the first group request. Neither is a failure.
+		return fmt.Sprintf("%d broker(s), group %s not yet created (its coordinator starts on first use)", len(brokers), group), nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("describe consumer group %s: %w", group, err)
 	}
 	g := groups[group]
-	if g.Err != nil {
-		return "", fmt.Errorf("describe consumer group %s: %w", group, g.Err)
-	}
 	state := g.State
 	if state == "" || state == "Dead" {
 		state = "not yet created"
@@ -324,5 +331,6 @@ func (e *ConnectError) Permanent() bool {
 	return errors.As(e.err, &unknownCA) || errors.As(e.err, &hostname) || errors.As(e.err, &invalid) || errors.As(e.err, &header) ||
 		strings.Contains(msg, "SASL_AUTHENTICATION_FAILED") || strings.Contains(msg, "UNSUPPORTED_SASL_MECHANISM") ||
 		strings.Contains(msg, "ILLEGAL_SASL_STATE") || strings.Contains(msg, "is TLS missing") || strings.Contains(msg, "is SASL missing") ||
+		strings.Contains(msg, "plaintext connection speaking to a tls endpoint") ||
 		strings.Contains(msg, "remote error: tls:")
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/silt-etl/silt/internal/kafkaconn"
 )
 
 // Ensure creates those of names that do not exist, with the given number
@@ -27,6 +29,11 @@ func Ensure(ctx context.Context, brokers []string, names []string, partitions in
 		return fmt.Errorf("kafka client for %v: %w", brokers, err)
 	}
 	defer cl.Close()
+	// Often silt's first contact with the cluster: a refused login or a
+	// failed handshake is named here, with its cause and key.
+	if err := kafkaconn.Preflight(ctx, cl); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, -1, nil, names...)

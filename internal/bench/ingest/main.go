@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
@@ -32,7 +33,15 @@ func main() {
 	bin := flag.String("silt", "bin/silt", "the silt binary under test")
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack` for the MinIO run (empty: local lake only)")
 	skipLocal := flag.Bool("skip-local", false, "only the MinIO run (make bench times the local lake before starting the stack, whose idle JVMs would share the cores)")
+	secureState := flag.String("secure-stack", "", "state file of a running `silt stack up --secure`: also drain the same events from the plain stack's real Kafka and from the secure one's (SASL_SSL with SCRAM-SHA-512, MinIO over TLS), side by side")
 	flag.Parse()
+	if *secureState != "" {
+		if err := runPlainVsSecure(*events, int32(*partitions), *bin, *stateFile, *secureState); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*events, int32(*partitions), *bin, *stateFile, *skipLocal); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -91,7 +100,11 @@ func run(n int, partitions int32, bin, stateFile string, skipLocal bool) error {
 }
 
 func createTopic(ctx context.Context, brokers []string, topic string, partitions int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	return createTopicWith(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic, partitions)
+}
+
+func createTopicWith(ctx context.Context, opts []kgo.Opt, topic string, partitions int32) error {
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}
@@ -101,8 +114,12 @@ func createTopic(ctx context.Context, brokers []string, topic string, partitions
 }
 
 func publish(ctx context.Context, brokers []string, topic string, n int) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerLinger(10*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))
+	return publishWith(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic, n)
+}
+
+func publishWith(ctx context.Context, conn []kgo.Opt, topic string, n int) (int64, error) {
+	cl, err := kgo.NewClient(append(conn, kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(10*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20))...)
 	if err != nil {
 		return 0, err
 	}
@@ -162,5 +179,49 @@ func measure(name, bin string, env []string, n int, inBytes int64) error {
 	fmt.Printf("%-10s %9.0f events/s  %6.1f MB/s in  peak RSS %4d MB  %d files (%.1f MB Parquet) in %d batches, %s wall\n",
 		name, float64(n)/elapsed.Seconds(), float64(inBytes)/1e6/elapsed.Seconds(), rss/1024,
 		totals.Files, float64(totals.BytesOut)/1e6, totals.Batches, elapsed.Round(time.Millisecond))
+	return nil
+}
+
+// runPlainVsSecure publishes the same n events to the plain stack's Kafka
+// and to the secure stack's (over SASL_SSL), then times silt ingest
+// draining each into its stack's MinIO: plaintext against TLS+SCRAM, in
+// one run on one machine.
+func runPlainVsSecure(n int, partitions int32, bin, plainState, secureState string) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "silt-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	topic := fmt.Sprintf("bench-%d", time.Now().Unix())
+	for _, side := range []struct{ name, state string }{{"plaintext", plainState}, {"TLS+SCRAM", secureState}} {
+		st, err := stack.Attach(side.state)
+		if err != nil {
+			return fmt.Errorf("attach to stack %s: %w", side.state, err)
+		}
+		ep := st.Endpoints()
+		opts := []kgo.Opt{kgo.SeedBrokers(ep.KafkaBrokers...)}
+		if ep.Secure {
+			tlsCfg, err := ep.ClientTLS(false)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, kgo.DialTLSConfig(tlsCfg),
+				kgo.SASL(scram.Auth{User: ep.KafkaSCRAMUser, Pass: ep.KafkaSCRAMPassword}.AsSha512Mechanism()))
+		}
+		if err := createTopicWith(ctx, opts, topic, partitions); err != nil {
+			return fmt.Errorf("%s: %w", side.name, err)
+		}
+		inBytes, err := publishWith(ctx, opts, topic, n)
+		if err != nil {
+			return fmt.Errorf("%s: publish: %w", side.name, err)
+		}
+		env := append(os.Environ(), ep.Env()...)
+		env = append(env, "SILT_KAFKA_TOPICS="+topic, "SILT_KAFKA_GROUP="+topic, "SILT_S3_PREFIX="+topic,
+			"SILT_INGEST_SPOOL_DIR="+tmp, "SILT_LOG_LEVEL=warn")
+		if err := measure(side.name, bin, env, n, inBytes); err != nil {
+			return err
+		}
+	}
 	return nil
 }
