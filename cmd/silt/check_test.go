@@ -70,3 +70,29 @@ func TestWithoutCredentialsKeepsOnlySchemeAndHost(t *testing.T) {
 	require.Equal(t, "https://hooks.example.com", withoutCredentials("https://hooks.example.com/services/T000/B000/secret-token"))
 	require.Equal(t, "(catalog.trino.url)", withoutCredentials("not a url"))
 }
+
+// aws-msk-iam signs with the AWS chain's keys, never lake.s3's static ones
+// (those may be a MinIO's).
+func TestMSKIAMTakesTheAWSChainNotTheLakeKeys(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIACHAINCHAINCHAIN1")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "chain-secret")
+	t.Setenv("AWS_SESSION_TOKEN", "chain-token")
+	t.Setenv("SILT_KAFKA_BROKERS", "b-1.demo.kafka.eu-west-1.amazonaws.com:9098")
+	t.Setenv("SILT_KAFKA_TLS_ENABLED", "true")
+	t.Setenv("SILT_KAFKA_SASL_MECHANISM", "aws-msk-iam")
+	t.Setenv("SILT_LAKE_KIND", "s3")
+	t.Setenv("SILT_S3_ENDPOINT", "127.0.0.1:9000")
+	t.Setenv("SILT_S3_BUCKET", "lake")
+	t.Setenv("SILT_S3_ACCESS_KEY", "minio-user")
+	t.Setenv("SILT_S3_SECRET_KEY", "minio-secret")
+	cfg, err := config.Load("")
+	require.NoError(t, err)
+	o := kafkaConn(cfg)
+	require.NotNil(t, o.AWSCredentials)
+	ak, sk, tok, err := o.AWSCredentials(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, []string{"AKIACHAINCHAINCHAIN1", "chain-secret", "chain-token"}, []string{ak, sk, tok})
+	opts, err := o.ClientOpts()
+	require.NoError(t, err)
+	require.Len(t, opts, 3, "a TLS dialer, its dial timeout and the SASL mechanism")
+}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/internal/stack"
@@ -181,7 +183,9 @@ func TestSecureE2EPipelineOverTLSAndAuth(t *testing.T) {
 	e := stacktest.Secure(t)
 	s := secureSilt{t: t, bin: stacktest.SiltBin(t), printed: &bytes.Buffer{}}
 	name := fmt.Sprintf("secure_e2e_%d", time.Now().UnixNano()%1e9)
-	env := secureEnv(e, false, name)
+	// Every object encrypted with MinIO's KMS key (SSE-KMS); Trino reads
+	// them back through MinIO.
+	env := append(secureEnv(e, false, name), "SILT_S3_SSE=kms", "SILT_S3_SSE_KMS_KEY_ID="+e.S3KMSKeyID)
 
 	check := s.ok(env, "check")
 	for _, svc := range []string{"kafka", "lake", "catalog"} {
@@ -191,6 +195,7 @@ func TestSecureE2EPipelineOverTLSAndAuth(t *testing.T) {
 
 	g := genEvents(t, s, env, 3000, 5)
 	require.EqualValues(t, 3000, ingestOnce(t, s, env))
+	requireEncrypted(t, e, name+"/")
 	require.Equal(t, g.byHost(), trinoByHost(t, e, name, g.types()), "events per host through the trino CLI over HTTPS")
 
 	csvPath := filepath.Join(t.TempDir(), "hosts.csv")
@@ -350,4 +355,31 @@ func TestSecureE2EBadCredentialsAreNamedAndLoseNothing(t *testing.T) {
 	for _, secret := range []string{e.KafkaSCRAMPassword, e.S3SecretKey, e.TrinoPassword} {
 		require.NotContains(t, s.printed.String()+d.output(), secret)
 	}
+}
+
+// requireEncrypted checks that every Parquet object under prefix in the
+// secure stack's MinIO is stored with SSE-KMS under the stack's key.
+func requireEncrypted(t *testing.T, e *stack.Endpoints, prefix string) {
+	t.Helper()
+	tlsCfg, err := e.ClientTLS(false)
+	require.NoError(t, err)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	mc, err := minio.New(e.S3Endpoint, &minio.Options{
+		Creds: credentials.NewStaticV4(e.S3AccessKey, e.S3SecretKey, ""), Secure: true,
+		Region: e.S3Region, BucketLookup: minio.BucketLookupPath, Transport: tr,
+	})
+	require.NoError(t, err)
+	n := 0
+	for obj := range mc.ListObjects(t.Context(), e.S3Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		require.NoError(t, obj.Err)
+		if !strings.HasSuffix(obj.Key, ".parquet") {
+			continue
+		}
+		st, err := mc.StatObject(t.Context(), e.S3Bucket, obj.Key, minio.StatObjectOptions{})
+		require.NoError(t, err)
+		require.Equal(t, "aws:kms", st.Metadata.Get("X-Amz-Server-Side-Encryption"), obj.Key)
+		n++
+	}
+	require.Positive(t, n, "no Parquet objects under %s", prefix)
 }
