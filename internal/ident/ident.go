@@ -9,6 +9,7 @@ package ident
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // MaxLen is the longest identifier (Hive and Trino accept more; 63 keeps
@@ -43,7 +44,13 @@ func Normalize(s string) (string, error) {
 		case c == '-' || c == '.' || c == ' ':
 			b[i] = '_'
 		default:
-			return "", fmt.Errorf("contains %q, allowed are letters, digits, '_', '-', '.' and ' '", rune(c))
+			// Quote the character, not its first byte: é is 2 bytes, and
+			// byte 0xC3 would print as 'Ã'.
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return "", fmt.Errorf("contains the byte 0x%02x, which is not UTF-8; allowed are ASCII letters, digits, '_', '-', '.' and ' '", c)
+			}
+			return "", fmt.Errorf("contains %q, allowed are ASCII letters, digits, '_', '-', '.' and ' '", r)
 		}
 	}
 	if b[0] < 'a' || b[0] > 'z' {

@@ -40,3 +40,13 @@ func TestNormalize(t *testing.T) {
 	}
 	require.False(t, Valid("User-Agent"), "valid means already normalized")
 }
+
+// A reason quotes the character the user wrote, not the first byte of it.
+func TestNormalizeQuotesWholeCharacters(t *testing.T) {
+	_, err := Normalize("épée")
+	require.EqualError(t, err, `contains 'é', allowed are ASCII letters, digits, '_', '-', '.' and ' '`)
+	_, err = Normalize("buy_⚔")
+	require.ErrorContains(t, err, `contains '⚔'`)
+	_, err = Normalize("bad\xffbyte")
+	require.ErrorContains(t, err, "the byte 0xff, which is not UTF-8")
+}
