@@ -81,7 +81,12 @@ func (s *Scheduler) record(r Run) {
 	}
 	s.metrics.observe(r)
 	level := s.log.Info
-	if r.Status == StatusFailed {
+	switch {
+	case s.opts.OnRun != nil:
+		// OnRun shows the run to a person already (silt run's console
+		// line): the log keeps it at debug, so each run shows once.
+		level = s.log.Debug
+	case r.Status == StatusFailed:
 		level = s.log.Warn
 	}
 	level("job run", "job", r.Job, "status", r.Status, "scheduled", r.Scheduled, "duration", r.Duration(), "attempts", r.Attempts, "counts", r.Counts, "err", r.Error)

@@ -1,11 +1,17 @@
 package scheduler
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/silt-etl/silt/lake"
 )
 
 // A permanent failure (a wrong password) is not retried within its run,
@@ -81,4 +87,34 @@ func skipHeldTicks(t *testing.T, h *harness, j *stepJob, at time.Time, d time.Du
 	next := at.Add(d)
 	h.clock.advanceTo(next)
 	return next
+}
+
+// With OnRun set (silt run's console line), a run is logged at debug
+// level only, so the console shows each run once.
+func TestRunsAreLoggedAtDebugWhenOnRunShowsThem(t *testing.T) {
+	for _, withOnRun := range []bool{false, true} {
+		var logs strings.Builder
+		hist, err := OpenHistory(context.Background(), localStore(t), 0)
+		require.NoError(t, err)
+		clock := newFakeClock(t0)
+		opts := Options{History: hist, Clock: clock, Registerer: prometheus.NewRegistry(),
+			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		runs := make(chan Run, 1)
+		if withOnRun {
+			opts.OnRun = func(r Run) { runs <- r }
+		}
+		s, err := New(opts)
+		require.NoError(t, err)
+		require.NoError(t, s.Start(context.Background()))
+		s.record(Run{Job: "ingest", Status: StatusOK, Start: t0, End: t0})
+		require.NoError(t, s.Stop(context.Background()))
+		require.Equal(t, !withOnRun, strings.Contains(logs.String(), `msg="job run"`), "OnRun set: %v\n%s", withOnRun, logs.String())
+	}
+}
+
+func localStore(t *testing.T) lake.Store {
+	t.Helper()
+	st, err := lake.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	return st
 }

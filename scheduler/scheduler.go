@@ -27,6 +27,8 @@ type Options struct {
 	// Rand draws retry jitter in [0,1); default math/rand/v2.
 	Rand func() float64
 	// OnRun is called after every run (skipped ones too) is recorded.
+	// When set, it is what shows runs to people, and the scheduler logs
+	// each run at debug level only.
 	OnRun func(Run)
 }
 

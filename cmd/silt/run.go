@@ -127,6 +127,8 @@ func runRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// printRun's line is the one line per run on the console; the
+	// scheduler's own record of it is then at debug level (log.level: debug).
 	sched, err := scheduler.New(scheduler.Options{History: hist, Location: loc, Logger: log, OnRun: printRun})
 	if err != nil {
 		return err
