@@ -31,6 +31,9 @@ unit:
 # ~/.cache/silt, printing progress), and torn down afterwards, also when a
 # test fails.
 test: build
+	@# Chromium for the status page's browser test (installs it as root,
+	@# otherwise names the command): no test is skipped for want of it.
+	@bash .ci/install-deps
 	@$(GOTESTSUM) -count=1 -timeout 10m $(PKGS)
 	@# stdout (endpoints and the stacks' generated keys) stays out of CI logs
 	@./$(BIN) stack up --state $(STACK_STATE) --metastore > /dev/null
