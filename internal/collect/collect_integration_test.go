@@ -175,7 +175,7 @@ func testFullBufferOnRealKafka(t *testing.T, brokers []string) {
 		Options{ProduceTimeout: time.Minute, KafkaOpts: []kgo.Opt{kgo.ManualFlushing()}})
 	held := make(chan answer, 1)
 	go func() {
-		held <- do(t, "POST", srv.URL+"/events", "application/x-ndjson",
+		held <- request("POST", srv.URL+"/events", "application/x-ndjson",
 			strings.Repeat(`{"event_type":"full","id":"held"}`+"\n", 5), map[string]string{"X-Request-ID": "held"})
 	}()
 	for deadline := time.Now().Add(time.Minute); col.Buffered() < 5; time.Sleep(5 * time.Millisecond) {
@@ -198,6 +198,7 @@ func testFullBufferOnRealKafka(t *testing.T, brokers []string) {
 	defer cancel()
 	require.NoError(t, col.Close(ctx))
 	a = <-held
+	require.NoError(t, a.err)
 	require.Equal(t, http.StatusAccepted, a.status, "%v", a.body)
 	require.Equal(t, float64(5), a.body["accepted"])
 	require.Equal(t, int64(0), col.Buffered())

@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -63,12 +64,25 @@ type answer struct {
 	status int
 	header http.Header
 	body   map[string]any
+	// err is a failed request or an unreadable answer: request never
+	// fails the test itself, so it is safe inside a goroutine.
+	err error
 }
 
 func do(t *testing.T, method, url, ctype, body string, hdr map[string]string) answer {
 	t.Helper()
+	a := request(method, url, ctype, body, hdr)
+	require.NoError(t, a.err)
+	return a
+}
+
+// request is do without a *testing.T, for goroutines: require there would
+// end the goroutine, not the test, and hang it. Check a.err where received.
+func request(method, url, ctype, body string, hdr map[string]string) answer {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	require.NoError(t, err)
+	if err != nil {
+		return answer{err: err}
+	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -76,13 +90,19 @@ func do(t *testing.T, method, url, ctype, body string, hdr map[string]string) an
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return answer{err: err}
+	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	if err != nil {
+		return answer{err: err}
+	}
 	a := answer{status: resp.StatusCode, header: resp.Header}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		require.NoError(t, json.Unmarshal(raw, &a.body), "body %s", raw)
+		if err := json.Unmarshal(raw, &a.body); err != nil {
+			a.err = fmt.Errorf("body %s: %w", raw, err)
+		}
 	}
 	return a
 }
@@ -283,7 +303,7 @@ func TestFullBufferIs503AndTooManyIs413(t *testing.T) {
 
 	first := make(chan answer, 1)
 	go func() {
-		first <- do(t, "POST", srv.URL+"/events", "", `[{"event_type":"x"},{"event_type":"y"}]`, nil)
+		first <- request("POST", srv.URL+"/events", "", `[{"event_type":"x"},{"event_type":"y"}]`, nil)
 	}()
 	<-hp.arrived
 	<-hp.arrived
@@ -299,6 +319,7 @@ func TestFullBufferIs503AndTooManyIs413(t *testing.T) {
 
 	hp.release()
 	a = <-first
+	require.NoError(t, a.err)
 	require.Equal(t, http.StatusAccepted, a.status)
 	require.Equal(t, float64(2), a.body["accepted"])
 	require.Equal(t, int64(0), col.Buffered())
@@ -317,7 +338,7 @@ func TestServeDrainsInFlight(t *testing.T) {
 
 	url := "http://" + ln.Addr().String()
 	got := make(chan answer, 1)
-	go func() { got <- do(t, "POST", url+"/events", "", `{"event_type":"x"}`, nil) }()
+	go func() { got <- request("POST", url+"/events", "", `{"event_type":"x"}`, nil) }()
 	<-hp.arrived
 	cancel() // shutdown starts while the request waits for its ack
 
@@ -327,7 +348,9 @@ func TestServeDrainsInFlight(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	hp.release()
-	require.Equal(t, http.StatusAccepted, (<-got).status)
+	acked := <-got
+	require.NoError(t, acked.err)
+	require.Equal(t, http.StatusAccepted, acked.status)
 	require.NoError(t, <-served)
 	require.True(t, hp.closed)
 }
@@ -453,7 +476,7 @@ func TestCloseFlushesBufferedRecords(t *testing.T) {
 
 	got := make(chan answer, 1)
 	go func() {
-		got <- do(t, "POST", srv.URL+"/events", "application/x-ndjson",
+		got <- request("POST", srv.URL+"/events", "application/x-ndjson",
 			"{\"event_type\":\"x\",\"n\":1}\n{\"event_type\":\"x\",\"n\":2}\n{\"event_type\":\"x\",\"n\":3}\n", nil)
 	}()
 	for deadline := time.Now().Add(time.Minute); col.Buffered() < 3; time.Sleep(time.Millisecond) {
@@ -465,6 +488,7 @@ func TestCloseFlushesBufferedRecords(t *testing.T) {
 	defer cancel()
 	require.NoError(t, col.Close(ctx))
 	a := <-got
+	require.NoError(t, a.err)
 	require.Equal(t, http.StatusAccepted, a.status, "%v", a.body)
 	require.Equal(t, float64(3), a.body["accepted"])
 	require.Equal(t, int64(0), col.Buffered())
