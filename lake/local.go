@@ -15,6 +15,7 @@ import (
 // Local is a lake in a directory, for the embedded default and unit tests.
 type Local struct {
 	root string
+	lock lakeLock // serializes renames and removals with conditional writes
 }
 
 // NewLocal opens (creating if needed) a lake rooted at dir.
@@ -26,7 +27,7 @@ func NewLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("local lake %s: %w", dir, err)
 	}
-	return &Local{root: abs}, nil
+	return &Local{root: abs, lock: lakeLock{path: filepath.Join(abs, filepath.FromSlash(localLockKey))}}, nil
 }
 
 // Root is the absolute directory of the lake.
@@ -65,7 +66,9 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), p)
+		// Under the lake's lock, so that a Replace's check and rename
+		// never straddle this rename (see conditional.go).
+		err = l.locked(ctx, func() error { return os.Rename(tmp.Name(), p) })
 	}
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
@@ -123,7 +126,7 @@ func (l *Local) List(ctx context.Context, prefix string) ([]Object, error) {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") || p == l.lock.path {
 			return nil
 		}
 		rel, err := filepath.Rel(l.root, p)
@@ -151,12 +154,18 @@ func (l *Local) List(ctx context.Context, prefix string) ([]Object, error) {
 	return out, nil
 }
 
-func (l *Local) Delete(_ context.Context, key string) error {
+func (l *Local) Delete(ctx context.Context, key string) error {
 	p, err := l.path(key)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	// Under the lake's lock: a Replace that found the key never renames
+	// its new object in after the key was deleted (see conditional.go).
+	err = l.locked(ctx, func() error { return os.Remove(p) })
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -38,6 +40,21 @@ type fakeS3 struct {
 	objects map[string][]byte
 	uploads map[string]map[int][]byte
 	seen    []seenRequest
+	// noConditions ignores If-None-Match and If-Match, as a server without
+	// conditional writes would: to show the tests catch it.
+	noConditions bool
+	// putStatus and putCode, when set, answer every PUT with that error.
+	putStatus int
+	putCode   string
+	// lostAnswers: that many PUTs are applied but answered 500, as if the
+	// answer was lost.
+	lostAnswers int
+}
+
+// etagOf is an object's ETag, as S3 makes it for a single PUT: the MD5.
+func etagOf(body []byte) string {
+	sum := md5.Sum(body)
+	return hex.EncodeToString(sum[:])
 }
 
 type seenRequest struct {
@@ -118,16 +135,45 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 		delete(f.uploads, q.Get("uploadId"))
 		f.mu.Unlock()
 		fmt.Fprintf(w, `<CompleteMultipartUploadResult><Bucket>%s</Bucket><Key>%s</Key><ETag>"whole"</ETag></CompleteMultipartUploadResult>`, f.bucket, key)
+	case r.Method == http.MethodPut && f.failPut(w):
 	case r.Method == http.MethodPut:
 		body, err := payload(r)
 		if err != nil {
 			s3Error(w, http.StatusBadRequest, "IncompleteBody", err.Error(), f.bucket)
 			return
 		}
+		// Conditional writes: the check and the write are one step.
 		f.mu.Lock()
+		cur, exists := f.objects[key]
+		if f.noConditions {
+			exists = false
+		}
+		match, noneMatch := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")
+		switch {
+		case noneMatch == "*" && exists:
+			f.mu.Unlock()
+			s3Error(w, http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", f.bucket)
+			return
+		case match != "" && !exists && !f.noConditions:
+			f.mu.Unlock()
+			s3Error(w, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.", f.bucket)
+			return
+		case match != "" && exists && strings.Trim(match, `"`) != etagOf(cur):
+			f.mu.Unlock()
+			s3Error(w, http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", f.bucket)
+			return
+		}
 		f.objects[key] = body
+		lose := f.lostAnswers > 0
+		if lose {
+			f.lostAnswers--
+		}
 		f.mu.Unlock()
-		w.Header().Set("ETag", `"etag"`)
+		if lose {
+			s3Error(w, http.StatusInternalServerError, "InternalError", "We encountered an internal error", f.bucket)
+			return
+		}
+		w.Header().Set("ETag", `"`+etagOf(body)+`"`)
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		f.mu.Lock()
 		body, ok := f.objects[key]
@@ -140,7 +186,7 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 			s3Error(w, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.", f.bucket)
 			return
 		}
-		w.Header().Set("ETag", `"etag"`)
+		w.Header().Set("ETag", `"`+etagOf(body)+`"`)
 		w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		if r.Method == http.MethodGet {
@@ -154,6 +200,18 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		s3Error(w, http.StatusNotImplemented, "NotImplemented", r.Method+" is not implemented here", f.bucket)
 	}
+}
+
+// failPut answers a PUT with the configured error, if any.
+func (f *fakeS3) failPut(w http.ResponseWriter) bool {
+	f.mu.Lock()
+	status, code := f.putStatus, f.putCode
+	f.mu.Unlock()
+	if status == 0 {
+		return false
+	}
+	s3Error(w, status, code, code, f.bucket)
+	return true
 }
 
 func (f *fakeS3) list(w http.ResponseWriter, prefix, maxKeys string) {

@@ -304,6 +304,10 @@ func TestSSEHeadersOnEveryWrite(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, bytes.Equal(big, got), "the multipart upload reassembled")
 			require.NoError(t, lake.Probe(ctx, s))
+			v, err := s.Create(ctx, "t/cond.json", []byte(`{"a":1}`))
+			require.NoError(t, err)
+			_, err = s.Replace(ctx, "t/cond.json", []byte(`{"a":2}`), v)
+			require.NoError(t, err)
 
 			writes := map[string]int{}
 			for _, r := range f.seenRequests() {
@@ -318,8 +322,8 @@ func TestSSEHeadersOnEveryWrite(t *testing.T) {
 				require.Equal(t, tc.want, r.Header.Get("X-Amz-Server-Side-Encryption"), "%s %s", r.Method, r.Path)
 				require.Equal(t, tc.wantKey, r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"), "%s %s", r.Method, r.Path)
 			}
-			require.Equal(t, map[string]int{http.MethodPut: 2, http.MethodPost: 2}, writes,
-				"two single PUTs (a Put and the probe) and two multipart uploads (unknown size, and past 16 MiB)")
+			require.Equal(t, map[string]int{http.MethodPut: 4, http.MethodPost: 2}, writes,
+				"four single PUTs (a Put, the probe, a Create and a Replace) and two multipart uploads (unknown size, and past 16 MiB)")
 		})
 	}
 }
@@ -344,6 +348,116 @@ func TestS3StoreContractOnFake(t *testing.T) {
 	s, err := lake.NewS3(context.Background(), o)
 	require.NoError(t, err)
 	storeContract(t, s)
+}
+
+// Conditional writes are single PUTs with If-None-Match: * (Create) and
+// If-Match: "<etag>" (Replace), whatever the object's size.
+func TestS3ConditionalHeaders(t *testing.T) {
+	f := newFakeS3(t, "lake")
+	s, err := lake.NewS3(context.Background(), staticOpts(f.Endpoint()))
+	require.NoError(t, err)
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("x"), 17<<20) // past the single-PUT part size
+	v, err := s.Create(ctx, "t/big.json", big)
+	require.NoError(t, err)
+	v2, err := s.Replace(ctx, "t/big.json", append(big, 'y'), v)
+	require.NoError(t, err)
+	var got []string
+	for _, r := range f.seenRequests() {
+		if r.Method == http.MethodPost {
+			t.Fatalf("a conditional write went multipart: %s %v", r.Path, r.Query)
+		}
+		if r.Method == http.MethodPut {
+			got = append(got, r.Header.Get("If-None-Match")+"|"+r.Header.Get("If-Match"))
+		}
+	}
+	require.Equal(t, []string{`*|`, `|"` + string(v) + `"`}, got)
+	_, err = s.Replace(ctx, "t/big.json", []byte("z"), v)
+	require.ErrorIs(t, err, lake.ErrPreconditionFailed)
+	require.Contains(t, err.Error(), "PreconditionFailed")
+	_, v3, err := s.GetVersion(ctx, "t/big.json")
+	require.NoError(t, err)
+	require.Equal(t, v2, v3)
+}
+
+// A precondition failure is an answer, not an outage: one request, no
+// retry. A 503 before it is retried, and a 409 ConditionalRequestConflict
+// (another conditional write in flight) is a lost race too.
+func TestS3PreconditionFailureIsNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   string
+		lost   bool
+	}{
+		{http.StatusPreconditionFailed, "PreconditionFailed", true},
+		{http.StatusConflict, "ConditionalRequestConflict", true},
+		{http.StatusServiceUnavailable, "SlowDown", false},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			f := newFakeS3(t, "lake")
+			s, err := lake.NewS3(context.Background(), staticOpts(f.Endpoint()))
+			require.NoError(t, err)
+			f.mu.Lock()
+			f.putStatus, f.putCode = tc.status, tc.code
+			f.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_, err = s.Create(ctx, "t/a.json", []byte("a"))
+			require.Error(t, err)
+			require.Equal(t, tc.lost, errors.Is(err, lake.ErrPreconditionFailed), "%v", err)
+			puts := 0
+			for _, r := range f.seenRequests() {
+				if r.Method == http.MethodPut {
+					puts++
+				}
+			}
+			if tc.lost {
+				require.Equal(t, 1, puts, "never retried")
+			} else {
+				require.Greater(t, puts, 1, "an outage is retried")
+			}
+		})
+	}
+}
+
+// A conditional write that was applied but whose answer was lost is
+// retried; the retry's precondition failure is then our own write, which
+// the object's bytes show: success, not a lost race.
+func TestS3ConditionalWriteWithLostAnswer(t *testing.T) {
+	f := newFakeS3(t, "lake")
+	s, err := lake.NewS3(context.Background(), staticOpts(f.Endpoint()))
+	require.NoError(t, err)
+	ctx := context.Background()
+	f.mu.Lock()
+	f.lostAnswers = 1
+	f.mu.Unlock()
+	v, err := s.Create(ctx, "t/a.json", []byte("mine"))
+	require.NoError(t, err)
+	f.mu.Lock()
+	f.lostAnswers = 1
+	f.mu.Unlock()
+	v2, err := s.Replace(ctx, "t/a.json", []byte("mine, again"), v)
+	require.NoError(t, err)
+	raw, cur, err := s.GetVersion(ctx, "t/a.json")
+	require.NoError(t, err)
+	require.Equal(t, "mine, again", string(raw))
+	require.Equal(t, v2, cur)
+	// Someone else's object is still a lost race.
+	_, err = s.Create(ctx, "t/a.json", []byte("other"))
+	require.ErrorIs(t, err, lake.ErrPreconditionFailed)
+}
+
+// A server that ignores the conditions, as an old one would: the race
+// test catches it.
+func TestRaceTestCatchesAServerWithoutConditions(t *testing.T) {
+	f := newFakeS3(t, "lake")
+	f.noConditions = true
+	s, err := lake.NewS3(context.Background(), staticOpts(f.Endpoint()))
+	require.NoError(t, err)
+	r := race(t, s, "race/", 16, 4)
+	t.Logf("without conditions: %d of %d writers created the same key; counter %d of %d increments (%d committed twice)",
+		r.winners, r.writers, r.finalCount, r.wantCount, r.duplicates)
+	require.Equal(t, 16, r.winners)
 }
 
 func TestProbe(t *testing.T) {
