@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Column types, one vocabulary for Parquet, Hive/Trino and DuckDB.
@@ -115,7 +118,9 @@ func LoadSchema(ctx context.Context, st Store, table string) (TableSchema, bool,
 	return s, true, nil
 }
 
-// SaveSchema writes a table's schema.
+// SaveSchema writes a table's schema unconditionally, over whatever is
+// there: for tests and tools that set up a lake. Anything that may run
+// beside another silt process changes schemas with UpdateSchema.
 func SaveSchema(ctx context.Context, st Store, s TableSchema) error {
 	raw, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -161,4 +166,113 @@ func Partitions(ctx context.Context, st Store, table string) ([]Partition, error
 		}
 	}
 	return out, nil
+}
+
+// schemaAttempts bounds UpdateSchema's read-change-write rounds: each lost
+// round means another process committed a change meanwhile, so losing
+// this many in a row means the schema is changing faster than it can be
+// read and written.
+var schemaAttempts = 12
+
+// UpdateSchema changes a table's committed schema, safely beside other
+// processes: it reads the schema file with its version, asks change for
+// the schema to commit, and writes it only if the file is still as read
+// (Create for the first schema, else Replace). When another process
+// committed in between, it reads again and asks change again: a lost
+// race re-reads, never overwrites. It returns the schema committed (the
+// one read, when change asks for no change).
+//
+// Columns are only ever appended, and a committed column's type is never
+// changed: the first committed type of a column wins, for every process.
+// A change that drops, reorders or retypes a committed column is refused.
+func UpdateSchema(ctx context.Context, st Store, table string, change func(committed TableSchema) (TableSchema, error)) (TableSchema, error) {
+	key := SchemaKey(table)
+	var lost error
+	for attempt := 1; attempt <= schemaAttempts; attempt++ {
+		raw, v, err := st.GetVersion(ctx, key)
+		exists := err == nil
+		committed := TableSchema{Table: table}
+		switch {
+		case errors.Is(err, ErrNotExist):
+		case err != nil:
+			return TableSchema{}, fmt.Errorf("load schema of %s: %w", table, err)
+		default:
+			if err := json.Unmarshal(raw, &committed); err != nil {
+				return TableSchema{}, fmt.Errorf("load schema of %s: %w", table, err)
+			}
+			committed.Table = table
+		}
+		next, err := change(committed)
+		if err != nil {
+			return TableSchema{}, err
+		}
+		next.Table = table
+		if err := checkAppendOnly(committed, next); err != nil {
+			return TableSchema{}, err
+		}
+		if exists && len(next.Columns) == len(committed.Columns) {
+			return committed, nil
+		}
+		out, err := json.MarshalIndent(next, "", "  ")
+		if err != nil {
+			return TableSchema{}, err
+		}
+		if exists {
+			_, err = st.Replace(ctx, key, out, v)
+		} else {
+			_, err = st.Create(ctx, key, out)
+		}
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, ErrPreconditionFailed) {
+			return TableSchema{}, fmt.Errorf("save schema of %s: %w", table, err)
+		}
+		lost = err
+		// Another process committed first: back off a little (with
+		// jitter, so that racing processes spread out) and read again.
+		select {
+		case <-ctx.Done():
+			return TableSchema{}, fmt.Errorf("save schema of %s: %w", table, ctx.Err())
+		case <-time.After(time.Duration(rand.Int64N(int64(attempt)*int64(5*time.Millisecond))) + time.Millisecond):
+		}
+	}
+	return TableSchema{}, fmt.Errorf("save schema of %s: other processes changed it %d times in a row while this one tried to; giving up for now (the batch is retried): %w",
+		table, schemaAttempts, lost)
+}
+
+// AddColumns commits cols to a table's schema: each column the committed
+// schema lacks is appended; one it has keeps its committed type, whatever
+// cols says. It returns the committed schema, which the caller adopts:
+// its types are the ones to write.
+func AddColumns(ctx context.Context, st Store, table string, cols []Column) (TableSchema, error) {
+	return UpdateSchema(ctx, st, table, func(committed TableSchema) (TableSchema, error) {
+		next := committed
+		next.Columns = slices.Clone(committed.Columns)
+		for _, c := range cols {
+			if next.Index(c.Name) < 0 {
+				next.Columns = append(next.Columns, c)
+			}
+		}
+		return next, nil
+	})
+}
+
+// checkAppendOnly refuses a schema change that is not appending columns.
+func checkAppendOnly(committed, next TableSchema) error {
+	if len(next.Columns) < len(committed.Columns) {
+		return fmt.Errorf("schema of %s: a change may not drop columns (%d committed, %d after)", committed.Table, len(committed.Columns), len(next.Columns))
+	}
+	seen := map[string]bool{}
+	for i, c := range next.Columns {
+		if i < len(committed.Columns) && c != committed.Columns[i] {
+			return fmt.Errorf("schema of %s: a change may not retype or reorder committed column %s %s (to %s %s)",
+				committed.Table, committed.Columns[i].Name, committed.Columns[i].Type, c.Name, c.Type)
+		}
+		if seen[c.Name] {
+			return fmt.Errorf("schema of %s: column %s twice", committed.Table, c.Name)
+		}
+		seen[c.Name] = true
+	}
+	return nil
 }
