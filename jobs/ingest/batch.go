@@ -367,11 +367,21 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, d *decoded, ps *partSt
 			return err
 		}
 		b.fields, dl = t.typeFields(&ev, b.j.unit, b.fields)
+		if cols := newColumns(b.fields); dl == nil && len(cols) > 0 {
+			// New columns are committed before a row uses them; then the
+			// fields are typed again, as the committed schema says.
+			if err := b.j.commitColumns(ctx, t, cols); err != nil {
+				return err
+			}
+			b.fields, dl = t.typeFields(&ev, b.j.unit, b.fields)
+			if cols := newColumns(b.fields); dl == nil && len(cols) > 0 {
+				return fmt.Errorf("columns %v of %s are not in its committed schema", cols, ev.table)
+			}
+		}
 	}
 	if dl != nil {
 		return b.writeDeadLetter(ctx, r, dl, ps)
 	}
-	t.addColumns(b.fields)
 	p := b.partitionOf(ev.table, ev.eventTime)
 	f, err := b.file(ctx, fileID{p, r.Topic, r.Partition}, t.schema, r)
 	if err != nil {
@@ -483,9 +493,10 @@ func (b *batch) closeExpired(ctx context.Context) error {
 	return nil
 }
 
-// closeFile finishes a file and uploads it. The table's schema is saved
-// and the object is recorded in its manifest's intent log first, so that
-// a crash at any point leaves nothing a replay cannot find.
+// closeFile finishes a file and uploads it. The object is recorded in its
+// manifest's intent log first, so that a crash at any point leaves nothing
+// a replay cannot find; the file's columns were committed to the table's
+// schema before its first row (see commitColumns).
 func (b *batch) closeFile(ctx context.Context, id fileID, reason string) error {
 	f := b.files.get(id)
 	b.files.remove(id)
@@ -493,13 +504,6 @@ func (b *batch) closeFile(ctx context.Context, id fileID, reason string) error {
 	spool, size, err := f.w.Finish()
 	if err != nil {
 		return fmt.Errorf("close %s: %w", f.key, err)
-	}
-	if id.partition.Table != lake.DeadLetterTable {
-		if t := b.j.tables[id.partition.Table]; t != nil && t.dirty {
-			if err := b.j.saveSchema(ctx, t); err != nil {
-				return err
-			}
-		}
 	}
 	ps := b.parts[tp{id.topic, id.kpart}]
 	if !slices.Contains(ps.man.Objects, f.key) {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,7 +47,15 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 			if dl != nil {
 				b.Fatal(dl)
 			}
-			t.addColumns(fields)
+			if cols := newColumns(fields); len(cols) > 0 {
+				// As committing them to the lake would (without the store).
+				s := t.schema
+				s.Columns = append(slices.Clone(s.Columns), cols...)
+				if err := t.adopt(s); err != nil {
+					b.Fatal(err)
+				}
+				fields, _ = t.typeFields(&ev, lake.Millis, fields)
+			}
 			ncols := len(lake.SystemColumns) + len(t.schema.Columns)
 			f := files[ev.table]
 			if f != nil && f.columns != ncols {

@@ -29,13 +29,6 @@ func (b *batch) finish(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	for name, t := range b.j.tables {
-		if t.dirty {
-			if err := b.j.saveSchema(ctx, t); err != nil {
-				return fmt.Errorf("save schema of %s: %w", name, err)
-			}
-		}
-	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	now := time.Now().UTC()
 	assigned := map[tp]bool{}

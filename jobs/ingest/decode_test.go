@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,7 +79,7 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	require.Nil(t, dl)
 	fs, dl := tbl.typeFields(&ev, lake.Millis, nil)
 	require.Nil(t, dl)
-	require.True(t, tbl.addColumns(fs))
+	require.True(t, adoptNew(t, tbl, fs))
 	require.Equal(t, []lake.Column{
 		{Name: "s", Type: "varchar"}, {Name: "f", Type: "double"}, {Name: "b", Type: "boolean"},
 		{Name: "o", Type: "varchar"}, {Name: "n", Type: "bigint"}, {Name: "at", Type: "timestamp"},
@@ -109,13 +110,33 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	require.Nil(t, dl)
 	require.Equal(t, "12", valueOf(fs[0]))
 	require.Nil(t, valueOf(fs[1]))
-	require.False(t, tbl.addColumns(fs), "no new columns")
+	require.False(t, adoptNew(t, tbl, fs), "no new columns")
 
 	strict := newTable(lake.TableSchema{Table: "a"}, config.TableDecl{Columns: map[string]string{"s": "varchar"}, Strict: true})
 	ev, _ = d.decode([]byte(`{"event_type":"a","s":"x","extra":1}`), recordTime)
 	_, dl = strict.typeFields(&ev, lake.Millis, nil)
 	require.NotNil(t, dl)
 	require.Equal(t, reasonUndeclared, dl.kind)
+}
+
+// adoptNew appends the new columns among fs to tbl's schema, as
+// committing them to an empty lake would; it reports whether there were any.
+func adoptNew(t *testing.T, tbl *table, fs []typed) bool {
+	cols := newColumns(fs)
+	s := tbl.schema
+	s.Columns = append(slices.Clone(s.Columns), cols...)
+	require.NoError(t, tbl.adopt(s))
+	return len(cols) > 0
+}
+
+// adopt refuses a schema that does not extend the table's: it was
+// rewritten behind silt's back.
+func TestTableAdoptsOnlyAnExtendedSchema(t *testing.T) {
+	tbl := newTable(lake.TableSchema{Table: "a", Columns: []lake.Column{{Name: "x", Type: "double"}}}, config.TableDecl{})
+	require.Error(t, tbl.adopt(lake.TableSchema{Table: "a", Columns: []lake.Column{{Name: "x", Type: "varchar"}}}))
+	require.Error(t, tbl.adopt(lake.TableSchema{Table: "a"}))
+	require.NoError(t, tbl.adopt(lake.TableSchema{Table: "a", Columns: []lake.Column{{Name: "x", Type: "double"}, {Name: "y", Type: "boolean"}}}))
+	require.Equal(t, 1, tbl.index["y"])
 }
 
 func TestSegmentAtDecidesReplaySkipOrNew(t *testing.T) {

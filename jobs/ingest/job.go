@@ -327,25 +327,20 @@ func (j *Job) table(ctx context.Context, name string) (*table, error) {
 	return t, nil
 }
 
-// saveSchema merges the table's columns into what the lake has (another
-// process may have added some) and saves the union.
-func (j *Job) saveSchema(ctx context.Context, t *table) error {
-	stored, _, err := lake.LoadSchema(ctx, j.store, t.schema.Table)
+// commitColumns commits new columns of a table to the lake's schema file
+// before any row uses them, and adopts the committed schema: it may hold
+// columns other processes added meanwhile, and where another process
+// committed one of these columns first, that process's type, which this
+// one's rows then take (lossless where the value fits: a number into
+// double or into varchar as its JSON text) or go to the dead letters as a
+// type_conflict. The write is conditional (lake.UpdateSchema): a race
+// with another process re-reads and merges, never overwrites.
+func (j *Job) commitColumns(ctx context.Context, t *table, cols []lake.Column) error {
+	committed, err := lake.AddColumns(ctx, j.store, t.schema.Table, cols)
 	if err != nil {
 		return err
 	}
-	merged := stored
-	merged.Table = t.schema.Table
-	for _, c := range t.schema.Columns {
-		if merged.Index(c.Name) < 0 {
-			merged.Columns = append(merged.Columns, c)
-		}
-	}
-	if err := lake.SaveSchema(ctx, j.store, merged); err != nil {
-		return err
-	}
-	t.dirty = false
-	return nil
+	return t.adopt(committed)
 }
 
 func (j *Job) spoolDir() string {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -9,14 +10,17 @@ import (
 	"github.com/silt-etl/silt/lake"
 )
 
-// table is the ingest-side state of one event table: its schema (columns
-// only grow), what config declares, and a name→position index.
+// table is the ingest-side state of one event table: its schema, what
+// config declares, and a name→position index. The schema is always one
+// the lake committed (columns only grow, and a column's first committed
+// type is its type in every process): a new column is committed before
+// any row uses it (see commitColumns), so no file is written with a
+// column the schema file lacks or types differently.
 type table struct {
 	schema   lake.TableSchema
 	declared map[string]string
 	strict   bool
 	index    map[string]int // column -> position in schema.Columns
-	dirty    bool           // schema grew since it was last saved
 	// slots remember the column of the field last seen at each position
 	// of an event: events of a type mostly share their field order, and a
 	// string compare (often of the same pointer) beats two map lookups.
@@ -87,22 +91,38 @@ func (t *table) typeFields(ev *event, unit lake.TimeUnit, out []typed) ([]typed,
 	return out, nil
 }
 
-// addColumns appends the new columns among fs and gives them positions.
-func (t *table) addColumns(fs []typed) (grew bool) {
+// newColumns are the columns among fs that the table does not have yet,
+// with their inferred or declared types.
+func newColumns(fs []typed) []lake.Column {
+	var out []lake.Column
 	for i := range fs {
-		if fs[i].pos >= 0 {
-			continue
+		if fs[i].pos < 0 {
+			out = append(out, fs[i].col)
 		}
-		if pos, ok := t.index[fs[i].col.Name]; ok { // added by an earlier field of this event
-			fs[i].pos = pos
-			continue
-		}
-		fs[i].pos = len(t.schema.Columns)
-		t.index[fs[i].col.Name] = fs[i].pos
-		t.schema.Columns = append(t.schema.Columns, fs[i].col)
-		grew, t.dirty = true, true
 	}
-	return grew
+	return out
+}
+
+// adopt makes the table's schema the committed one s, which holds every
+// column the table had, at the same positions and with the same types:
+// columns are only appended (lake.UpdateSchema). Anything else means the
+// schema file was rewritten behind silt's back; the batch fails and its
+// replay starts from the lake's schema.
+func (t *table) adopt(s lake.TableSchema) error {
+	if len(s.Columns) < len(t.schema.Columns) {
+		return fmt.Errorf("schema of %s lost columns in the lake (%d, this process has %d): the batch is retried with the lake's", t.schema.Table, len(s.Columns), len(t.schema.Columns))
+	}
+	for i, c := range t.schema.Columns {
+		if s.Columns[i] != c {
+			return fmt.Errorf("schema of %s changed in the lake: column %d is %s %s, this process has %s %s: the batch is retried with the lake's",
+				t.schema.Table, i, s.Columns[i].Name, s.Columns[i].Type, c.Name, c.Type)
+		}
+	}
+	for i := len(t.schema.Columns); i < len(s.Columns); i++ {
+		t.index[s.Columns[i].Name] = i
+	}
+	t.schema = s
+	return nil
 }
 
 // inferType is a JSON value's column type: JSON has one number type, so
