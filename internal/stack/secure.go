@@ -23,7 +23,8 @@ import (
 //     required client certificates (mTLS); the KRaft controller listener
 //     stays PLAINTEXT on 127.0.0.1 (see secureKafkaProps).
 //   - MinIO: https only, with a KMS key for SSE-S3 and SSE-KMS.
-//   - Trino: https only, PASSWORD authentication from a bcrypt file.
+//   - Trino: https only, PASSWORD authentication from a bcrypt file and
+//     JWT bearer tokens signed with the stack's RSA key (jwt.go).
 //
 // Users, passwords and keys are random per stack.
 
@@ -53,6 +54,8 @@ type security struct {
 
 	trinoPassword     string
 	trinoSharedSecret string
+	// jwt is the key pair Trino verifies bearer tokens with, and a token.
+	jwt *jwtKeys
 
 	// client trusts the CA (and presents no certificate).
 	client *tls.Config
@@ -76,6 +79,9 @@ func newSecurity(runDir string) (*security, error) {
 		trinoSharedSecret:  randBase64(48),
 	}
 	if err := writeTrustStore(s.trustStore, certs.CA, s.trustStorePassword); err != nil {
+		return nil, err
+	}
+	if s.jwt, err = newJWTKeys(certs.Dir, time.Now()); err != nil {
 		return nil, err
 	}
 	if s.client, err = clientTLS(certs.CA, "", ""); err != nil {

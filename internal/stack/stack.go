@@ -83,6 +83,14 @@ type Endpoints struct {
 	// authentication, over https only).
 	TrinoUser     string `json:"trino_user,omitempty"`
 	TrinoPassword string `json:"trino_password,omitempty"`
+	// TrinoJWT is a bearer token Trino accepts for TrinoUser (JWT
+	// authentication, RS256), valid for 24 hours from the stack's start.
+	// TrinoJWTKeyFile is the private key (PKCS#8 PEM) that signed it, to
+	// mint others (MintTrinoJWT with TrinoJWTClaims): Trino verifies with
+	// its public half and requires iss TrinoJWTIssuer and aud
+	// TrinoJWTAudience.
+	TrinoJWT        string `json:"trino_jwt,omitempty"`
+	TrinoJWTKeyFile string `json:"trino_jwt_key_file,omitempty"`
 
 	// MetastoreURI and TrinoMetastoreCatalog are set when the stack runs a
 	// standalone Hive Metastore (Options.Metastore): a second hive catalog
@@ -451,6 +459,7 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 		e.ExpiredClientCertFile, e.ExpiredClientKeyFile = sec.certs.ExpiredClientCert, sec.certs.ExpiredClientKey
 		e.S3CAFile, e.S3KMSKeyID = sec.certs.CA, kmsKeyID
 		e.TrinoUser, e.TrinoPassword = siltUser, sec.trinoPassword
+		e.TrinoJWT, e.TrinoJWTKeyFile = sec.jwt.token, sec.jwt.keyFile
 		e.TrinoCLIEnv = []string{"TRINO_PASSWORD=" + sec.trinoPassword}
 	}
 	if hms != nil {

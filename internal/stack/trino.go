@@ -226,7 +226,12 @@ func (t *trinoService) start(cache string, catalogs map[string]string, detach bo
 }
 
 // secureConfig is what a secure stack adds to config.properties, and the
-// files it names: https only, PASSWORD authentication from a file.
+// files it names: https only, PASSWORD authentication from a file, and
+// JWT (when the stack has a JWT key, as newSecurity makes it): a bearer
+// token signed with the stack's key (RS256, verified with the public key
+// PEM), from issuer TrinoJWTIssuer for audience TrinoJWTAudience, its sub
+// the user. Trino tries the password first and the token next; a request
+// with neither, or with a bad one, gets 401.
 //
 // Plain http is off altogether (http-server.http.enabled=false): a single
 // coordinator-and-worker talks to itself (discovery, task updates) over
@@ -254,13 +259,21 @@ func (t *trinoService) secureConfig(etc string) (config []string, files map[stri
 		"http-server.https.port=" + strconv.Itoa(t.port),
 		// Trino reads a PEM file holding the key and the certificate.
 		"http-server.https.keystore.path=" + t.sec.certs.ServerPEM,
-		"http-server.authentication.type=PASSWORD",
 		"http-server.authentication.allow-insecure-over-http=false",
 		"password-authenticator.config-files=" + authConfig,
 		"internal-communication.shared-secret=" + t.sec.trinoSharedSecret,
 		"internal-communication.https.required=true",
 		"internal-communication.https.truststore.path=" + t.sec.certs.CA,
 	}
+	if t.sec.jwt == nil {
+		return append(config, "http-server.authentication.type=PASSWORD"), files, nil
+	}
+	config = append(config,
+		"http-server.authentication.type=PASSWORD,JWT",
+		"http-server.authentication.jwt.key-file="+t.sec.jwt.pubFile,
+		"http-server.authentication.jwt.required-issuer="+TrinoJWTIssuer,
+		"http-server.authentication.jwt.required-audience="+TrinoJWTAudience,
+	)
 	return config, files, nil
 }
 
@@ -302,9 +315,11 @@ func (t *trinoService) started(ctx context.Context) error {
 }
 
 // queryable runs SELECT 1 and lists the hive catalog's schemas, which reads
-// the file metastore on MinIO: the whole path the tests use.
+// the file metastore on MinIO: the whole path the tests use. On a secure
+// stack it also runs SELECT 1 with the stack's JWT instead of the
+// password.
 func (t *trinoService) queryable(ctx context.Context, catalogs ...string) error {
-	dsn := t.dsn()
+	dsn, jwtDSN := t.dsn(), ""
 	if t.sec != nil {
 		// Over https as silt with its password, through a client that
 		// trusts the CA, registered under a name of its own.
@@ -314,16 +329,31 @@ func (t *trinoService) queryable(ctx context.Context, catalogs ...string) error 
 		}
 		defer trino.DeregisterCustomClient(name)
 		dsn = fmt.Sprintf("https://%s:%s@127.0.0.1:%d?custom_client=%s", siltUser, t.sec.trinoPassword, t.port, name)
+		if t.sec.jwt != nil {
+			jwtDSN = fmt.Sprintf("https://%s@127.0.0.1:%d?custom_client=%s&accessToken=%s", siltUser, t.port, name, t.sec.jwt.token)
+		}
 	}
 	db, err := sql.Open("trino", dsn)
 	if err != nil {
 		return fmt.Errorf("open trino client: %w", err)
 	}
 	defer db.Close()
+	var jwtDB *sql.DB
+	if jwtDSN != "" {
+		if jwtDB, err = sql.Open("trino", jwtDSN); err != nil {
+			return fmt.Errorf("open trino client: %w", err)
+		}
+		defer jwtDB.Close()
+	}
 	return poll(ctx, t.proc, "queries", func(ctx context.Context) error {
 		var one int
 		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 			return fmt.Errorf("SELECT 1: %w", err)
+		}
+		if jwtDB != nil {
+			if err := jwtDB.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+				return fmt.Errorf("SELECT 1 with the JWT: %w", err)
+			}
 		}
 		for _, c := range catalogs {
 			rows, err := db.QueryContext(ctx, "SHOW SCHEMAS FROM "+c)
