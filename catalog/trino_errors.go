@@ -120,6 +120,9 @@ func explainTrinoStatus(qf *trino.ErrQueryFailed) string {
 	}
 	switch qf.StatusCode {
 	case http.StatusUnauthorized:
+		if why := refusedTokenReason(reason); why != "" {
+			return "Trino refused the access token (401): " + why + " (catalog.trino.access_token / SILT_TRINO_ACCESS_TOKEN)"
+		}
 		return "Trino refused the credentials (401): check catalog.trino.user and catalog.trino.password / SILT_TRINO_PASSWORD (or catalog.trino.access_token / SILT_TRINO_ACCESS_TOKEN)"
 	case http.StatusForbidden:
 		return "Trino refused the request (403): the user (catalog.trino.user) may not do this, or the server accepts authentication over https only"
@@ -131,6 +134,30 @@ func explainTrinoStatus(qf *trino.ErrQueryFailed) string {
 		return "the server at catalog.trino.url has no /v1/statement (404): is it Trino, and is this its port?"
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return fmt.Sprintf("Trino is unavailable (%d %s) and stayed so while the client retried: it is starting, overloaded, or behind a proxy that cannot reach it", qf.StatusCode, http.StatusText(qf.StatusCode))
+	}
+	return ""
+}
+
+// refusedTokenReason says why Trino's JWT authenticator refused a bearer
+// token, from the 401's body (the messages of jjwt, the library Trino
+// parses tokens with), or "" when the body says nothing of a token. It
+// names the cause rather than quote the body.
+func refusedTokenReason(body string) string {
+	for _, c := range []struct {
+		says []string
+		why  string
+	}{
+		{[]string{"JWT expired"}, "it has expired: get a new one (or check this machine's clock)"},
+		{[]string{"JWT early"}, "it is not valid yet (its nbf is in the future): check the clocks"},
+		{[]string{"signature does not match", "may not be used to verify", "Unsecured JWS", "no key is configured", "no HMAC key"}, "it is not signed by a key Trino trusts (http-server.authentication.jwt.key-file on the server)"},
+		{[]string{"Expected iss claim", "Expected aud claim", "Missing expected", "Invalid Audience"}, "its issuer (iss) or audience (aud) is not the one Trino requires"},
+		{[]string{"Invalid compact JWT", "Compact JWT strings MUST", "Malformed JWT", "Malformed JWS"}, "it is not a JWT"},
+	} {
+		for _, s := range c.says {
+			if strings.Contains(body, s) {
+				return c.why
+			}
+		}
 	}
 	return ""
 }
