@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -289,8 +290,17 @@ func (j *Job) RunBatch(ctx context.Context) (BatchStats, error) {
 // register tells the catalog what a batch wrote. A failure never fails the
 // batch (the data is committed): it leaves a marker in the lake, and the
 // next batch repairs the whole catalog from the lake.
+//
+// Every process may mark and clear the marker. A mark is a Put of a token
+// of its own (any mark means "repair", so marks need no condition, but
+// each changes the marker's version); a repair clears the marker only if
+// it is still the mark it read before repairing: a process that marked it
+// meanwhile (its registration failed while the repair ran, perhaps too
+// early to see its data) keeps its mark, and the next batch repairs again.
+// The store has no conditional delete, so a mark that lands between that
+// last check and the delete, microseconds apart, is still lost.
 func (j *Job) register(ctx context.Context, changes []catalog.Change) error {
-	_, err := j.store.Stat(ctx, registerPendingKey)
+	_, seen, err := j.store.GetVersion(ctx, registerPendingKey)
 	pending := err == nil
 	if err != nil && !errors.Is(err, lake.ErrNotExist) {
 		return err
@@ -300,17 +310,36 @@ func (j *Job) register(ctx context.Context, changes []catalog.Change) error {
 	case pending:
 		err = j.reg.RepairAll(ctx, j.store)
 		if err == nil {
-			err = j.store.Delete(ctx, registerPendingKey)
+			err = j.clearPending(ctx, seen)
 		}
 	case len(changes) > 0:
 		err = j.reg.Register(ctx, changes)
 	}
-	if err != nil && !pending {
-		if merr := j.store.Put(ctx, registerPendingKey, strings.NewReader("1"), 1); merr != nil {
+	if err != nil {
+		// Also when it was marked already: a new mark tells a repair
+		// running elsewhere that it may have been too early for this
+		// batch's data.
+		mark := fmt.Sprintf("%s %x\n", time.Now().UTC().Format(time.RFC3339Nano), rand.Uint64())
+		if merr := j.store.Put(ctx, registerPendingKey, strings.NewReader(mark), int64(len(mark))); merr != nil {
 			return errors.Join(err, fmt.Errorf("mark registration pending: %w", merr))
 		}
 	}
 	return err
+}
+
+// clearPending deletes the repair marker if it is still at version seen.
+func (j *Job) clearPending(ctx context.Context, seen lake.Version) error {
+	_, now, err := j.store.GetVersion(ctx, registerPendingKey)
+	switch {
+	case errors.Is(err, lake.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case now != seen:
+		j.log.Info("registration marked pending again during the repair; the next batch repairs again")
+		return nil
+	}
+	return j.store.Delete(ctx, registerPendingKey)
 }
 
 // table returns the ingest state of a table, loading its schema on first use.

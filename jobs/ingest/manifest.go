@@ -1,9 +1,9 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -40,18 +40,42 @@ type manifest struct {
 	DeadLetters int64            `json:"dead_letters,omitempty"`
 	PinnedAt    time.Time        `json:"pinned_at"`
 	CommittedAt *time.Time       `json:"committed_at,omitempty"`
+
+	// version is the manifest's version in the lake as this process last
+	// read or wrote it; "" for a manifest not written yet.
+	version lake.Version
 }
 
 func (m *manifest) key() string { return lake.ManifestKey(m.Topic, m.Partition, m.From) }
 
+// save writes the manifest conditionally: a new one only if its key is
+// free (Create), an existing one only if it is still as this process last
+// read or wrote it (Replace). Only the member that owns a Kafka partition
+// writes its manifests, but a member that lost the partition without
+// noticing yet (its session expired during a long batch) would otherwise
+// overwrite the new owner's: a pinned range pinned again, a replay's
+// intent log, a committed manifest set back to pinned. With the condition
+// the stale member's save fails, its batch fails and resets, and the new
+// owner's manifest stands.
 func (m *manifest) save(ctx context.Context, st lake.Store) error {
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	if err := st.Put(ctx, m.key(), bytes.NewReader(raw), int64(len(raw))); err != nil {
+	var v lake.Version
+	if m.version == "" {
+		v, err = st.Create(ctx, m.key(), raw)
+	} else {
+		v, err = st.Replace(ctx, m.key(), raw, m.version)
+	}
+	if errors.Is(err, lake.ErrPreconditionFailed) {
+		return fmt.Errorf("save manifest %s/%d@%d: another process wrote it since this one read it "+
+			"(the partition moved to another member, which replays the range): %w", m.Topic, m.Partition, m.From, err)
+	}
+	if err != nil {
 		return fmt.Errorf("save manifest %s/%d@%d: %w", m.Topic, m.Partition, m.From, err)
 	}
+	m.version = v
 	return nil
 }
 
@@ -63,7 +87,10 @@ func loadManifests(ctx context.Context, st lake.Store, topic string, partition i
 	}
 	out := make([]*manifest, 0, len(objs))
 	for _, o := range objs {
-		raw, err := lake.ReadAll(ctx, st, o.Key)
+		raw, v, err := st.GetVersion(ctx, o.Key)
+		if errors.Is(err, lake.ErrNotExist) {
+			continue // pruned since the listing
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read manifest %s: %w", o.Key, err)
 		}
@@ -71,6 +98,7 @@ func loadManifests(ctx context.Context, st lake.Store, topic string, partition i
 		if err := json.Unmarshal(raw, m); err != nil {
 			return nil, fmt.Errorf("read manifest %s: %w", o.Key, err)
 		}
+		m.version = v
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].From < out[j].From })
