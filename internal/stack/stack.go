@@ -200,7 +200,8 @@ type Options struct {
 	Metastore bool
 	// Secure starts the secured variant (see secure.go): TLS from a CA
 	// generated into the run directory, Kafka over SASL_SSL and mTLS,
-	// MinIO over https with a KMS key, Trino over https with passwords.
+	// MinIO over https with a KMS key, Trino over https with passwords
+	// and JWTs (RS256, key pair in the run directory).
 	// It has its own run directory and ports, so it runs beside a plain
 	// stack; give it its own StateFile too.
 	Secure bool
