@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"sort"
 	"strings"
@@ -42,15 +43,21 @@ func (r Run) Duration() time.Duration { return r.End.Sub(r.Start) }
 // the lake rather than a local file so that it sits next to the data it
 // describes: `silt jobs` on any machine with the config sees it and a
 // container needs no extra volume. S3 cannot append, so each job's recent
-// runs are one bounded object rewritten whole (Put is atomic: a reader sees
-// the old or the new history, never half).
+// runs are one bounded object rewritten whole (a reader sees the old or
+// the new history, never half).
 const historyPrefix = lake.MetaPrefix + "runs/"
 
 // DefaultKeep is how many runs per job the history keeps.
 const DefaultKeep = 100
 
-// History is the persisted run history. It is written by one `silt run` per
-// lake; two runners on one lake would overwrite each other's entries.
+// historyAttempts bounds Record's read-merge-write rounds against other
+// processes recording runs of the same job.
+const historyAttempts = 12
+
+// History is the persisted run history. Several `silt run` processes on
+// one lake write the same objects (every process runs ingest, and records
+// its runs under the job's one key): Record merges its run into what the
+// lake has and writes conditionally, so no process's run is lost.
 type History struct {
 	store lake.Store
 	keep  int
@@ -115,26 +122,83 @@ func decodeRuns(raw []byte) ([]Run, error) {
 
 func historyKey(job string) string { return historyPrefix + url.PathEscape(job) + ".jsonl" }
 
-// Record appends r to its job's history and persists it.
+// Record appends r to its job's history and persists it. Other processes
+// may be recording runs of the same job into the same object, so it is
+// read with its version, r (and any run of this process the object lacks)
+// merged in, and written back only if unchanged: Create for the first
+// run, Replace after. A lost race reads again and merges again, never
+// overwriting another process's run. The merged history, other processes'
+// runs included, is what this process knows of the job afterwards.
 func (h *History) Record(ctx context.Context, r Run) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	rs := append(h.runs[r.Job], r)
-	if len(rs) > h.keep {
-		rs = append([]Run(nil), rs[len(rs)-h.keep:]...)
-	}
-	h.runs[r.Job] = rs
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for _, x := range rs {
-		if err := enc.Encode(x); err != nil {
-			return fmt.Errorf("encode run of %s: %w", r.Job, err)
+	// Remembered even when it cannot be written: the status page shows it.
+	h.runs[r.Job] = mergeRuns(nil, append(h.runs[r.Job], r), h.keep)
+	key := historyKey(r.Job)
+	var lost error
+	for attempt := 1; attempt <= historyAttempts; attempt++ {
+		raw, v, err := h.store.GetVersion(ctx, key)
+		exists := err == nil
+		var stored []Run
+		switch {
+		case errors.Is(err, lake.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("read run history of %s: %w", r.Job, err)
+		default:
+			// An unreadable history is replaced by what this process
+			// knows, still conditionally.
+			stored, _ = decodeRuns(raw)
+		}
+		merged := mergeRuns(stored, h.runs[r.Job], h.keep)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for _, x := range merged {
+			if err := enc.Encode(x); err != nil {
+				return fmt.Errorf("encode run of %s: %w", r.Job, err)
+			}
+		}
+		if exists {
+			_, err = h.store.Replace(ctx, key, buf.Bytes(), v)
+		} else {
+			_, err = h.store.Create(ctx, key, buf.Bytes())
+		}
+		if err == nil {
+			h.runs[r.Job] = merged
+			return nil
+		}
+		if !errors.Is(err, lake.ErrPreconditionFailed) {
+			return fmt.Errorf("write run history of %s: %w", r.Job, err)
+		}
+		lost = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("write run history of %s: %w", r.Job, ctx.Err())
+		case <-time.After(time.Millisecond + time.Duration(rand.Int64N(int64(attempt)*int64(5*time.Millisecond)))):
 		}
 	}
-	if err := h.store.Put(ctx, historyKey(r.Job), bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
-		return fmt.Errorf("write run history of %s: %w", r.Job, err)
+	return fmt.Errorf("write run history of %s: other processes kept writing it (%d rounds lost): %w", r.Job, historyAttempts, lost)
+}
+
+// mergeRuns is the union of two run lists (a run in both counts once),
+// oldest first by start, at most the last keep.
+func mergeRuns(a, b []Run, keep int) []Run {
+	seen := map[string]bool{}
+	var out []Run
+	for _, list := range [][]Run{a, b} {
+		for _, r := range list {
+			id, err := json.Marshal(r)
+			if err != nil || seen[string(id)] {
+				continue
+			}
+			seen[string(id)] = true
+			out = append(out, r)
+		}
 	}
-	return nil
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	if len(out) > keep {
+		out = append([]Run(nil), out[len(out)-keep:]...)
+	}
+	return out
 }
 
 // Last returns up to n most recent runs of job, newest first.
