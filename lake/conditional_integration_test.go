@@ -43,6 +43,13 @@ func TestS3ConditionalWritesIntegration(t *testing.T) {
 	t.Logf("MinIO, 16 clients, %d increments: %d lost races re-read and retried", r.wantCount, r.lostRaces)
 }
 
+// 16 processes' worth of clients add a column each, and one shared column
+// with two types, to one table's schema on MinIO at once.
+func TestS3AddColumnsRaceIntegration(t *testing.T) {
+	prefix := fmt.Sprintf("schema-race-%d", time.Now().UnixNano())
+	addColumnsRace(t, func() lake.Store { return openStackS3(t, prefix) })
+}
+
 // TestS3ConditionalLatencyIntegration measures what a condition costs on
 // MinIO: a small object written by Put, Create and Replace, and read by
 // Get and GetVersion.

@@ -16,14 +16,21 @@ import (
 // schema, once; writers adding the same column with different types: the
 // first committed type is the one every writer gets back.
 func TestAddColumnsRacingWritersLoseNothing(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
+	addColumnsRace(t, func() lake.Store {
+		st, err := lake.NewLocal(dir) // a store each, as separate processes
+		require.NoError(t, err)
+		return st
+	})
+}
+
+func addColumnsRace(t *testing.T, open func() lake.Store) {
+	ctx := context.Background()
 	const writers = 16
 	committed := make([]lake.TableSchema, writers)
 	var wg sync.WaitGroup
 	for i := range writers {
-		st, err := lake.NewLocal(dir) // a store each, as separate processes
-		require.NoError(t, err)
+		st := open()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -40,9 +47,7 @@ func TestAddColumnsRacingWritersLoseNothing(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	st, err := lake.NewLocal(dir)
-	require.NoError(t, err)
-	final, ok, err := lake.LoadSchema(ctx, st, "t")
+	final, ok, err := lake.LoadSchema(ctx, open(), "t")
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Len(t, final.Columns, writers+1, "every writer's column, and the shared one once: %v", final.Columns)
