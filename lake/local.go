@@ -67,7 +67,7 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	if err == nil {
 		// Under the lake's lock, so that a Replace's check and rename
-		// never straddle this rename (see conditional.go).
+		// never straddle this rename (see local_conditional.go).
 		err = l.locked(ctx, func() error { return os.Rename(tmp.Name(), p) })
 	}
 	if err != nil {
@@ -163,7 +163,7 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 		return nil
 	}
 	// Under the lake's lock: a Replace that found the key never renames
-	// its new object in after the key was deleted (see conditional.go).
+	// its new object in after the key was deleted (see local_conditional.go).
 	err = l.locked(ctx, func() error { return os.Remove(p) })
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", key, err)
