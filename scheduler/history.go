@@ -51,8 +51,11 @@ const historyPrefix = lake.MetaPrefix + "runs/"
 const DefaultKeep = 100
 
 // historyAttempts bounds Record's read-merge-write rounds against other
-// processes recording runs of the same job.
-const historyAttempts = 12
+// processes recording runs of the same job; the caller's context (30 s,
+// historyWriteTimeout) bounds them too. Generous: every process records
+// every ingest run under one key, and a round lost to a busy neighbour
+// must not drop a run (12 rounds lost runs with 8 writers on 2 busy cores).
+const historyAttempts = 100
 
 // History is the persisted run history. Several `silt run` processes on
 // one lake write the same objects (every process runs ingest, and records
@@ -173,7 +176,7 @@ func (h *History) Record(ctx context.Context, r Run) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("write run history of %s: %w", r.Job, ctx.Err())
-		case <-time.After(time.Millisecond + time.Duration(rand.Int64N(int64(attempt)*int64(5*time.Millisecond)))):
+		case <-time.After(time.Millisecond + time.Duration(rand.Int64N(int64(min(attempt, 20))*int64(5*time.Millisecond)))):
 		}
 	}
 	return fmt.Errorf("write run history of %s: other processes kept writing it (%d rounds lost): %w", r.Job, historyAttempts, lost)
