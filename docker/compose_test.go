@@ -55,6 +55,9 @@ type composeService struct {
 	} `json:"ports"`
 	Profiles []string `json:"profiles"`
 	Restart  string   `json:"restart"`
+	// Set, they would be the same in every replica of a scaled service.
+	ContainerName string `json:"container_name"`
+	Hostname      string `json:"hostname"`
 }
 
 type composeVolume struct {
