@@ -266,19 +266,27 @@ var tagRE = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
 
 func checkImagePinned(t *testing.T, service, image string) {
 	t.Helper()
+	if problem := imagePinProblem(image); problem != "" {
+		t.Errorf("%s: %s", service, problem)
+	}
+}
+
+// imagePinProblem is what is wrong with an image reference's pin, if
+// anything: a digest or a version tag pins it.
+func imagePinProblem(image string) string {
 	if i := strings.Index(image, "@sha256:"); i > 0 {
-		return
+		return ""
 	}
 	slash := strings.LastIndex(image, "/")
 	colon := strings.LastIndex(image, ":")
 	if image == "" || colon < slash {
-		t.Errorf("%s: image %q has no tag", service, image)
-		return
+		return fmt.Sprintf("image %q has no tag", image)
 	}
 	tag := image[colon+1:]
 	if tag == "latest" || !tagRE.MatchString(tag) {
-		t.Errorf("%s: image %q: pin a version tag", service, image)
+		return fmt.Sprintf("image %q: pin a version tag", image)
 	}
+	return ""
 }
 
 func checkBindMount(t *testing.T, root, service, source string, readOnly bool) {
