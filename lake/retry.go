@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/silt-etl/silt/internal/backoff"
 )
 
 // Retry bounds for object store calls: a brief outage (a MinIO restart) is
@@ -27,9 +29,8 @@ func (p permanentError) Unwrap() error { return p.err }
 func permanent(err error) error { return permanentError{err} }
 
 // withRetry runs op until it succeeds, fails permanently, runs out of
-// attempts or ctx ends, sleeping with exponential backoff and full jitter.
+// attempts or ctx ends, waiting backoff.Delay between attempts.
 func withRetry(ctx context.Context, what string, op func() error) error {
-	delay := retryBase
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = op()
@@ -43,14 +44,13 @@ func withRetry(ctx context.Context, what string, op func() error) error {
 		if ctx.Err() != nil || attempt >= retryAttempts {
 			break
 		}
-		sleep := time.Duration(rand.Int64N(int64(delay))) + delay/2
+		sleep := backoff.Delay(retryBase, retryMax, attempt-1, rand.Float64())
 		slog.Warn("object store call failed, retrying", "op", what, "attempt", attempt, "in", sleep.Round(time.Millisecond), "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (after %d attempts: %v)", ctx.Err(), attempt, err)
 		case <-time.After(sleep):
 		}
-		delay = min(delay*2, retryMax)
 	}
 	return err
 }

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/silt-etl/silt/internal/backoff"
 )
 
 // Column types, one vocabulary for Parquet, Hive/Trino and DuckDB.
@@ -231,10 +232,8 @@ func UpdateSchema(ctx context.Context, st Store, table string, change func(commi
 		lost = err
 		// Another process committed first: back off a little (with
 		// jitter, so that racing processes spread out) and read again.
-		select {
-		case <-ctx.Done():
-			return TableSchema{}, fmt.Errorf("save schema of %s: %w", table, ctx.Err())
-		case <-time.After(time.Duration(rand.Int64N(int64(attempt)*int64(5*time.Millisecond))) + time.Millisecond):
+		if err := backoff.Sleep(ctx, 2*time.Millisecond, 100*time.Millisecond, attempt-1); err != nil {
+			return TableSchema{}, fmt.Errorf("save schema of %s: %w", table, err)
 		}
 	}
 	return TableSchema{}, fmt.Errorf("save schema of %s: other processes changed it %d times in a row while this one tried to; giving up for now (the batch is retried): %w",
