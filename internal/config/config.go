@@ -269,6 +269,11 @@ type Scheduler struct {
 	// machine's) in which cron schedules are evaluated, unless a schedule
 	// starts with its own CRON_TZ=Area/City. @every ignores zones.
 	Timezone string `yaml:"timezone" env:"SILT_SCHEDULER_TIMEZONE"`
+	// LeaseTTL is how long a cluster-wide job's lease lasts unless renewed
+	// (every third of it, while the job runs): how long the next slot waits
+	// after a process died holding it, and the clock skew between processes
+	// sharing a lake that leases tolerate.
+	LeaseTTL Duration `yaml:"lease_ttl" env:"SILT_SCHEDULER_LEASE_TTL"`
 }
 
 // Location is the loaded Timezone; Validate has checked that it loads.

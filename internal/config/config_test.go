@@ -194,6 +194,23 @@ func TestSchedulerTimezoneDefaultsToUTCAndTakesTheEnvironment(t *testing.T) {
 	require.ErrorContains(t, err, "SILT_SCHEDULER_TIMEZONE")
 }
 
+func TestSchedulerLeaseTTLDefaultEnvironmentAndBounds(t *testing.T) {
+	cfg, err := Load("")
+	require.NoError(t, err)
+	require.Equal(t, 60*time.Second, cfg.Scheduler.LeaseTTL.Std())
+
+	t.Setenv("SILT_SCHEDULER_LEASE_TTL", "2m")
+	cfg, err = Load("")
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, cfg.Scheduler.LeaseTTL.Std())
+
+	for _, bad := range []string{"1s", "2h"} {
+		t.Setenv("SILT_SCHEDULER_LEASE_TTL", bad)
+		_, err = Load("")
+		require.ErrorContains(t, err, "scheduler.lease_ttl: "+bad)
+	}
+}
+
 // reports.out and catalog.duckdb.path follow lake.root for a local lake
 // unless they are set.
 func TestReportsAndDuckDBDefaultBesideALocalLake(t *testing.T) {

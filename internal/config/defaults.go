@@ -39,7 +39,7 @@ func Default() *Config {
 			Trino: Trino{Catalog: "hive", Schema: "events"},
 		},
 		// Reports.Out is left empty: Load derives it from the lake.
-		Scheduler: Scheduler{Timezone: "UTC"},
+		Scheduler: Scheduler{Timezone: "UTC", LeaseTTL: Duration(60 * time.Second)},
 		Jobs: []Job{
 			{Name: "ingest", Kind: "ingest", Schedule: "@every 5s", Retries: 3, RetryDelay: Duration(time.Second)},
 			{Name: "host_breakdown", Kind: "report", Report: "host_breakdown", After: "ingest", Schedule: "@every 30s"},

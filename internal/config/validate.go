@@ -182,6 +182,9 @@ func (c *Config) Validate() error {
 	if _, err := time.LoadLocation(c.Scheduler.Timezone); err != nil {
 		bad("scheduler.timezone", "%q: %v: use an IANA zone name like UTC or Europe/Paris (or set SILT_SCHEDULER_TIMEZONE)", c.Scheduler.Timezone, err)
 	}
+	if ttl := c.Scheduler.LeaseTTL.Std(); ttl < 3*time.Second || ttl > time.Hour {
+		bad("scheduler.lease_ttl", "%s: use a duration from 3s to 1h, e.g. 60s (renewed every third of it while a job runs)", c.Scheduler.LeaseTTL)
+	}
 	names := map[string]bool{}
 	for i, j := range c.Jobs {
 		key := fmt.Sprintf("jobs[%d]", i)
