@@ -34,6 +34,10 @@ type Run struct {
 	Attempts  int              `json:"attempts,omitempty"`
 	Counts    map[string]int64 `json:"counts,omitempty"`
 	Error     string           `json:"error,omitempty"`
+	// Process is the silt process that ran (or skipped) it: its lease
+	// holder name (Options.Holder). Processes sharing a lake share the
+	// history.
+	Process string `json:"process,omitempty"`
 }
 
 // Duration is how long the run took, retries included.

@@ -45,19 +45,35 @@ type Spec struct {
 	RetryDelay time.Duration
 	// Catchup runs a slot missed while silt was down once at start.
 	Catchup bool
+	// ClusterWide jobs run on one process per slot among the processes
+	// sharing the lake, through a lease (Options.Leases; see lease.go).
+	// The slot of a chained run is the slot of the run that fed it, so a
+	// cluster-wide job after a per-process one (a report after ingest)
+	// runs once per slot, on the first process whose upstream succeeded.
+	ClusterWide bool
 }
 
-// SpecFromConfig takes the scheduling keys of a configured job.
+// SpecFromConfig takes the scheduling keys of a configured job. Every
+// kind but ingest is cluster-wide: ingest drains the Kafka partitions the
+// consumer group gave this process, so each process runs its own; reports
+// (and their alerts), compaction, retention and catalog repair work on the
+// whole lake, and two processes running them at once would only repeat
+// (or race) the same work.
 func SpecFromConfig(j config.Job) Spec {
 	return Spec{
-		Schedule:   j.Schedule,
-		After:      j.After,
-		Overlap:    j.Overlap,
-		Retries:    j.Retries,
-		RetryDelay: j.RetryDelay.Std(),
-		Catchup:    j.Catchup,
+		ClusterWide: ClusterWideKind(j.Kind),
+		Schedule:    j.Schedule,
+		After:       j.After,
+		Overlap:     j.Overlap,
+		Retries:     j.Retries,
+		RetryDelay:  j.RetryDelay.Std(),
+		Catchup:     j.Catchup,
 	}
 }
+
+// ClusterWideKind reports whether jobs of a configured kind run on one
+// process per slot (every kind but ingest).
+func ClusterWideKind(kind string) bool { return kind != "ingest" }
 
 var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 

@@ -11,6 +11,9 @@ type metrics struct {
 	retries     *prometheus.CounterVec
 	lastSuccess *prometheus.GaugeVec
 	duration    *prometheus.HistogramVec
+	// Cluster-wide jobs (leases).
+	elsewhere *prometheus.CounterVec
+	leaseLost *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,18 +35,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Duration of job runs that executed, retries included.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
 		}, []string{"job"}),
+		elsewhere: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "silt_job_runs_elsewhere_total",
+			Help: "Slots of a cluster-wide job this process left to another silt process sharing the lake: it took the slot's lease first, or still ran an earlier slot.",
+		}, []string{"job"}),
+		leaseLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "silt_job_lease_lost_total",
+			Help: "Runs of a cluster-wide job cancelled here because their lease could not be kept: renewal found another process holding it, or it expired unrenewed.",
+		}, []string{"job"}),
 	}
-	reg.MustRegister(m.runs, m.retries, m.lastSuccess, m.duration)
+	reg.MustRegister(m.runs, m.retries, m.lastSuccess, m.duration, m.elsewhere, m.leaseLost)
 	return m
 }
 
 // init makes every job's series exist from the start, so a dashboard shows 0
 // rather than nothing before the first failure.
-func (m *metrics) init(job string) {
+func (m *metrics) init(job string, clusterWide bool) {
 	for _, s := range []string{StatusOK, StatusFailed, StatusSkipped} {
 		m.runs.WithLabelValues(job, s)
 	}
 	m.retries.WithLabelValues(job)
+	if clusterWide {
+		m.elsewhere.WithLabelValues(job)
+		m.leaseLost.WithLabelValues(job)
+	}
 }
 
 // restore sets the last-success gauge from the persisted history, so that

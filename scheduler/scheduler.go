@@ -30,6 +30,22 @@ type Options struct {
 	// When set, it is what shows runs to people, and the scheduler logs
 	// each run at debug level only.
 	OnRun func(Run)
+
+	// Leases, when set, makes jobs whose Spec is ClusterWide run on one
+	// process per slot among the processes sharing the lake (see
+	// lease.go); lake.Store satisfies it. Nil: every job runs here, as
+	// one process alone does.
+	Leases LeaseStore
+	// Holder names this process in leases (kafka.instance_id, say);
+	// default DefaultHolder(), host-pid.
+	Holder string
+	// LeaseTTL is how long a lease lasts unrenewed (renewed every
+	// LeaseTTL/3 while its run goes on); default DefaultLeaseTTL.
+	LeaseTTL time.Duration
+
+	// onLease, for tests, hears every slot of a cluster-wide job that
+	// this process left to another (once the job shows idle here).
+	onLease func(job string, slot time.Time, outcome leaseOutcome, l Lease)
 }
 
 // Scheduler runs jobs on their schedules. Add jobs, Start, then Stop.
@@ -38,6 +54,8 @@ type Scheduler struct {
 	clock   Clock
 	metrics *metrics
 	log     *slog.Logger
+	// token tells this process's leases from an earlier run's of the same Holder.
+	token string
 
 	// mu guards the entries' state: the loop and the run goroutines change
 	// it, Status reads it.
@@ -73,6 +91,11 @@ type entry struct {
 	heldUntil      time.Time
 	heldBy         string
 	permanentFails int
+
+	// Cluster-wide jobs: the lease as this process last read or wrote
+	// it, and how many of this process's slots ran elsewhere.
+	lease     Lease
+	elsewhere int64
 }
 
 // New makes a scheduler with no jobs.
@@ -95,11 +118,18 @@ func New(opts Options) (*Scheduler, error) {
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
+	if opts.Holder == "" {
+		opts.Holder = DefaultHolder()
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
 	return &Scheduler{
 		opts:     opts,
 		clock:    opts.Clock,
 		metrics:  newMetrics(opts.Registerer),
 		log:      opts.Logger,
+		token:    newToken(),
 		byName:   map[string]*entry{},
 		stopc:    make(chan struct{}),
 		loopDone: make(chan struct{}),
@@ -130,7 +160,7 @@ func (s *Scheduler) Add(job Job, spec Spec) error {
 	e := &entry{job: job, spec: spec}
 	switch {
 	case spec.Schedule != "":
-		sched, err := ParseSchedule(spec.Schedule, s.opts.Location)
+		sched, err := Slots(spec.Schedule, s.opts.Location)
 		if err != nil {
 			return fmt.Errorf("add job %s: %w", name, err)
 		}
@@ -140,7 +170,7 @@ func (s *Scheduler) Add(job Job, spec Spec) error {
 	}
 	s.entries = append(s.entries, e)
 	s.byName[name] = e
-	s.metrics.init(name)
+	s.metrics.init(name, s.leased(e))
 	if end, ok := s.opts.History.lastSuccess(name); ok {
 		s.metrics.restore(name, end)
 	}
@@ -284,7 +314,7 @@ func (s *Scheduler) trigger(e *entry, at time.Time) {
 
 func (s *Scheduler) skip(e *entry, at time.Time, why string) {
 	now := s.clock.Now()
-	s.skips = append(s.skips, Run{Job: e.job.Name(), Scheduled: at, Start: now, End: now, Status: StatusSkipped, Error: why})
+	s.skips = append(s.skips, Run{Job: e.job.Name(), Scheduled: at, Start: now, End: now, Status: StatusSkipped, Error: why, Process: s.opts.Holder})
 }
 
 // flushSkips records skipped runs outside mu: recording writes to the lake.

@@ -16,8 +16,20 @@ type JobStatus struct {
 	Waiting bool
 	// HeldUntil is set while permanent failures in a row hold the job's
 	// runs off (see IsPermanent); HeldBy is the last such failure.
-	HeldUntil   time.Time
-	HeldBy      string
+	HeldUntil time.Time
+	HeldBy    string
+	// ClusterWide: the job runs on one process per slot among those
+	// sharing the lake, through its Lease.
+	ClusterWide bool
+	// Lease is the job's lease as this process last read or wrote it (at
+	// its latest slot, or a renewal): who runs it (Holder; LeaseHere when
+	// it is this process), for which slot, until when. Zero before this
+	// process's first slot of the job.
+	Lease     Lease
+	LeaseHere bool
+	// Elsewhere counts this process's slots of the job since it started
+	// that another process ran (or was still running an earlier slot).
+	Elsewhere   int64
 	LastSuccess time.Time
 	// Last runs, newest first.
 	Last []Run
@@ -35,6 +47,7 @@ func (s *Scheduler) Status() []JobStatus {
 			Name: e.job.Name(), Schedule: e.spec.Schedule, After: e.spec.After, Overlap: e.spec.Overlap,
 			Next: e.next, Running: e.running, Queued: e.queued, Waiting: e.waiting,
 			HeldUntil: e.heldUntil, HeldBy: e.heldBy,
+			ClusterWide: s.leased(e), Lease: e.lease, LeaseHere: e.lease.Holder != "" && s.mine(e.lease), Elsewhere: e.elsewhere,
 		})
 	}
 	s.mu.Unlock()
