@@ -38,11 +38,14 @@ type pageData struct {
 
 type jobView struct {
 	Name, Schedule, Next, State string
-	Runs                        []runView
+	// RunsOn says which process runs the job: every process (ingest), or
+	// for a cluster-wide job the holder of its lease.
+	RunsOn string
+	Runs   []runView
 }
 
 type runView struct {
-	Status, Scheduled, Started, Duration, Counts, Error string
+	Status, Scheduled, Started, Duration, Counts, Error, Process string
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +109,10 @@ func viewJob(j scheduler.JobStatus, now time.Time) jobView {
 		v.State = "waiting for " + j.After
 	case j.HeldUntil.After(now):
 		v.State = fmt.Sprintf("held off until %s: it failed in a way retrying cannot fix (%s)", j.HeldUntil.UTC().Format(time.TimeOnly), j.HeldBy)
+	case j.ClusterWide && j.Lease.Held(now) && !j.LeaseHere:
+		v.State = "running on " + j.Lease.Holder
 	}
+	v.RunsOn = runsOn(j, now)
 	if !j.Next.IsZero() {
 		v.Next = fmt.Sprintf("%s (in %s)", j.Next.UTC().Format(time.DateTime), j.Next.Sub(now).Round(time.Second))
 	}
@@ -118,9 +124,35 @@ func viewJob(j scheduler.JobStatus, now time.Time) jobView {
 			Duration:  r.Duration().Round(time.Millisecond).String(),
 			Counts:    formatCounts(r.Counts),
 			Error:     r.Error,
+			Process:   r.Process,
 		})
 	}
 	return v
+}
+
+// runsOn is where a job runs: on every process, or for a cluster-wide job
+// on the holder of its lease, as this process last saw it.
+func runsOn(j scheduler.JobStatus, now time.Time) string {
+	if !j.ClusterWide {
+		return "every process"
+	}
+	l := j.Lease
+	var s string
+	switch {
+	case l.Holder == "":
+		s = "one process per slot (no slot yet)"
+	case l.Held(now):
+		s = fmt.Sprintf("lease held by %s until %s UTC (slot %s)", l.Holder, l.Expires.UTC().Format(time.TimeOnly), l.Slot.UTC().Format(time.TimeOnly))
+	default:
+		s = fmt.Sprintf("last slot (%s) ran on %s", l.Slot.UTC().Format(time.TimeOnly), l.Holder)
+	}
+	if j.LeaseHere {
+		s += " (this process)"
+	}
+	if j.Elsewhere > 0 {
+		s += fmt.Sprintf("; %d slots of this process ran elsewhere", j.Elsewhere)
+	}
+	return s
 }
 
 func formatCounts(c map[string]int64) string {

@@ -6,8 +6,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/silt-etl/silt/scheduler"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -88,4 +91,38 @@ func TestHealthReadyAndMountedHandlers(t *testing.T) {
 	require.Equal(t, `{"count":3}`, body)
 	code, _ = get(t, s, "/nope")
 	require.Equal(t, http.StatusNotFound, code)
+}
+
+// Cluster-wide jobs say which process holds their lease; per-process
+// jobs run on every process; each run says which process ran it.
+func TestStatusPageShowsWhereJobsRun(t *testing.T) {
+	slot := pageTime.Add(-20 * time.Second)
+	jobs := staticJobs{
+		{Name: "ingest", Schedule: "@every 5s", Last: []scheduler.Run{
+			{Scheduled: slot, Start: slot, End: slot.Add(time.Second), Status: scheduler.StatusOK, Process: "silt-0"},
+		}},
+		{Name: "host_breakdown", Schedule: "@every 1m", ClusterWide: true, Elsewhere: 3,
+			Lease: scheduler.Lease{Holder: "silt-2", Slot: slot, Acquired: slot, Expires: pageTime.Add(40 * time.Second)}},
+		{Name: "compact", Schedule: "@every 1h", ClusterWide: true, LeaseHere: true,
+			Lease: scheduler.Lease{Holder: "silt-0", Slot: slot, Expires: pageTime.Add(40 * time.Second), Done: true}},
+		{Name: "retention", Schedule: "@every 1h", ClusterWide: true},
+	}
+	s := New(Options{Jobs: jobs, ReportsDir: t.TempDir(), Now: func() time.Time { return pageTime }})
+	code, body := get(t, s, "/")
+	require.Equal(t, http.StatusOK, code)
+	for _, want := range []string{
+		`<td class="lease">every process</td>`,
+		"<td>silt-0</td>", // the ingest run's process
+		"running on silt-2",
+		`<td class="lease">lease held by silt-2 until 12:00:40 UTC (slot 11:59:40); 3 slots of this process ran elsewhere</td>`,
+		`<td class="lease">last slot (11:59:40) ran on silt-0 (this process)</td>`,
+		`<td class="lease">one process per slot (no slot yet)</td>`,
+	} {
+		require.Contains(t, body, want)
+	}
+	// An expired lease is not "held": the job shows idle here.
+	jobs[1].Lease.Expires = pageTime
+	_, body = get(t, s, "/")
+	require.NotContains(t, body, "running on silt-2")
+	require.Contains(t, body, "last slot (11:59:40) ran on silt-2")
 }
