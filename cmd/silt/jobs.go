@@ -43,20 +43,52 @@ func runJobs(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printJobs(os.Stdout, cfg.Jobs, loc, hist, time.Now(), *last)
+	leases := map[string]jobLease{}
+	for _, j := range cfg.Jobs {
+		if !scheduler.ClusterWideKind(j.Kind) {
+			continue
+		}
+		l, ok, err := scheduler.ReadLease(ctx, store, j.Name)
+		leases[j.Name] = jobLease{lease: l, taken: ok, err: err}
+	}
+	return printJobs(os.Stdout, cfg.Jobs, loc, hist, leases, time.Now(), *last)
+}
+
+// jobLease is a cluster-wide job's lease as `silt jobs` read it.
+type jobLease struct {
+	lease scheduler.Lease
+	taken bool // some process took it once
+	err   error
+}
+
+// runsOn says where a job runs: every process (ingest), or, for a
+// cluster-wide job, the process holding its lease or that ran its last slot.
+func runsOn(j config.Job, l jobLease, now time.Time) string {
+	switch {
+	case !scheduler.ClusterWideKind(j.Kind):
+		return "every process"
+	case l.err != nil:
+		return "one process (lease unreadable: " + l.err.Error() + ")"
+	case !l.taken:
+		return "one process (no slot yet)"
+	case l.lease.Held(now):
+		return fmt.Sprintf("lease held by %s until %s", l.lease.Holder, l.lease.Expires.UTC().Format(time.DateTime))
+	}
+	return fmt.Sprintf("last ran on %s (slot %s)", l.lease.Holder, l.lease.Slot.UTC().Format(time.DateTime))
 }
 
 // printJobs writes one block per job: its schedule and next slot (computed
 // in loc, scheduler.timezone, as silt run does; shown in UTC like every
-// time here), then its most recent runs, newest first.
-func printJobs(w io.Writer, jobs []config.Job, loc *time.Location, hist *scheduler.History, now time.Time, last int) error {
+// time here), where it runs (leases: the cluster-wide jobs' leases), then
+// its most recent runs, newest first, with the process that ran each.
+func printJobs(w io.Writer, jobs []config.Job, loc *time.Location, hist *scheduler.History, leases map[string]jobLease, now time.Time, last int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tKIND\tSCHEDULE\tNEXT RUN (UTC)\tLAST SUCCESS (UTC)")
+	fmt.Fprintln(tw, "JOB\tKIND\tSCHEDULE\tNEXT RUN (UTC)\tLAST SUCCESS (UTC)\tRUNS ON")
 	for _, j := range jobs {
 		sched := j.Schedule
 		next := "-"
 		if j.Schedule != "" {
-			s, err := scheduler.ParseSchedule(j.Schedule, loc)
+			s, err := scheduler.Slots(j.Schedule, loc)
 			if err != nil {
 				return fmt.Errorf("job %s: %w", j.Name, err)
 			}
@@ -72,7 +104,7 @@ func printJobs(w io.Writer, jobs []config.Job, loc *time.Location, hist *schedul
 				break
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.Name, j.Kind, sched, next, success)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.Name, j.Kind, sched, next, success, runsOn(j, leases[j.Name], now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -86,14 +118,18 @@ func printJobs(w io.Writer, jobs []config.Job, loc *time.Location, hist *schedul
 		}
 		fmt.Fprintf(w, "last %d runs\n", len(runs))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  STATUS\tSCHEDULED (UTC)\tSTARTED (UTC)\tDURATION\tATTEMPTS\tCOUNTS / ERROR")
+		fmt.Fprintln(tw, "  STATUS\tSCHEDULED (UTC)\tSTARTED (UTC)\tDURATION\tATTEMPTS\tON\tCOUNTS / ERROR")
 		for _, r := range runs {
 			detail := countsLine(r.Counts)
 			if r.Error != "" {
 				detail = strings.TrimSpace(detail + " error: " + r.Error)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", r.Status, r.Scheduled.UTC().Format(time.DateTime),
-				r.Start.UTC().Format(time.DateTime), r.Duration().Round(time.Millisecond), max(r.Attempts, 1), detail)
+			process := r.Process
+			if process == "" {
+				process = "-"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Status, r.Scheduled.UTC().Format(time.DateTime),
+				r.Start.UTC().Format(time.DateTime), r.Duration().Round(time.Millisecond), max(r.Attempts, 1), process, detail)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

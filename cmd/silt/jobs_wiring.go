@@ -40,6 +40,18 @@ type jobDeps struct {
 	drains []func()
 }
 
+// processName names this process among the silt processes sharing the
+// lake: in job leases (who runs a cluster-wide job), the run history and
+// the status page. kafka.instance_id when set (unique per process and
+// stable across its restarts, as Kafka's static membership needs), else
+// host-pid.
+func processName(cfg *config.Config) string {
+	if cfg.Kafka.InstanceID != "" {
+		return cfg.Kafka.InstanceID
+	}
+	return scheduler.DefaultHolder()
+}
+
 // buildJob makes the scheduled job for one configured job.
 func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 	switch j.Kind {

@@ -129,7 +129,12 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	// printRun's line is the one line per run on the console; the
 	// scheduler's own record of it is then at debug level (log.level: debug).
-	sched, err := scheduler.New(scheduler.Options{History: hist, Location: loc, Logger: log, OnRun: printRun})
+	// Every job but ingest is cluster-wide (scheduler.SpecFromConfig): of
+	// the silt processes sharing this lake, one runs each slot of it,
+	// through a lease in the lake (see "Running more than one silt").
+	holder := processName(cfg)
+	sched, err := scheduler.New(scheduler.Options{History: hist, Location: loc, Logger: log, OnRun: printRun,
+		Leases: store, Holder: holder, LeaseTTL: cfg.Scheduler.LeaseTTL.Std()})
 	if err != nil {
 		return err
 	}
@@ -184,7 +189,7 @@ func runRun(ctx context.Context, args []string) error {
 	if err := sched.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("silt run started", "jobs", len(sched.Status()), "embedded", cfg.Embedded)
+	log.Info("silt run started", "jobs", len(sched.Status()), "embedded", cfg.Embedded, "process", holder)
 
 	select {
 	case <-ctx.Done():
@@ -274,7 +279,9 @@ func embeddedPort() int {
 }
 
 // addJobs schedules the configured jobs; a job that cannot be built
-// (unknown report, bad parameter) fails start-up with its name.
+// (unknown report, bad parameter) fails start-up with its name. Ingest
+// runs on every process, every other kind on one process per slot
+// (scheduler.SpecFromConfig sets ClusterWide).
 func addJobs(sched *scheduler.Scheduler, deps *jobDeps, jobs []config.Job) error {
 	for _, j := range jobs {
 		job, err := deps.buildJob(j)
