@@ -383,6 +383,8 @@ func TestClusterWideJobRunsOncePerSlotAcrossProcesses(t *testing.T) {
 		require.Equal(t, "report", js.Name)
 		require.True(t, js.ClusterWide)
 		require.Equal(t, l.Holder, js.Lease.Holder)
+		// The others last saw it held; Status reads it again: done.
+		require.True(t, js.Lease.Done, "%s: %+v", p.name, js.Lease)
 		if js.LeaseHere {
 			here++
 		}

@@ -1,6 +1,9 @@
 package scheduler
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // JobStatus is a job as the status page and `silt jobs` show it.
 type JobStatus struct {
@@ -21,10 +24,11 @@ type JobStatus struct {
 	// ClusterWide: the job runs on one process per slot among those
 	// sharing the lake, through its Lease.
 	ClusterWide bool
-	// Lease is the job's lease as this process last read or wrote it (at
-	// its latest slot, or a renewal): who runs it (Holder; LeaseHere when
-	// it is this process), for which slot, until when. Zero before this
-	// process's first slot of the job.
+	// Lease is the job's lease: who runs it (Holder; LeaseHere when it is
+	// this process), for which slot, until when. It is what this process
+	// last read or wrote (at its latest slot, or a renewal), read again
+	// from the lake when that said another process held it. Zero before
+	// this process's first slot of the job.
 	Lease     Lease
 	LeaseHere bool
 	// Elsewhere counts this process's slots of the job since it started
@@ -51,9 +55,31 @@ func (s *Scheduler) Status() []JobStatus {
 		})
 	}
 	s.mu.Unlock()
+	s.refreshLeases(out)
 	for i := range out {
 		out[i].Last = s.opts.History.Last(out[i].Name, LastRuns)
 		out[i].LastSuccess, _ = s.opts.History.lastSuccess(out[i].Name)
 	}
 	return out
+}
+
+// refreshLeases reads again the leases that, when this process last saw
+// them, another process held: that run has likely ended since (a report
+// takes seconds, a slot minutes), and "running on X" would be stale. One
+// small read per such job, bounded; on failure the last view stays.
+func (s *Scheduler) refreshLeases(out []JobStatus) {
+	now := s.clock.Now()
+	for i := range out {
+		j := &out[i]
+		if !j.ClusterWide || j.LeaseHere || !j.Lease.Held(now) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		l, ok, err := ReadLease(ctx, s.opts.Leases, j.Name)
+		cancel()
+		if err == nil && ok {
+			j.Lease = l
+			j.LeaseHere = s.mine(l)
+		}
+	}
 }
