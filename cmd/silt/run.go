@@ -159,6 +159,9 @@ func runRun(ctx context.Context, args []string) error {
 	}
 
 	httpDone := make(chan error, 1)
+	// serving is httpDone while the server runs: its end stops silt run.
+	// Without a listener (http.listen: off) nothing ends that way.
+	var serving chan error
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	if cfg.HTTP.Listen != "" && cfg.HTTP.Listen != "off" {
@@ -173,6 +176,7 @@ func runRun(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(os.Stdout, "silt run: status page http://%s/ (metrics at /metrics)\n", ln.Addr())
 		go func() { httpDone <- srv.Serve(httpCtx, ln) }()
+		serving = httpDone
 	} else {
 		httpDone <- nil
 	}
@@ -193,7 +197,7 @@ func runRun(ctx context.Context, args []string) error {
 
 	select {
 	case <-ctx.Done():
-	case err := <-httpDone:
+	case err := <-serving:
 		if err != nil {
 			log.Error("http server failed; stopping", "err", err)
 		}
