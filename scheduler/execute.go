@@ -83,7 +83,7 @@ func (s *Scheduler) attempts(ctx context.Context, e *entry, r *Run) (counts map[
 		if err == nil || attempt >= e.spec.Retries || ctx.Err() != nil || IsPermanent(err) {
 			return counts, err
 		}
-		delay := Backoff(e.spec.RetryDelay, attempt, s.opts.Rand())
+		delay := retryDelay(e.spec.RetryDelay, attempt, s.opts.Rand())
 		s.log.Warn("job failed, retrying", "job", name, "attempt", r.Attempts, "retry_in", delay, "err", err)
 		t := s.clock.NewTimer(s.clock.Now().Add(delay))
 		why := ""

@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/silt-etl/silt/internal/backoff"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -177,10 +177,10 @@ func (h *History) Record(ctx context.Context, r Run) error {
 			return fmt.Errorf("write run history of %s: %w", r.Job, err)
 		}
 		lost = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("write run history of %s: %w", r.Job, ctx.Err())
-		case <-time.After(time.Millisecond + time.Duration(rand.Int64N(int64(min(attempt, 20))*int64(5*time.Millisecond)))):
+		// Real time, not the scheduler's clock: this waits out another
+		// process's write, which happens in real time.
+		if err := backoff.Sleep(ctx, 2*time.Millisecond, 100*time.Millisecond, attempt-1); err != nil {
+			return fmt.Errorf("write run history of %s: %w", r.Job, err)
 		}
 	}
 	return fmt.Errorf("write run history of %s: other processes kept writing it (%d rounds lost): %w", r.Job, historyAttempts, lost)

@@ -335,7 +335,7 @@ func (s *Scheduler) finish(e *entry, r Run, permanent bool) {
 	switch {
 	case permanent:
 		e.permanentFails++
-		e.heldUntil = r.End.Add(Backoff(permanentHoldBase, e.permanentFails-1, s.opts.Rand()))
+		e.heldUntil = r.End.Add(retryDelay(permanentHoldBase, e.permanentFails-1, s.opts.Rand()))
 		e.heldBy = r.Error
 	case r.Status == StatusOK:
 		e.permanentFails, e.heldUntil, e.heldBy = 0, time.Time{}, ""

@@ -122,14 +122,14 @@ func TestBackoffBounds(t *testing.T) {
 	for n := 0; n < 20; n++ {
 		nominal := min(base<<n, maxBackoff)
 		for _, r := range []float64{0, 0.25, 0.5, 0.999999} {
-			d := Backoff(base, n, r)
+			d := retryDelay(base, n, r)
 			require.GreaterOrEqual(t, d, nominal/2, "n=%d r=%v", n, r)
 			require.LessOrEqual(t, d, nominal, "n=%d r=%v", n, r)
 		}
-		require.Equal(t, nominal/2, Backoff(base, n, 0))
+		require.Equal(t, nominal/2, retryDelay(base, n, 0))
 	}
-	require.Equal(t, maxBackoff, Backoff(base, 60, 1)) // no overflow for large n
-	require.Equal(t, 750*time.Millisecond, Backoff(0, 0, 0.5))
+	require.Equal(t, maxBackoff, retryDelay(base, 60, 1)) // no overflow for large n
+	require.Equal(t, 750*time.Millisecond, retryDelay(0, 0, 0.5))
 }
 
 func TestRetriesWithBackoffThenSucceeds(t *testing.T) {
