@@ -244,8 +244,8 @@ func startCollector(ctx context.Context, cfg *config.Config, deps *jobDeps, done
 }
 
 // startEmbedded starts the in-process broker (and, in the no-config demo,
-// the event generator) and points cfg at the broker. The broker keeps its log beside the lake, so a
-// restart resumes from the committed offsets.
+// the event generator) and points cfg at the broker. The broker keeps its
+// log beside the lake, so a restart resumes from the committed offsets.
 func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, error) {
 	dataDir := filepath.Join(cfg.Lake.Root, "_kafka")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
@@ -263,7 +263,7 @@ func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, e
 	cfg.Kafka.Brokers = broker.Addrs()
 	// Loud on purpose: someone who meant a real Kafka must see at once
 	// that this is the demo broker (set kafka.brokers or SILT_KAFKA_BROKERS).
-	fmt.Fprintf(os.Stderr, "silt run: EMBEDDED demo Kafka broker on %s (no kafka.brokers configured; set kafka.brokers or SILT_KAFKA_BROKERS for a real Kafka)\n", strings.Join(cfg.Kafka.Brokers, ","))
+	fmt.Fprintf(os.Stderr, "silt run: EMBEDDED demo Kafka broker on %s (kafka.brokers names no real Kafka; set it or SILT_KAFKA_BROKERS for one)\n", strings.Join(cfg.Kafka.Brokers, ","))
 	if !cfg.Demo {
 		return broker, nil
 	}
