@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/trinodb/trino-go-client/trino"
@@ -43,7 +44,7 @@ func openTrino(ctx context.Context, t config.Trino) (*Catalog, error) {
 	}
 	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc}
 	q := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s.%s WITH (location = %s)", Quote(t.Catalog), Quote(t.Schema), literal(loc))
-	if _, err := db.ExecContext(ctx, q); err != nil {
+	if _, err := db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
 		closeDB()
 		return nil, redactSecrets(fmt.Errorf("trino at %s: create schema %s.%s: %w", trinoServer(t), t.Catalog, t.Schema, err), t)
 	}
@@ -222,7 +223,7 @@ func (b *trinoBackend) ensureTable(ctx context.Context, s lake.TableSchema) erro
 	}
 	q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) WITH (external_location = %s, format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour'])",
 		b.qualified(s.Table), strings.Join(defs, ", "), literal(b.location+lake.TablePrefix(s.Table)))
-	if _, err := b.db.ExecContext(ctx, q); err != nil {
+	if _, err := b.db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
 		return fmt.Errorf("create table: %w", err)
 	}
 	have, err := b.columns(ctx, s.Table)
@@ -240,7 +241,7 @@ func (b *trinoBackend) ensureTable(ctx context.Context, s lake.TableSchema) erro
 			continue
 		}
 		q := fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", b.qualified(s.Table), Quote(c.Name), trinoTypes[c.Type])
-		if _, err := b.db.ExecContext(ctx, q); err != nil {
+		if _, err := b.db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
 			return fmt.Errorf("add column %s: %w", c.Name, err)
 		}
 		slog.Info("catalog column added", "table", s.Table, "column", c.Name, "type", c.Type)
@@ -304,8 +305,15 @@ func (b *trinoBackend) addPartitions(ctx context.Context, table string, ps []lak
 		_, err := b.db.ExecContext(ctx, q)
 		switch {
 		case err == nil:
-		case strings.Contains(err.Error(), "already exists"):
-			// registered concurrently since we listed: what we wanted
+		case concurrentlyDone(err):
+			// registered by another process since we listed: what we wanted
+		case strings.Contains(err.Error(), "Could not write partition schema"):
+			// The file metastore lost a race with another process writing
+			// this table's metadata: look again, and register once more
+			// only if the partition is still missing.
+			if err := b.registerAgain(ctx, table, p, q); err != nil {
+				return fmt.Errorf("register partition %s: %w", p, err)
+			}
 		case strings.Contains(err.Error(), "register_partition procedure is disabled"):
 			slog.Warn("trino disables register_partition, falling back to sync_partition_metadata; set hive.allow-register-partition-procedure=true")
 			b.syncOnly = true
@@ -347,6 +355,32 @@ func (b *trinoBackend) sync(ctx context.Context, table string) error {
 		Quote(b.catalog), literal(b.schema), literal(table))
 	if _, err := b.db.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("sync partitions of %s: %w", table, err)
+	}
+	return nil
+}
+
+// concurrentlyDone reports a Trino error that means another process did
+// the same thing first: the schema, table, column or partition exists
+// (Trino says "Schema 'events' already exists", "Partition [dt=…, hour=…]
+// is already registered"). Several silt processes register one lake; for
+// each of them that is success, not a failure to repair.
+func concurrentlyDone(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "already registered")
+}
+
+// registerAgain runs the register_partition call q once more unless the
+// partition is registered by now.
+func (b *trinoBackend) registerAgain(ctx context.Context, table string, p lake.Partition, q string) error {
+	existing, err := b.partitions(ctx, table)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(existing, p) {
+		return nil
+	}
+	if _, err := b.db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
+		return err
 	}
 	return nil
 }

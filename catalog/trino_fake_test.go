@@ -95,6 +95,8 @@ type fakeTrino struct {
 	queries  []string
 	results  map[string]any
 	next     int
+	// failures answer a statement starting with a key with that error message.
+	failures map[string]string
 }
 
 // newFakeTrino serves https with a certificate signed by ca, or plain
@@ -234,6 +236,11 @@ func (f *fakeTrino) answer(id, query string) map[string]any {
 			return ""
 		}
 		return query[i+1 : j]
+	}
+	for prefix, msg := range f.failures {
+		if strings.HasPrefix(query, prefix) {
+			return failed("ALREADY_EXISTS", msg)
+		}
 	}
 	switch {
 	case query == "SELECT 1":

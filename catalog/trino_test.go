@@ -384,3 +384,28 @@ func TestExplainTrinoErrorUnknown(t *testing.T) {
 	require.Empty(t, ExplainTrinoError(nil))
 	require.Empty(t, ExplainTrinoError(errors.New("something else")))
 }
+
+// Several silt processes register one lake: Trino's answers that another
+// process got there first are success (the messages are Trino 476's, as
+// seen with three processes on one lake).
+func TestConcurrentRegistrationIsSuccess(t *testing.T) {
+	for _, msg := range []string{
+		"Schema 'events' already exists",
+		"line 1:1: Table 'hive.events.purchase_sword' already exists",
+		"line 1:1: Column 'guild_rank' already exists",
+		"Partition [dt=2026-11-29, hour=13] is already registered",
+	} {
+		require.True(t, concurrentlyDone(errors.New(msg)), msg)
+	}
+	require.False(t, concurrentlyDone(errors.New("Access Denied: Cannot create schema events")))
+
+	f := newFakeTrino(t, nil)
+	f.failures = map[string]string{"CREATE SCHEMA": "Schema 'events' already exists"}
+	c, err := openFast(t, trinoConfig(f.url()))
+	require.NoError(t, err, "a schema another process created first is what Open wanted")
+	require.NoError(t, c.Close())
+
+	f.failures = map[string]string{"CREATE SCHEMA": "Access Denied: Cannot create schema events"}
+	_, err = openFast(t, trinoConfig(f.url()))
+	require.ErrorContains(t, err, "Access Denied")
+}
