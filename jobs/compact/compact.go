@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 )
@@ -234,11 +236,18 @@ func (j *Job) compact(ctx context.Context, pl plan, cols []lake.Column) error {
 }
 
 // finish deletes the inputs of a written compaction, then its manifest.
+// Readers of a Hive table see the inputs' rows twice from the output's
+// upload until the inputs are gone (Hive has no atomic file swap; Iceberg
+// tables will not), so the inputs go at once, concurrently: the window is
+// one round of deletes, not one delete per input in turn.
 func (j *Job) finish(ctx context.Context, pl plan) error {
+	var g errgroup.Group
+	g.SetLimit(16)
 	for _, key := range pl.Inputs {
-		if err := j.store.Delete(ctx, key); err != nil {
-			return err
-		}
+		g.Go(func() error { return j.store.Delete(ctx, key) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return j.store.Delete(ctx, planKey(pl))
 }
@@ -259,7 +268,17 @@ func (j *Job) resume(ctx context.Context, counts map[string]int64) error {
 		if err := json.Unmarshal(raw, &pl); err != nil {
 			return fmt.Errorf("read compaction manifest %s: %w", o.Key, err)
 		}
-		if pl.Written {
+		written := pl.Written
+		if !written {
+			// Inputs are deleted only once the output is whole. One that
+			// is gone means another run (a process whose lease had
+			// expired, racing this one) wrote the output and finished:
+			// undoing would delete the only copy of those rows.
+			if written, err = j.anyMissing(ctx, pl.Inputs); err != nil {
+				return fmt.Errorf("resume compaction %s: %w", o.Key, err)
+			}
+		}
+		if written {
 			err = j.finish(ctx, pl)
 			counts["resumed"]++
 		} else {
@@ -367,4 +386,18 @@ func (c *committedIndex) load(ctx context.Context, topic string, part int32) ([]
 		out = append(out, manifestRange{From: m.From, To: m.To, Committed: m.State == "committed"})
 	}
 	return out, nil
+}
+
+// anyMissing reports whether any of keys is gone from the store.
+func (j *Job) anyMissing(ctx context.Context, keys []string) (bool, error) {
+	for _, key := range keys {
+		_, err := j.store.Stat(ctx, key)
+		if errors.Is(err, lake.ErrNotExist) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return false, nil
 }

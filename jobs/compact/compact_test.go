@@ -141,3 +141,37 @@ func TestCrashedCompactionIsFinishedByTheNextRun(t *testing.T) {
 		require.Equal(t, n, rep.Rows[table], table)
 	}
 }
+
+// A run whose lease expired can leave a plan behind, not marked written,
+// for a compaction another process then finished (inputs deleted). The
+// next run must finish it, not undo it: undoing deletes the output, the
+// only copy of those rows left.
+func TestStalePlanOfAFinishedCompactionKeepsItsOutput(t *testing.T) {
+	cfg, st, counts := ingested(t, 3000)
+	_, err := New("compact", cfg, st).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	objs, err := st.List(context.Background(), "")
+	require.NoError(t, err)
+	var output string
+	for _, o := range objs {
+		if strings.Contains(o.Key, "/compacted-") {
+			output = o.Key
+			break
+		}
+	}
+	require.NotEmpty(t, output, "the first run compacted something")
+	stale := plan{Table: strings.Split(output, "/")[0], Inputs: []string{strings.Replace(output, "compacted-", "gone-input-", 1)}, Output: output}
+	require.NoError(t, New("compact", cfg, st).save(context.Background(), stale))
+
+	counted, err := New("compact", cfg, st).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, counted["resumed"], "finished, not undone")
+	_, err = st.Stat(context.Background(), output)
+	require.NoError(t, err, "the output survives")
+	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	require.NoError(t, err)
+	require.Zero(t, rep.Duplicates)
+	for table, n := range counts {
+		require.Equal(t, n, rep.Rows[table], table)
+	}
+}
