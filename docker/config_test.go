@@ -161,15 +161,7 @@ func TestSecureStackConfig(t *testing.T) {
 	for _, name := range siltServices {
 		t.Run(name, func(t *testing.T) {
 			s := p.Services[name]
-			var cfgPath string
-			for _, v := range s.Volumes {
-				if v.Target == "/etc/silt/silt.yaml" {
-					cfgPath = v.Source
-				}
-			}
-			if cfgPath == "" {
-				t.Fatalf("%s does not mount silt.yaml at /etc/silt/silt.yaml", name)
-			}
+			cfgPath := mountedConfig(t, s, name)
 			clearSiltEnv(t)
 			dir := t.TempDir()
 			for k, v := range s.Environment {

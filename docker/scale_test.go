@@ -216,15 +216,7 @@ func under(path, dir string) bool {
 func loadServiceConfig(t *testing.T, p composeProject, name string) *config.Config {
 	t.Helper()
 	s := p.Services[name]
-	var cfgPath string
-	for _, v := range s.Volumes {
-		if v.Target == "/etc/silt/silt.yaml" {
-			cfgPath = v.Source
-		}
-	}
-	if cfgPath == "" {
-		t.Fatalf("%s mounts no /etc/silt/silt.yaml", name)
-	}
+	cfgPath := mountedConfig(t, s, name)
 	clearSiltEnv(t)
 	dir := t.TempDir()
 	for k, v := range s.Environment {
@@ -271,4 +263,17 @@ func imageDirs(t *testing.T) (map[string]bool, string) {
 		}
 	}
 	return dirs, owned
+}
+
+// mountedConfig is the host path of the silt.yaml service name mounts at
+// /etc/silt/silt.yaml, where silt's image reads it.
+func mountedConfig(t *testing.T, s composeService, name string) string {
+	t.Helper()
+	for _, v := range s.Volumes {
+		if v.Target == "/etc/silt/silt.yaml" {
+			return v.Source
+		}
+	}
+	t.Fatalf("%s does not mount silt.yaml at /etc/silt/silt.yaml", name)
+	return ""
 }
