@@ -200,8 +200,16 @@ func (f *tokenFile) read() (string, error) {
 // Explain says in plain words why a Kafka connection failed and which
 // config key fixes it, or "" when err is not one it recognises.
 func Explain(err error) string {
+	cause, _ := diagnose(err)
+	return cause
+}
+
+// diagnose is Explain's cause, and whether it is a misconfiguration (a
+// refused login, an untrusted or rejected certificate, TLS or SASL the
+// listener does not speak) rather than a broker that is down or slow.
+func diagnose(err error) (cause string, misconfigured bool) {
 	if err == nil {
-		return ""
+		return "", false
 	}
 	var (
 		unknownCA x509.UnknownAuthorityError
@@ -213,40 +221,40 @@ func Explain(err error) string {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "is TLS missing") || strings.Contains(msg, "plaintext connection speaking to a tls endpoint"):
-		return "the broker's listener expects TLS: set kafka.tls.enabled: true (SILT_KAFKA_TLS_ENABLED) and kafka.tls.ca_file, or use a plaintext listener's port in kafka.brokers"
+		return "the broker's listener expects TLS: set kafka.tls.enabled: true (SILT_KAFKA_TLS_ENABLED) and kafka.tls.ca_file, or use a plaintext listener's port in kafka.brokers", true
 	case strings.Contains(msg, "is SASL missing"):
-		return "the broker's listener expects SASL: set kafka.sasl.mechanism, kafka.sasl.username and kafka.sasl.password"
+		return "the broker's listener expects SASL: set kafka.sasl.mechanism, kafka.sasl.username and kafka.sasl.password", true
 	case strings.Contains(msg, "SASL_AUTHENTICATION_FAILED"):
-		return "Kafka refused the SASL credentials: check kafka.sasl.username and kafka.sasl.password (SILT_KAFKA_SASL_PASSWORD) and kafka.sasl.mechanism"
+		return "Kafka refused the SASL credentials: check kafka.sasl.username and kafka.sasl.password (SILT_KAFKA_SASL_PASSWORD) and kafka.sasl.mechanism", true
 	case strings.Contains(msg, "UNSUPPORTED_SASL_MECHANISM"):
-		return "the broker's listener does not enable this SASL mechanism: check kafka.sasl.mechanism against the listener's sasl.enabled.mechanisms"
+		return "the broker's listener does not enable this SASL mechanism: check kafka.sasl.mechanism against the listener's sasl.enabled.mechanisms", true
 	case strings.Contains(msg, "ILLEGAL_SASL_STATE"):
-		return "the broker's listener does not expect SASL here: check kafka.brokers (the SASL listener's port) and kafka.sasl.mechanism"
+		return "the broker's listener does not expect SASL here: check kafka.brokers (the SASL listener's port) and kafka.sasl.mechanism", true
 	case errors.As(err, &unknownCA):
-		return "the broker's certificate is not signed by a trusted CA: set kafka.tls.ca_file (SILT_KAFKA_TLS_CA_FILE) to the CA that signed it"
+		return "the broker's certificate is not signed by a trusted CA: set kafka.tls.ca_file (SILT_KAFKA_TLS_CA_FILE) to the CA that signed it", true
 	case errors.As(err, &hostname):
-		return "the broker's certificate is for another name: check kafka.brokers, or set kafka.tls.server_name"
+		return "the broker's certificate is for another name: check kafka.brokers, or set kafka.tls.server_name", true
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return "the broker's certificate has expired (or this machine's clock is wrong)"
+		return "the broker's certificate has expired (or this machine's clock is wrong)", true
 	case errors.As(err, &invalid):
-		return "the broker's certificate is not valid for this client: check kafka.tls.ca_file and kafka.tls.server_name"
+		return "the broker's certificate is not valid for this client: check kafka.tls.ca_file and kafka.tls.server_name", true
 	case errors.As(err, &header):
-		return "the broker's port does not speak TLS: use the TLS listener's port in kafka.brokers, or set kafka.tls.enabled: false"
+		return "the broker's port does not speak TLS: use the TLS listener's port in kafka.brokers, or set kafka.tls.enabled: false", true
 	case strings.Contains(msg, "tls: expired certificate") || strings.Contains(msg, "certificate_expired"):
-		return "the broker refused the client certificate as expired: renew kafka.tls.cert_file"
+		return "the broker refused the client certificate as expired: renew kafka.tls.cert_file", strings.Contains(msg, "remote error: tls:")
 	case strings.Contains(msg, "tls: bad certificate") || strings.Contains(msg, "tls: certificate required") ||
 		strings.Contains(msg, "tls: unknown certificate") || strings.Contains(msg, "certificate_unknown"):
-		return "the broker refused the client certificate (missing, expired, or not signed by a CA it trusts): check kafka.tls.cert_file and kafka.tls.key_file"
+		return "the broker refused the client certificate (missing, expired, or not signed by a CA it trusts): check kafka.tls.cert_file and kafka.tls.key_file", strings.Contains(msg, "remote error: tls:")
 	case strings.Contains(msg, "tls: "):
-		return "the TLS handshake with the broker failed: check kafka.tls.* and that kafka.brokers names the TLS listener"
+		return "the TLS handshake with the broker failed: check kafka.tls.* and that kafka.brokers names the TLS listener", strings.Contains(msg, "remote error: tls:")
 	case errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &opErr) && opErr.Op == "dial" && !opErr.Timeout()):
-		return "nothing answers at the broker address: check kafka.brokers (SILT_KAFKA_BROKERS) and that Kafka is running"
+		return "nothing answers at the broker address: check kafka.brokers (SILT_KAFKA_BROKERS) and that Kafka is running", false
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		return "the broker did not answer in time: TLS settings that do not match the listener (kafka.tls.enabled), a firewall, or a broker that is down (kafka.brokers)"
+		return "the broker did not answer in time: TLS settings that do not match the listener (kafka.tls.enabled), a firewall, or a broker that is down (kafka.brokers)", false
 	case strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset"):
-		return "the broker closed the connection at once: its listener likely expects TLS (kafka.tls.enabled) or SASL (kafka.sasl.mechanism), or the port is another listener's"
+		return "the broker closed the connection at once: its listener likely expects TLS (kafka.tls.enabled) or SASL (kafka.sasl.mechanism), or the port is another listener's", false
 	}
-	return ""
+	return "", false
 }
 
 // Check connects with opts (which must include the seed brokers), reads
@@ -298,13 +306,15 @@ func Preflight(ctx context.Context, cl *kgo.Client) error {
 	if err == nil {
 		return nil
 	}
-	return &ConnectError{err: err, why: Explain(err)}
+	why, misconfigured := diagnose(err)
+	return &ConnectError{err: err, why: why, misconfigured: misconfigured}
 }
 
 // ConnectError is a failed connection with its explanation.
 type ConnectError struct {
-	err error
-	why string
+	err           error
+	why           string
+	misconfigured bool
 }
 
 func (e *ConnectError) Error() string {
@@ -320,17 +330,4 @@ func (e *ConnectError) Unwrap() error { return e.err }
 // connection is misconfigured, not down: a refused login, an untrusted
 // or rejected certificate, TLS or SASL that the listener does not speak.
 // Retrying cannot fix those until someone changes the config.
-func (e *ConnectError) Permanent() bool {
-	msg := e.err.Error()
-	var (
-		unknownCA x509.UnknownAuthorityError
-		hostname  x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		header    tls.RecordHeaderError
-	)
-	return errors.As(e.err, &unknownCA) || errors.As(e.err, &hostname) || errors.As(e.err, &invalid) || errors.As(e.err, &header) ||
-		strings.Contains(msg, "SASL_AUTHENTICATION_FAILED") || strings.Contains(msg, "UNSUPPORTED_SASL_MECHANISM") ||
-		strings.Contains(msg, "ILLEGAL_SASL_STATE") || strings.Contains(msg, "is TLS missing") || strings.Contains(msg, "is SASL missing") ||
-		strings.Contains(msg, "plaintext connection speaking to a tls endpoint") ||
-		strings.Contains(msg, "remote error: tls:")
-}
+func (e *ConnectError) Permanent() bool { return e.misconfigured }
