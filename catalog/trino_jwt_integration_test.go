@@ -17,7 +17,6 @@ import (
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
-	"github.com/silt-etl/silt/lake"
 )
 
 // catalog.trino.access_token against the secure stack's Trino, which
@@ -55,33 +54,13 @@ func TestTrinoSecureAccessTokenIntegration(t *testing.T) {
 	require.Contains(t, detail, "schema "+tr.Schema+" does not exist yet")
 	require.NotContains(t, detail, ep.TrinoJWT)
 
-	store, err := lake.NewS3(ctx, lake.S3Options{
-		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region, Prefix: tr.Schema,
-		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true, Secure: true, CAFile: ep.S3CAFile,
-	})
-	require.NoError(t, err)
-	cfg := config.Default()
-	cfg.Catalog.Kind = "trino"
-	cfg.Catalog.Trino = tr
-	c, err := catalog.Open(ctx, cfg, store)
-	require.NoError(t, err, catalog.ExplainTrinoError(err))
-	t.Cleanup(func() { c.Close() })
+	c, store := openSecureCatalog(ctx, t, ep, tr)
 
 	var user string
 	require.NoError(t, c.DB().QueryRowContext(ctx, "SELECT current_user").Scan(&user))
 	require.Equal(t, ep.TrinoUser, user, "the token's sub")
 
-	events := catalogtest.Generate(7, 60, t0, time.Hour)
-	changes, err := catalogtest.Write(ctx, store, catalogtest.Schemas(), events, 0)
-	require.NoError(t, err)
-	require.NoError(t, c.Register(ctx, changes))
-	var total int64
-	for _, ch := range changes {
-		var n int64
-		require.NoError(t, c.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+c.Qualified(ch.Schema.Table)).Scan(&n))
-		total += n
-	}
-	require.Equal(t, int64(len(events)), total)
+	registerAndCount(ctx, t, c, store, catalogtest.Generate(7, 60, t0, time.Hour))
 
 	detail, err = catalog.CheckTrino(ctx, tr)
 	require.NoError(t, err)

@@ -35,6 +35,40 @@ func secureTrino(t *testing.T, ep *stack.Endpoints) config.Trino {
 	}
 }
 
+// openSecureCatalog opens the catalog tr names over https, on a store in
+// the secure stack's TLS MinIO under tr's schema.
+func openSecureCatalog(ctx context.Context, t *testing.T, ep *stack.Endpoints, tr config.Trino) (*catalog.Catalog, lake.Store) {
+	t.Helper()
+	store, err := lake.NewS3(ctx, lake.S3Options{
+		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region, Prefix: tr.Schema,
+		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true, Secure: true, CAFile: ep.S3CAFile,
+	})
+	require.NoError(t, err)
+	cfg := config.Default()
+	cfg.Catalog.Kind = "trino"
+	cfg.Catalog.Trino = tr
+	c, err := catalog.Open(ctx, cfg, store)
+	require.NoError(t, err, catalog.ExplainTrinoError(err))
+	t.Cleanup(func() { c.Close() })
+	return c, store
+}
+
+// registerAndCount writes events to store, registers the batch and
+// requires Trino to count every one of them.
+func registerAndCount(ctx context.Context, t *testing.T, c *catalog.Catalog, store lake.Store, events []catalogtest.Event) {
+	t.Helper()
+	changes, err := catalogtest.Write(ctx, store, catalogtest.Schemas(), events, 0)
+	require.NoError(t, err)
+	require.NoError(t, c.Register(ctx, changes))
+	var total int64
+	for _, ch := range changes {
+		var n int64
+		require.NoError(t, c.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+c.Qualified(ch.Schema.Table)).Scan(&n))
+		total += n
+	}
+	require.Equal(t, int64(len(events)), total)
+}
+
 // Over https with the stack's CA and the password, silt checks Trino,
 // opens the catalog, registers the tables of a batch written to the TLS
 // MinIO and counts their rows through Trino.
@@ -50,29 +84,9 @@ func TestTrinoSecureRegisterIntegration(t *testing.T) {
 	require.Contains(t, detail, "schema "+tr.Schema+" does not exist yet")
 	require.NotContains(t, detail, ep.TrinoPassword)
 
-	store, err := lake.NewS3(ctx, lake.S3Options{
-		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region, Prefix: tr.Schema,
-		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true, Secure: true, CAFile: ep.S3CAFile,
-	})
-	require.NoError(t, err)
-	cfg := config.Default()
-	cfg.Catalog.Kind = "trino"
-	cfg.Catalog.Trino = tr
-	c, err := catalog.Open(ctx, cfg, store)
-	require.NoError(t, err, catalog.ExplainTrinoError(err))
-	t.Cleanup(func() { c.Close() })
+	c, store := openSecureCatalog(ctx, t, ep, tr)
 
-	events := catalogtest.Generate(3, 90, t0, 2*time.Hour)
-	changes, err := catalogtest.Write(ctx, store, catalogtest.Schemas(), events, 0)
-	require.NoError(t, err)
-	require.NoError(t, c.Register(ctx, changes))
-	var total int64
-	for _, ch := range changes {
-		var n int64
-		require.NoError(t, c.DB().QueryRowContext(ctx, "SELECT count(*) FROM "+c.Qualified(ch.Schema.Table)).Scan(&n))
-		total += n
-	}
-	require.Equal(t, int64(len(events)), total)
+	registerAndCount(ctx, t, c, store, catalogtest.Generate(3, 90, t0, 2*time.Hour))
 
 	detail, err = catalog.CheckTrino(ctx, tr)
 	require.NoError(t, err)
