@@ -23,6 +23,10 @@ type Process struct {
 	// belongs to a process with another start time, and is left alone.
 	StartTicks uint64 `json:"start_ticks"`
 	Log        string `json:"log"`
+	// Command is how the process was started, so that StartService can
+	// start it again after StopService (failure drills). Its environment
+	// may hold the stack's generated passwords: the state file is 0600.
+	Command *Command `json:"command,omitempty"`
 
 	// exited is closed when this process (our child) has been reaped; nil
 	// when the state was read by another process.
@@ -46,7 +50,8 @@ func startProcess(name string, cmd *exec.Cmd, logPath string, detach bool) (*Pro
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", name, cmd.Path, err)
 	}
-	p := &Process{Name: name, PID: cmd.Process.Pid, Log: logPath, exited: make(chan struct{})}
+	p := &Process{Name: name, PID: cmd.Process.Pid, Log: logPath, exited: make(chan struct{}),
+		Command: &Command{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir, Detach: detach}}
 	p.StartTicks, _ = startTicks(p.PID)
 	go func() {
 		_ = cmd.Wait()
