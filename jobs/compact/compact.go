@@ -13,7 +13,6 @@
 package compact
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/lake/parquetfile"
 )
 
 const manifestPrefix = lake.MetaPrefix + "compactions/"
@@ -102,7 +102,13 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 				return counts, err
 			}
 			for _, pl := range plans {
-				if err := j.compact(ctx, pl, cols); err != nil {
+				err := j.compact(ctx, pl, cols)
+				if errors.Is(err, errPlanTaken) {
+					j.log.Warn("compaction left to the run that owns its plan", "partition", p.String(), "plan", planKey(pl))
+					counts["taken"]++
+					continue
+				}
+				if err != nil {
 					return counts, fmt.Errorf("compact %s: %w", p, err)
 				}
 				counts["inputs"] += int64(len(pl.Inputs))
@@ -192,20 +198,47 @@ func planKey(pl plan) string {
 	return manifestPrefix + pl.Table + "-" + name + ".json"
 }
 
-func (j *Job) save(ctx context.Context, pl plan) error {
+// errPlanTaken: another run has written (or since changed) this plan, so
+// it owns the compaction; this run leaves it alone.
+var errPlanTaken = errors.New("compaction plan taken by another run")
+
+// claim writes a new plan only if none exists: two processes planning the
+// same inputs (same output key) cannot both compact them. A lost race
+// returns errPlanTaken.
+func (j *Job) claim(ctx context.Context, pl plan) (lake.Version, error) {
+	raw, err := json.Marshal(pl)
+	if err != nil {
+		return "", err
+	}
+	v, err := j.store.Create(ctx, planKey(pl), raw)
+	if errors.Is(err, lake.ErrPreconditionFailed) {
+		return "", errPlanTaken
+	}
+	return v, err
+}
+
+// markWritten records that the output is whole, only if the plan is still
+// the one this run claimed: a plan another run resumed (and undid, say)
+// meanwhile returns errPlanTaken, and this run must not delete inputs.
+func (j *Job) markWritten(ctx context.Context, pl plan, prev lake.Version) error {
 	raw, err := json.Marshal(pl)
 	if err != nil {
 		return err
 	}
-	return j.store.Put(ctx, planKey(pl), bytes.NewReader(raw), int64(len(raw)))
+	_, err = j.store.Replace(ctx, planKey(pl), raw, prev)
+	if errors.Is(err, lake.ErrPreconditionFailed) || errors.Is(err, lake.ErrNotExist) {
+		return errPlanTaken
+	}
+	return err
 }
 
 // compact merges pl's inputs into its output.
 func (j *Job) compact(ctx context.Context, pl plan, cols []lake.Column) error {
-	if err := j.save(ctx, pl); err != nil {
+	version, err := j.claim(ctx, pl)
+	if err != nil {
 		return err
 	}
-	w, err := lake.NewParquetWriter(j.spoolDir, cols, j.unit, j.rowGroup)
+	w, err := parquetfile.NewWriter(j.spoolDir, cols, parquetfile.Options{Unit: j.unit, RowGroupBytes: j.rowGroup})
 	if err != nil {
 		return err
 	}
@@ -229,7 +262,7 @@ func (j *Job) compact(ctx context.Context, pl plan, cols []lake.Column) error {
 		return err
 	}
 	pl.Written = true
-	if err := j.save(ctx, pl); err != nil {
+	if err := j.markWritten(ctx, pl, version); err != nil {
 		return err
 	}
 	return j.finish(ctx, pl)
@@ -312,7 +345,7 @@ func (j *Job) readRows(ctx context.Context, key string, cols []lake.Column) ([][
 	if err != nil {
 		return nil, fmt.Errorf("download %s: %w", key, err)
 	}
-	return lake.ReadParquetRows(f.Name(), cols, j.unit)
+	return parquetfile.ReadRows(f.Name(), cols, j.unit)
 }
 
 // committedIndex answers whether an object's ingest batch is committed,

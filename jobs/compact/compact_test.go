@@ -3,6 +3,7 @@ package compact
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -161,7 +162,8 @@ func TestStalePlanOfAFinishedCompactionKeepsItsOutput(t *testing.T) {
 	}
 	require.NotEmpty(t, output, "the first run compacted something")
 	stale := plan{Table: strings.Split(output, "/")[0], Inputs: []string{strings.Replace(output, "compacted-", "gone-input-", 1)}, Output: output}
-	require.NoError(t, New("compact", cfg, st).save(context.Background(), stale))
+	_, err = New("compact", cfg, st).claim(context.Background(), stale)
+	require.NoError(t, err)
 
 	counted, err := New("compact", cfg, st).Run(context.Background(), time.Now())
 	require.NoError(t, err)
@@ -173,5 +175,81 @@ func TestStalePlanOfAFinishedCompactionKeepsItsOutput(t *testing.T) {
 	require.Zero(t, rep.Duplicates)
 	for table, n := range counts {
 		require.Equal(t, n, rep.Rows[table], table)
+	}
+}
+
+// racingStore plays another process at the two moments its compaction can
+// collide with this one's: it claims the same plan just before this run
+// does (claimFirst), or, right after this run uploaded its output, resumes
+// and undoes this run's plan as a process that found it unwritten would
+// (undoAfterUpload: output and plan deleted).
+type racingStore struct {
+	lake.Store
+	claimFirst, undoAfterUpload bool
+	raced                       atomic.Bool
+}
+
+func (r *racingStore) Create(ctx context.Context, key string, data []byte) (lake.Version, error) {
+	if r.claimFirst && strings.HasPrefix(key, manifestPrefix) && !r.raced.Swap(true) {
+		if _, err := r.Store.Create(ctx, key, data); err != nil {
+			return "", err
+		}
+	}
+	return r.Store.Create(ctx, key, data)
+}
+
+func (r *racingStore) Put(ctx context.Context, key string, body io.Reader, size int64) error {
+	if err := r.Store.Put(ctx, key, body, size); err != nil {
+		return err
+	}
+	if r.undoAfterUpload && strings.Contains(key, "/compacted-") && !r.raced.Swap(true) {
+		pl := plan{Output: key, Table: strings.Split(key, "/")[0]}
+		if err := r.Store.Delete(ctx, key); err != nil {
+			return err
+		}
+		return r.Store.Delete(ctx, planKey(pl))
+	}
+	return nil
+}
+
+// A plan another process claimed first is left to it: this run compacts
+// the other partitions and touches none of that plan's objects.
+func TestCompactionLeavesAPlanClaimedByAnotherRunAlone(t *testing.T) {
+	cfg, st, counts := ingested(t, 3000)
+	race := &racingStore{Store: st, claimFirst: true}
+	counted, err := New("compact", cfg, race).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.True(t, race.raced.Load(), "the race was not staged")
+	require.EqualValues(t, 1, counted["taken"])
+	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	require.NoError(t, err)
+	require.Zero(t, rep.Duplicates)
+	for table, n := range counts {
+		require.Equal(t, n, rep.Rows[table], table)
+	}
+	// The other process "died": the next run resumes its unwritten plan
+	// (undoes it) and compacts those inputs itself.
+	counted, err = New("compact", cfg, st).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, counted["undone"])
+	require.Positive(t, counted["outputs"])
+}
+
+// A plan changed by another run between this run's upload and its marking
+// the plan written must stop this run before it deletes any input: that
+// run undid the compaction (deleted the output), and the inputs are the
+// only copy of their rows.
+func TestCompactionWhosePlanWasUndoneMeanwhileKeepsItsInputs(t *testing.T) {
+	cfg, st, counts := ingested(t, 3000)
+	race := &racingStore{Store: st, undoAfterUpload: true}
+	counted, err := New("compact", cfg, race).Run(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.True(t, race.raced.Load(), "the race was not staged")
+	require.EqualValues(t, 1, counted["taken"])
+	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	require.NoError(t, err)
+	require.Zero(t, rep.Duplicates)
+	for table, n := range counts {
+		require.Equal(t, n, rep.Rows[table], table, "rows lost with the undone compaction's inputs")
 	}
 }
