@@ -11,10 +11,11 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/lake/parquetfile"
 )
 
 // TestTrinoFiltersSiltParquetExactlyIntegration has Trino filter a file
-// written by lake.ParquetWriter whose pages Trino can skip on statistics
+// written by parquetfile.Writer whose pages Trino can skip on statistics
 // and column indexes: pages of only NULLs, then pages of values, and the
 // long raw_event strings. Every count must equal what the rows hold; a
 // wrong min, max or null page would make Trino skip rows silently.
@@ -35,7 +36,7 @@ func TestTrinoFiltersSiltParquetExactlyIntegration(t *testing.T) {
 		}
 		rows = append(rows, row)
 	}
-	w, err := lake.NewParquetWriter(t.TempDir(), schema.AllColumns(), lake.Millis, 128<<10)
+	w, err := parquetfile.NewWriter(t.TempDir(), schema.AllColumns(), parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 128 << 10})
 	require.NoError(t, err)
 	defer w.Discard()
 	for _, r := range rows {

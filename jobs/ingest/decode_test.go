@@ -12,6 +12,7 @@ import (
 
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/lake/parquetfile"
 )
 
 var recordTime = time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC)
@@ -223,7 +224,7 @@ func TestEventRowCopiesStringsOutOfReusedBuffers(t *testing.T) {
 		schema.Columns = append(schema.Columns, f.col)
 	}
 	dir := t.TempDir()
-	w, err := lake.NewParquetWriter(dir, schema.AllColumns(), lake.Millis, 1<<20)
+	w, err := parquetfile.NewWriter(dir, schema.AllColumns(), parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 1 << 20})
 	require.NoError(t, err)
 	defer w.Discard()
 	row := eventRow{value: value, fields: fields, eventTime: 1, topic: "events", offset: 9, ingested: 5}
@@ -240,7 +241,7 @@ func TestEventRowCopiesStringsOutOfReusedBuffers(t *testing.T) {
 	raw, err := io.ReadAll(rs)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, raw, 0o644))
-	rows, err := lake.ReadParquetRows(path, schema.AllColumns(), lake.Millis)
+	rows, err := parquetfile.ReadRows(path, schema.AllColumns(), lake.Millis)
 	require.NoError(t, err)
 	require.Equal(t, [][]any{{int64(1), "event", "events", int64(0), int64(9), int64(5),
 		`{"event_type":"a","s":"héllo","bad":"x"}`, "héllo", "o\uFFFDk", 2.5, nil}}, rows)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/lake/parquetfile"
 )
 
 // parquetFile is one Parquet object a batch is writing, with what ingest
@@ -18,12 +19,12 @@ type parquetFile struct {
 	rows      int64
 	inBytes   int64 // raw input bytes: the deterministic size bound
 	opened    time.Time
-	w         *lake.ParquetWriter
+	w         *parquetfile.Writer
 }
 
 // openParquet starts a Snappy Parquet file with the given columns in dir.
 func openParquet(dir, key string, p lake.Partition, firstOff int64, cols []lake.Column, unit lake.TimeUnit, rowGroupBytes int64, now time.Time) (*parquetFile, error) {
-	w, err := lake.NewParquetWriter(dir, cols, unit, rowGroupBytes)
+	w, err := parquetfile.NewWriter(dir, cols, parquetfile.Options{Unit: unit, RowGroupBytes: rowGroupBytes})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/lake/parquetfile"
 )
 
 // Positions of the system columns, in the order of lake.SystemColumns.
@@ -37,7 +38,7 @@ type eventRow struct {
 }
 
 // writeTo sets the row's columns in w; the caller ends the row.
-func (r *eventRow) writeTo(w *lake.ParquetWriter) {
+func (r *eventRow) writeTo(w *parquetfile.Writer) {
 	w.Int64(colEventTime, r.eventTime)
 	if r.fromKafka {
 		w.String(colEventTimeSource, sourceKafka)

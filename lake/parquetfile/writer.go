@@ -1,4 +1,6 @@
-package lake
+// Package parquetfile writes the Snappy Parquet files of silt's lake (ingest
+// and compaction write through it) and reads them back for compaction.
+package parquetfile
 
 import (
 	"bytes"
@@ -11,7 +13,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -22,31 +23,9 @@ import (
 	"github.com/xitongsys/parquet-go/layout"
 	"github.com/xitongsys/parquet-go/parquet"
 	"github.com/xitongsys/parquet-go/writer"
+
+	"github.com/silt-etl/silt/lake"
 )
-
-// TimeUnit is the unit of every timestamp column in the Parquet silt writes.
-type TimeUnit int
-
-const (
-	Millis TimeUnit = iota
-	Micros
-)
-
-// Of is t in the unit, since the Unix epoch.
-func (u TimeUnit) Of(t time.Time) int64 {
-	if u == Micros {
-		return t.UnixMicro()
-	}
-	return t.UnixMilli()
-}
-
-// ParseTimeUnit reads the config spelling: "millis" or "micros".
-func ParseTimeUnit(s string) TimeUnit {
-	if s == "micros" {
-		return Micros
-	}
-	return Millis
-}
 
 // flushInputBytes is how much input a writer gathers before its columns
 // are encoded into compressed pages: one page per column per encoding.
@@ -57,7 +36,7 @@ const flushInputBytes = 256 << 10
 // memory in flight.
 var encodeSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
-// ParquetWriter writes one Snappy Parquet object into a local spool file,
+// Writer writes one Snappy Parquet object into a local spool file,
 // so memory holds only the current row group; Finish hands the file over
 // for upload.
 //
@@ -72,7 +51,7 @@ var encodeSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 // A row is written with one setter call per non-NULL column (Int64,
 // Double, Bool, String; timestamps are Int64 in the writer's unit) and
 // then EndRow; columns not set are NULL. A writer is used by one goroutine.
-type ParquetWriter struct {
+type Writer struct {
 	spool *os.File
 	pw    *writer.CSVWriter
 	cols  []columnBuffer // rows not handed to an encoding yet
@@ -128,8 +107,15 @@ func (c *columnBuffer) reset() {
 
 func (c *columnBuffer) size() int64 { return int64(len(c.levels) + len(c.plain)) }
 
-// NewParquetWriter starts a file with the given columns in dir.
-func NewParquetWriter(dir string, cols []Column, unit TimeUnit, rowGroupBytes int64) (*ParquetWriter, error) {
+// Options are a file's layout choices.
+type Options struct {
+	Unit          lake.TimeUnit // of every timestamp column
+	RowGroupBytes int64         // encoded bytes at which a row group ends
+}
+
+// NewWriter starts a file with the given columns in a spool file in dir.
+func NewWriter(dir string, cols []lake.Column, opts Options) (*Writer, error) {
+	unit, rowGroupBytes := opts.Unit, opts.RowGroupBytes
 	spool, err := os.CreateTemp(dir, "silt-*.parquet")
 	if err != nil {
 		return nil, fmt.Errorf("spool parquet: %w", err)
@@ -142,7 +128,7 @@ func NewParquetWriter(dir string, cols []Column, unit TimeUnit, rowGroupBytes in
 	}
 	pw.CompressionType = parquet.CompressionCodec_SNAPPY
 	pw.RowGroupSize = rowGroupBytes
-	w := &ParquetWriter{spool: spool, pw: pw, cols: make([]columnBuffer, len(cols)), spare: make([]columnBuffer, len(cols)), pages: make([][]pageFacts, len(cols))}
+	w := &Writer{spool: spool, pw: pw, cols: make([]columnBuffer, len(cols)), spare: make([]columnBuffer, len(cols)), pages: make([][]pageFacts, len(cols))}
 	sh := pw.SchemaHandler
 	for k, el := range sh.SchemaElements {
 		if el.GetNumChildren() > 0 {
@@ -163,11 +149,11 @@ func NewParquetWriter(dir string, cols []Column, unit TimeUnit, rowGroupBytes in
 
 func kindOf(typ string) valueKind {
 	switch typ {
-	case TypeDouble:
+	case lake.TypeDouble:
 		return kindDouble
-	case TypeBoolean:
+	case lake.TypeBoolean:
 		return kindBool
-	case TypeVarchar:
+	case lake.TypeVarchar:
 		return kindString
 	}
 	return kindInt64 // bigint, timestamp
@@ -175,7 +161,7 @@ func kindOf(typ string) valueKind {
 
 // value checks that column col takes a kind of value and has none yet in
 // this row.
-func (w *ParquetWriter) value(col int, kind valueKind) *columnBuffer {
+func (w *Writer) value(col int, kind valueKind) *columnBuffer {
 	c := &w.cols[col]
 	if w.meta[col].kind != kind || len(c.levels) != w.rows {
 		if w.err == nil {
@@ -188,7 +174,7 @@ func (w *ParquetWriter) value(col int, kind valueKind) *columnBuffer {
 }
 
 // Int64 sets a bigint or timestamp column of the current row.
-func (w *ParquetWriter) Int64(col int, v int64) {
+func (w *Writer) Int64(col int, v int64) {
 	c := w.value(col, kindInt64)
 	if c == nil {
 		return
@@ -209,7 +195,7 @@ func widen[T int64 | float64](v T, lo, hi *T, has *bool) {
 }
 
 // Double sets a double column of the current row.
-func (w *ParquetWriter) Double(col int, v float64) {
+func (w *Writer) Double(col int, v float64) {
 	c := w.value(col, kindDouble)
 	if c == nil {
 		return
@@ -219,7 +205,7 @@ func (w *ParquetWriter) Double(col int, v float64) {
 }
 
 // Bool sets a boolean column of the current row.
-func (w *ParquetWriter) Bool(col int, v bool) {
+func (w *Writer) Bool(col int, v bool) {
 	c := w.value(col, kindBool)
 	if c == nil {
 		return
@@ -238,7 +224,7 @@ func (w *ParquetWriter) Bool(col int, v bool) {
 
 // String sets a varchar column of the current row to a copy of b. Bytes
 // that are not valid UTF-8 are replaced, so the column stays valid text.
-func (w *ParquetWriter) String(col int, b []byte) {
+func (w *Writer) String(col int, b []byte) {
 	c := w.value(col, kindString)
 	if c == nil {
 		return
@@ -259,7 +245,7 @@ func (w *ParquetWriter) String(col int, b []byte) {
 
 // EndRow ends the current row: columns not set are NULL. inBytes is the
 // row's input size; it decides when the buffered rows are encoded.
-func (w *ParquetWriter) EndRow(inBytes int) error {
+func (w *Writer) EndRow(inBytes int) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -279,7 +265,7 @@ func (w *ParquetWriter) EndRow(inBytes int) error {
 
 // Write appends one row given as values: row[i] is column i's value
 // (string, float64, int64 for bigint and timestamp, bool, or nil for NULL).
-func (w *ParquetWriter) Write(row []any, inBytes int) error {
+func (w *Writer) Write(row []any, inBytes int) error {
 	if len(row) != len(w.cols) {
 		return fmt.Errorf("parquet row: %d values for %d columns", len(row), len(w.cols))
 	}
@@ -304,7 +290,7 @@ func (w *ParquetWriter) Write(row []any, inBytes int) error {
 // encode hands the buffered rows to a background encoding: a page per
 // column, and a row group to the spool file once the pages reach the row
 // group size.
-func (w *ParquetWriter) encode() error {
+func (w *Writer) encode() error {
 	if err := w.wait(); err != nil {
 		return err
 	}
@@ -341,9 +327,9 @@ func (w *ParquetWriter) encode() error {
 
 // EncodeBuffered starts encoding the buffered rows in the background,
 // so that files about to be finished one after another encode meanwhile.
-func (w *ParquetWriter) EncodeBuffered() error { return w.encode() }
+func (w *Writer) EncodeBuffered() error { return w.encode() }
 
-func (w *ParquetWriter) wait() error {
+func (w *Writer) wait() error {
 	if w.encoding != nil {
 		<-w.encoding
 		w.encoding = nil
@@ -355,7 +341,7 @@ func (w *ParquetWriter) wait() error {
 // writePages turns each column's buffer into one compressed data page and
 // gives the pages to parquet-go, which writes a row group when they reach
 // its size.
-func (w *ParquetWriter) writePages(cols []columnBuffer, rows int) error {
+func (w *Writer) writePages(cols []columnBuffer, rows int) error {
 	ts := thrift.NewTSerializer()
 	ts.Protocol = thrift.NewTCompactProtocolFactory().GetProtocol(ts.Transport)
 	sc := pageScratch.Get().(*scratch)
@@ -424,7 +410,7 @@ type pageFacts struct {
 //     page of only NULLs; Trino then fails to open the file;
 //   - it gives each page's size without its header as compressed_page_size,
 //     which must include the header; Trino reads a truncated page.
-func (w *ParquetWriter) flush(final bool) error {
+func (w *Writer) flush(final bool) error {
 	before := len(w.pw.ColumnIndexes)
 	if err := w.pw.Flush(final); err != nil {
 		return err
@@ -520,7 +506,7 @@ func packBools(dst, vals []byte) []byte {
 
 // Memory estimates what the writer holds: encoded pages of the current row
 // group and the buffered values.
-func (w *ParquetWriter) Memory() int64 {
+func (w *Writer) Memory() int64 {
 	m := w.encoded.Load() + w.inFlight
 	for i := range w.cols {
 		m += w.cols[i].size()
@@ -530,7 +516,7 @@ func (w *ParquetWriter) Memory() int64 {
 
 // Finish writes the footer and returns the spool file, positioned at its
 // start, and its size. The caller uploads it, then calls Discard.
-func (w *ParquetWriter) Finish() (io.ReadSeeker, int64, error) {
+func (w *Writer) Finish() (io.ReadSeeker, int64, error) {
 	if w.err != nil {
 		return nil, 0, w.err
 	}
@@ -557,7 +543,7 @@ func (w *ParquetWriter) Finish() (io.ReadSeeker, int64, error) {
 }
 
 // Discard removes the spool file.
-func (w *ParquetWriter) Discard() {
+func (w *Writer) Discard() {
 	_ = w.wait()
 	w.spool.Close()
 	os.Remove(w.spool.Name())
@@ -568,22 +554,22 @@ func (w *ParquetWriter) Discard() {
 // TIMESTAMP logical type in millis or micros, not adjusted to UTC: the
 // values are UTC wall-clock times, which Trino's Hive tables and DuckDB
 // both read as a plain TIMESTAMP (INT96 and nanos are avoided on purpose).
-func parquetSchema(cols []Column, unit TimeUnit) []string {
+func parquetSchema(cols []lake.Column, unit lake.TimeUnit) []string {
 	md := make([]string, len(cols))
 	for i, c := range cols {
 		var t string
 		switch c.Type {
-		case TypeVarchar:
+		case lake.TypeVarchar:
 			t = "type=BYTE_ARRAY, convertedtype=UTF8"
-		case TypeDouble:
+		case lake.TypeDouble:
 			t = "type=DOUBLE"
-		case TypeBigint:
+		case lake.TypeBigint:
 			t = "type=INT64"
-		case TypeBoolean:
+		case lake.TypeBoolean:
 			t = "type=BOOLEAN"
-		case TypeTimestamp:
+		case lake.TypeTimestamp:
 			u := "MILLIS"
-			if unit == Micros {
+			if unit == lake.Micros {
 				u = "MICROS"
 			}
 			t = "type=INT64, logicaltype=TIMESTAMP, logicaltype.isadjustedtoutc=false, logicaltype.unit=" + u

@@ -1,4 +1,4 @@
-package lake_test
+package parquetfile_test
 
 import (
 	"context"
@@ -20,13 +20,14 @@ import (
 
 	"github.com/silt-etl/silt/internal/lakecheck"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/lake/parquetfile"
 )
 
-// writeParquet writes rows with cols to path through lake.ParquetWriter,
+// writeParquet writes rows with cols to path through parquetfile.Writer,
 // counting each row as rowBytes of input (which decides the pages).
 func writeParquet(t *testing.T, path string, cols []lake.Column, unit lake.TimeUnit, rows [][]any, rowGroupBytes int64, rowBytes int) {
 	t.Helper()
-	w, err := lake.NewParquetWriter(t.TempDir(), cols, unit, rowGroupBytes)
+	w, err := parquetfile.NewWriter(t.TempDir(), cols, parquetfile.Options{Unit: unit, RowGroupBytes: rowGroupBytes})
 	require.NoError(t, err)
 	for _, r := range rows {
 		require.NoError(t, w.Write(r, rowBytes))
@@ -43,7 +44,7 @@ func writeParquet(t *testing.T, path string, cols []lake.Column, unit lake.TimeU
 }
 
 func TestParquetWriterIsReadByDuckDBAndBackByReadParquetRows(t *testing.T) {
-	cols := []lake.Column{{"at", lake.TypeTimestamp}, {"s", lake.TypeVarchar}, {"f", lake.TypeDouble}, {"n", lake.TypeBigint}, {"b", lake.TypeBoolean}}
+	cols := []lake.Column{{Name: "at", Type: lake.TypeTimestamp}, {Name: "s", Type: lake.TypeVarchar}, {Name: "f", Type: lake.TypeDouble}, {Name: "n", Type: lake.TypeBigint}, {Name: "b", Type: lake.TypeBoolean}}
 	at := time.Date(2026, 11, 22, 10, 11, 12, 345e6, time.UTC)
 	const n = 5000 // several encodings (256 KiB of input each at 100 bytes a row)
 	rows := make([][]any, n)
@@ -68,7 +69,7 @@ func TestParquetWriterIsReadByDuckDBAndBackByReadParquetRows(t *testing.T) {
 
 	// Read back in another layout: an extra column reads NULL, micros scale.
 	wider := append(append([]lake.Column{}, cols...), lake.Column{Name: "new", Type: lake.TypeVarchar})
-	got, err := lake.ReadParquetRows(path, wider, lake.Micros)
+	got, err := parquetfile.ReadRows(path, wider, lake.Micros)
 	require.NoError(t, err)
 	require.Len(t, got, n)
 	require.Equal(t, []any{at.UnixMicro() + 3e6, "s3", 1.5, int64(3), false, nil}, got[3])
@@ -80,7 +81,7 @@ func TestParquetWriterIsReadByDuckDBAndBackByReadParquetRows(t *testing.T) {
 // parquet-go's reader decodes it, and every chunk's statistics as DuckDB
 // reads them, against what the rows hold.
 func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
-	cols := []lake.Column{{"n", lake.TypeBigint}, {"s", lake.TypeVarchar}, {"f", lake.TypeDouble}, {"b", lake.TypeBoolean}, {"raw_event", lake.TypeVarchar}}
+	cols := []lake.Column{{Name: "n", Type: lake.TypeBigint}, {Name: "s", Type: lake.TypeVarchar}, {Name: "f", Type: lake.TypeDouble}, {Name: "b", Type: lake.TypeBoolean}, {Name: "raw_event", Type: lake.TypeVarchar}}
 	rng := rand.New(rand.NewPCG(3, 4))
 	const n = 30_000
 	rows := make([][]any, n)
@@ -103,7 +104,7 @@ func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
 	writeParquet(t, path, cols, lake.Millis, rows, 64<<10, 40) // many row groups
 
 	rows[n-1][1] = "bad \uFFFD utf8"
-	got, err := lake.ReadParquetRows(path, cols, lake.Millis)
+	got, err := parquetfile.ReadRows(path, cols, lake.Millis)
 	require.NoError(t, err)
 	require.Equal(t, rows, got)
 
@@ -240,15 +241,15 @@ func parseFloat(t *testing.T, s string) string {
 }
 
 func TestParquetWriterRejectsMisuse(t *testing.T) {
-	cols := []lake.Column{{"n", lake.TypeBigint}, {"s", lake.TypeVarchar}}
-	w, err := lake.NewParquetWriter(t.TempDir(), cols, lake.Millis, 1<<20)
+	cols := []lake.Column{{Name: "n", Type: lake.TypeBigint}, {Name: "s", Type: lake.TypeVarchar}}
+	w, err := parquetfile.NewWriter(t.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 1 << 20})
 	require.NoError(t, err)
 	defer w.Discard()
 	w.Int64(0, 1)
 	w.Int64(0, 2)
 	require.ErrorContains(t, w.EndRow(10), "parquet column n")
 
-	w2, err := lake.NewParquetWriter(t.TempDir(), cols, lake.Millis, 1<<20)
+	w2, err := parquetfile.NewWriter(t.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 1 << 20})
 	require.NoError(t, err)
 	defer w2.Discard()
 	require.ErrorContains(t, w2.Write([]any{int64(1), 2.5}, 10), "parquet column s")

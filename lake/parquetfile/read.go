@@ -1,4 +1,4 @@
-package lake
+package parquetfile
 
 import (
 	"fmt"
@@ -8,13 +8,15 @@ import (
 	"github.com/xitongsys/parquet-go/common"
 	"github.com/xitongsys/parquet-go/parquet"
 	"github.com/xitongsys/parquet-go/reader"
+
+	"github.com/silt-etl/silt/lake"
 )
 
-// ReadParquetRows reads a flat Parquet file silt wrote into rows laid out
+// ReadRows reads a flat Parquet file silt wrote into rows laid out
 // as cols: a column the file lacks (an older schema) reads NULL, and
 // timestamps are converted to unit. It holds the whole file in memory, so
 // it is for the small objects compaction merges.
-func ReadParquetRows(path string, cols []Column, unit TimeUnit) ([][]any, error) {
+func ReadRows(path string, cols []lake.Column, unit lake.TimeUnit) ([][]any, error) {
 	f, err := local.NewLocalFileReader(path)
 	if err != nil {
 		return nil, fmt.Errorf("open parquet %s: %w", path, err)
@@ -66,15 +68,15 @@ func ReadParquetRows(path string, cols []Column, unit TimeUnit) ([][]any, error)
 
 // timestampScale is the factor from a file's timestamp unit to unit: 1000
 // from millis to micros, -1000 from micros to millis, 1 otherwise.
-func timestampScale(el *parquet.SchemaElement, c Column, unit TimeUnit) int64 {
-	if c.Type != TypeTimestamp || el.LogicalType == nil || el.LogicalType.TIMESTAMP == nil {
+func timestampScale(el *parquet.SchemaElement, c lake.Column, unit lake.TimeUnit) int64 {
+	if c.Type != lake.TypeTimestamp || el.LogicalType == nil || el.LogicalType.TIMESTAMP == nil {
 		return 1
 	}
 	fileMicros := el.LogicalType.TIMESTAMP.Unit.IsSetMICROS()
 	switch {
-	case fileMicros && unit == Millis:
+	case fileMicros && unit == lake.Millis:
 		return -1000
-	case !fileMicros && unit == Micros:
+	case !fileMicros && unit == lake.Micros:
 		return 1000
 	}
 	return 1
