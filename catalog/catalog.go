@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -62,19 +61,51 @@ type Catalog struct {
 	dialect Dialect
 	be      backend
 	close   func() error
+	log     *slog.Logger
 }
 
-// Open connects to the configured engine (catalog.kind). For DuckDB it
-// opens the database file read-write: only one process may hold it, see
-// OpenReader for the others.
-func Open(ctx context.Context, cfg *config.Config, store lake.Store) (*Catalog, error) {
-	switch cfg.Catalog.Kind {
-	case "trino":
-		return openTrino(ctx, cfg.Catalog.Trino)
-	case "duckdb":
-		return openDuckDB(ctx, cfg.Catalog.DuckDB.Path, store, false)
+// Options says which engine keeps the catalog and how to reach it. The
+// error messages name silt.yaml's catalog keys (catalog.kind,
+// catalog.trino.url, ...), which these fields mirror one for one.
+type Options struct {
+	// Kind is "trino" or "duckdb".
+	Kind  string
+	Trino TrinoOptions
+	// DuckDBPath is the DuckDB database file; empty: an in-memory database.
+	DuckDBPath string
+	// Logger gets the catalog's notes (a column added, a repair, a
+	// fallback); nil discards them.
+	Logger *slog.Logger
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	return nil, fmt.Errorf("catalog.kind %q: use duckdb or trino", cfg.Catalog.Kind)
+	return o.Logger
+}
+
+// Open connects to the engine opts.Kind names. For DuckDB it opens the
+// database file read-write: only one process may hold it, see OpenReader
+// for the others.
+func Open(ctx context.Context, opts Options, store lake.Store) (*Catalog, error) {
+	var (
+		c   *Catalog
+		err error
+	)
+	switch opts.Kind {
+	case "trino":
+		c, err = openTrino(ctx, opts.Trino, opts.logger())
+	case "duckdb":
+		c, err = openDuckDB(ctx, opts.DuckDBPath, store, false)
+	default:
+		return nil, fmt.Errorf("catalog.kind %q: use duckdb or trino", opts.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.log = opts.logger()
+	return c, nil
 }
 
 // OpenReader is Open for commands that only query (silt query, tables,
@@ -83,19 +114,22 @@ func Open(ctx context.Context, cfg *config.Config, store lake.Store) (*Catalog, 
 // lifetime. So a reader first tries the file read-only and, when it is
 // locked, builds the same views in an in-memory database from the lake:
 // the views are derived from the lake anyway, so the answers are the same.
-func OpenReader(ctx context.Context, cfg *config.Config, store lake.Store) (*Catalog, error) {
-	if cfg.Catalog.Kind != "duckdb" {
-		return Open(ctx, cfg, store)
+func OpenReader(ctx context.Context, opts Options, store lake.Store) (*Catalog, error) {
+	if opts.Kind != "duckdb" {
+		return Open(ctx, opts, store)
 	}
-	c, err := openDuckDB(ctx, cfg.Catalog.DuckDB.Path, store, true)
+	log := opts.logger()
+	c, err := openDuckDB(ctx, opts.DuckDBPath, store, true)
 	if err == nil {
+		c.log = log
 		return c, nil
 	}
-	slog.Info("duckdb catalog file unavailable, reading the lake directly", "path", cfg.Catalog.DuckDB.Path, "reason", err)
+	log.Info("duckdb catalog file unavailable, reading the lake directly", "path", opts.DuckDBPath, "reason", err)
 	c, err = openDuckDB(ctx, "", store, false)
 	if err != nil {
 		return nil, err
 	}
+	c.log = log
 	if err := c.RepairAll(ctx, store); err != nil {
 		return nil, errors.Join(err, c.Close())
 	}
@@ -177,7 +211,7 @@ func (c *Catalog) RepairAll(ctx context.Context, store lake.Store) error {
 	if err := c.Register(ctx, changes); err != nil {
 		return fmt.Errorf("repair catalog: %w", err)
 	}
-	slog.Info("catalog repaired from the lake", "tables", len(changes))
+	c.log.Info("catalog repaired from the lake", "tables", len(changes))
 	return nil
 }
 

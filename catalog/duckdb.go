@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,7 @@ func openDuckDB(ctx context.Context, path string, store lake.Store, readOnly boo
 		return nil, fmt.Errorf("open duckdb catalog %q: %w", path, err)
 	}
 	be := &duckBackend{db: db, root: r.Root(), readOnly: readOnly}
-	return &Catalog{db: db, dialect: DuckDB, be: be}, nil
+	return &Catalog{db: db, dialect: DuckDB, be: be, log: slog.New(slog.DiscardHandler)}, nil
 }
 
 func (d *duckBackend) qualified(table string) string { return Quote(table) }

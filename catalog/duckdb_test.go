@@ -11,17 +11,13 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/catalog/catalogtest"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 )
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
-func duckConfig(t *testing.T, root string) *config.Config {
-	cfg := config.Default()
-	cfg.Lake.Root = root
-	cfg.Catalog.DuckDB.Path = filepath.Join(t.TempDir(), "silt.duckdb")
-	return cfg
+func duckConfig(t *testing.T, root string) catalog.Options {
+	return catalog.Options{Kind: "duckdb", DuckDBPath: filepath.Join(t.TempDir(), "silt.duckdb")}
 }
 
 // snapshot is everything the catalog shows: view definitions and tables.

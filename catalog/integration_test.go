@@ -18,7 +18,6 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/catalog/catalogtest"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
 	"github.com/silt-etl/silt/jobs/report"
@@ -34,7 +33,7 @@ type trinoLake struct {
 	ep     *stack.Endpoints
 	store  *lake.S3
 	schema string
-	cfg    *config.Config
+	cfg    catalog.Options
 }
 
 func newTrinoLake(t *testing.T) *trinoLake {
@@ -47,9 +46,7 @@ func newTrinoLake(t *testing.T) *trinoLake {
 		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
 	})
 	require.NoError(t, err)
-	cfg := config.Default()
-	cfg.Catalog.Kind = "trino"
-	cfg.Catalog.Trino = config.Trino{URL: ep.TrinoURL, Catalog: ep.TrinoCatalog, Schema: name, Location: ep.TrinoSchemaLocation + name + "/"}
+	cfg := catalog.Options{Kind: "trino", Trino: catalog.TrinoOptions{URL: ep.TrinoURL, Catalog: ep.TrinoCatalog, Schema: name, Location: ep.TrinoSchemaLocation + name + "/"}}
 	return &trinoLake{ep: ep, store: store, schema: name, cfg: cfg}
 }
 
@@ -77,9 +74,7 @@ func copyLake(t *testing.T, src lake.Store) *lake.Local {
 }
 
 func openDuck(t *testing.T, store *lake.Local) *catalog.Catalog {
-	cfg := config.Default()
-	cfg.Lake.Root = store.Root()
-	cfg.Catalog.DuckDB.Path = filepath.Join(t.TempDir(), "silt.duckdb")
+	cfg := catalog.Options{Kind: "duckdb", DuckDBPath: filepath.Join(t.TempDir(), "silt.duckdb")}
 	c, err := catalog.Open(t.Context(), cfg, store)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })

@@ -16,9 +16,27 @@ import (
 
 	"github.com/trinodb/trino-go-client/trino"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 )
+
+// TrinoOptions is how silt reaches Trino: silt.yaml's catalog.trino keys,
+// which the error messages name.
+type TrinoOptions struct {
+	// URL is a trino-go-client DSN, e.g. http://silt@127.0.0.1:8080.
+	URL     string
+	Catalog string
+	Schema  string
+	// Location is the lake's root as the Hive connector sees it, e.g. s3://lake/.
+	Location string
+	// User, when set, replaces the URL's user.
+	User string
+	// Password (PASSWORD authenticator, https only) and AccessToken (a
+	// bearer JWT) are secrets: never in an error (see redactSecrets).
+	Password    string
+	AccessToken string
+	// CAFile is a PEM bundle trusted for https besides the system roots.
+	CAFile string
+}
 
 // trinoBackend keeps external Hive tables over the lake through Trino's
 // Hive connector.
@@ -31,9 +49,10 @@ type trinoBackend struct {
 	// syncOnly is set once register_partition turned out to be disabled
 	// on the server (hive.allow-register-partition-procedure=false).
 	syncOnly bool
+	log      *slog.Logger
 }
 
-func openTrino(ctx context.Context, t config.Trino) (*Catalog, error) {
+func openTrino(ctx context.Context, t TrinoOptions, log *slog.Logger) (*Catalog, error) {
 	db, closeDB, err := openTrinoDB(t, defaultRetryTimeout)
 	if err != nil {
 		return nil, err
@@ -42,13 +61,13 @@ func openTrino(ctx context.Context, t config.Trino) (*Catalog, error) {
 	if !strings.HasSuffix(loc, "/") {
 		loc += "/"
 	}
-	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc}
+	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc, log: log}
 	q := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s.%s WITH (location = %s)", Quote(t.Catalog), Quote(t.Schema), literal(loc))
 	if _, err := db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
 		closeDB()
 		return nil, redactSecrets(fmt.Errorf("trino at %s: create schema %s.%s: %w", trinoServer(t), t.Catalog, t.Schema, err), t)
 	}
-	return &Catalog{db: db, dialect: Trino, be: be, close: closeDB}, nil
+	return &Catalog{db: db, dialect: Trino, be: be, close: closeDB, log: log}, nil
 }
 
 // defaultRetryTimeout bounds how long trino-go-client retries one failing
@@ -59,7 +78,7 @@ const defaultRetryTimeout = "10s"
 // DSN holds the password and token: it never leaves this function, and
 // every error is passed through redactSecrets. closeDB closes the pool
 // and the CA client's idle connections.
-func openTrinoDB(t config.Trino, retryTimeout string) (db *sql.DB, closeDB func() error, err error) {
+func openTrinoDB(t TrinoOptions, retryTimeout string) (db *sql.DB, closeDB func() error, err error) {
 	dsn, err := trinoDSNRetry(t, retryTimeout)
 	if err != nil {
 		return nil, nil, redactSecrets(err, t)
@@ -137,11 +156,11 @@ func trinoCAClient(caFile string) (*http.Client, error) {
 // the client sends as HTTP Basic auth over https only; access_token is
 // the client's accessToken parameter, sent as a Bearer token. So the DSN
 // is a secret: never log it or put it in an error.
-func trinoDSN(t config.Trino) (string, error) {
+func trinoDSN(t TrinoOptions) (string, error) {
 	return trinoDSNRetry(t, defaultRetryTimeout)
 }
 
-func trinoDSNRetry(t config.Trino, retryTimeout string) (string, error) {
+func trinoDSNRetry(t TrinoOptions, retryTimeout string) (string, error) {
 	u, err := parseTrinoURL(t.URL)
 	if err != nil {
 		return "", err
@@ -189,7 +208,7 @@ func parseTrinoURL(raw string) (*url.URL, error) {
 
 // trinoUser is the user silt connects as: catalog.trino.user, else the
 // URL's, else "silt".
-func trinoUser(t config.Trino, u *url.URL) string {
+func trinoUser(t TrinoOptions, u *url.URL) string {
 	if t.User != "" {
 		return t.User
 	}
@@ -201,7 +220,7 @@ func trinoUser(t config.Trino, u *url.URL) string {
 
 // trinoServer is catalog.trino.url as it may be printed: scheme and host,
 // no user, password or parameters (an access token may be one).
-func trinoServer(t config.Trino) string {
+func trinoServer(t TrinoOptions) string {
 	u, err := url.Parse(t.URL)
 	if err != nil || u.Host == "" {
 		return "catalog.trino.url"
@@ -244,7 +263,7 @@ func (b *trinoBackend) ensureTable(ctx context.Context, s lake.TableSchema) erro
 		if _, err := b.db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
 			return fmt.Errorf("add column %s: %w", c.Name, err)
 		}
-		slog.Info("catalog column added", "table", s.Table, "column", c.Name, "type", c.Type)
+		b.log.Info("catalog column added", "table", s.Table, "column", c.Name, "type", c.Type)
 	}
 	return nil
 }
@@ -315,7 +334,7 @@ func (b *trinoBackend) addPartitions(ctx context.Context, table string, ps []lak
 				return fmt.Errorf("register partition %s: %w", p, err)
 			}
 		case strings.Contains(err.Error(), "register_partition procedure is disabled"):
-			slog.Warn("trino disables register_partition, falling back to sync_partition_metadata; set hive.allow-register-partition-procedure=true")
+			b.log.Warn("trino disables register_partition, falling back to sync_partition_metadata; set hive.allow-register-partition-procedure=true")
 			b.syncOnly = true
 			return b.sync(ctx, table)
 		default:

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/silt-etl/silt/internal/config"
 )
 
 // checkRetryTimeout bounds how long CheckTrino's client retries one
@@ -24,7 +22,7 @@ const checkRetryTimeout = "3s"
 // user silt; catalog hive exists; schema events exists". The error is the
 // cause with no secret in it; ExplainTrinoError(err) says it in plain
 // words with the key to fix.
-func CheckTrino(ctx context.Context, t config.Trino) (detail string, err error) {
+func CheckTrino(ctx context.Context, t TrinoOptions) (detail string, err error) {
 	server := trinoServer(t)
 	db, closeDB, err := openTrinoDB(t, checkRetryTimeout)
 	if err != nil {

@@ -16,8 +16,6 @@ import (
 	"syscall"
 
 	"github.com/trinodb/trino-go-client/trino"
-
-	"github.com/silt-etl/silt/internal/config"
 )
 
 // ExplainTrinoError says in plain words why talking to Trino failed and
@@ -215,7 +213,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 // and Go quoting would write them, and a password or token written in
 // catalog.trino.url itself) in err's message. trino-go-client does not put
 // them in its errors and silt does not either; this is the seatbelt.
-func redactSecrets(err error, t config.Trino) error {
+func redactSecrets(err error, t TrinoOptions) error {
 	if err == nil {
 		return nil
 	}

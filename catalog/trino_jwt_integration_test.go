@@ -14,7 +14,6 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/catalog/catalogtest"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
 )
@@ -24,7 +23,7 @@ import (
 
 // tokenTrino is catalog.trino for the secure Trino with the access token
 // and no password, on a schema of its own.
-func tokenTrino(t *testing.T, ep *stack.Endpoints, token string) config.Trino {
+func tokenTrino(t *testing.T, ep *stack.Endpoints, token string) catalog.TrinoOptions {
 	t.Helper()
 	if ep.TrinoJWT == "" {
 		stacktest.Missing(t, "the secure stack's Trino takes no JWT (started by an older silt?): restart it with silt stack up --secure")
@@ -108,9 +107,7 @@ func TestTrinoSecureAccessTokenRefusedIntegration(t *testing.T) {
 			require.Contains(t, why, "Trino refused the access token (401): "+c.why)
 			require.Contains(t, why, "catalog.trino.access_token")
 
-			cfg := config.Default()
-			cfg.Catalog.Kind = "trino"
-			cfg.Catalog.Trino = tr
+			cfg := catalog.Options{Kind: "trino", Trino: tr}
 			start = time.Now()
 			_, openErr := catalog.Open(ctx, cfg, nil)
 			require.Error(t, openErr)

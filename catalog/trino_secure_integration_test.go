@@ -14,7 +14,6 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/catalog/catalogtest"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
 	"github.com/silt-etl/silt/lake"
@@ -22,14 +21,14 @@ import (
 
 // secureTrino is catalog.trino for the secure stack's Trino (https only,
 // PASSWORD authentication, the stack's CA) on a schema of its own.
-func secureTrino(t *testing.T, ep *stack.Endpoints) config.Trino {
+func secureTrino(t *testing.T, ep *stack.Endpoints) catalog.TrinoOptions {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	schema := "it_secure_catalog_" + hex.EncodeToString(b)
 	require.True(t, strings.HasPrefix(ep.TrinoURL, "https://"), ep.TrinoURL)
 	require.NotEmpty(t, ep.TrinoPassword)
-	return config.Trino{
+	return catalog.TrinoOptions{
 		URL: ep.TrinoURL, Catalog: ep.TrinoCatalog, Schema: schema, Location: ep.TrinoSchemaLocation + schema + "/",
 		User: ep.TrinoUser, Password: ep.TrinoPassword, CAFile: ep.CAFile,
 	}
@@ -37,16 +36,14 @@ func secureTrino(t *testing.T, ep *stack.Endpoints) config.Trino {
 
 // openSecureCatalog opens the catalog tr names over https, on a store in
 // the secure stack's TLS MinIO under tr's schema.
-func openSecureCatalog(ctx context.Context, t *testing.T, ep *stack.Endpoints, tr config.Trino) (*catalog.Catalog, lake.Store) {
+func openSecureCatalog(ctx context.Context, t *testing.T, ep *stack.Endpoints, tr catalog.TrinoOptions) (*catalog.Catalog, lake.Store) {
 	t.Helper()
 	store, err := lake.NewS3(ctx, lake.S3Options{
 		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region, Prefix: tr.Schema,
 		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true, Secure: true, CAFile: ep.S3CAFile,
 	})
 	require.NoError(t, err)
-	cfg := config.Default()
-	cfg.Catalog.Kind = "trino"
-	cfg.Catalog.Trino = tr
+	cfg := catalog.Options{Kind: "trino", Trino: tr}
 	c, err := catalog.Open(ctx, cfg, store)
 	require.NoError(t, err, catalog.ExplainTrinoError(err))
 	t.Cleanup(func() { c.Close() })
@@ -100,13 +97,13 @@ func TestTrinoSecureFailuresExplainedIntegration(t *testing.T) {
 	const wrong = "Wr0ng-passw0rd-for-the-test"
 	host := strings.TrimPrefix(ep.TrinoServer, "https://")
 	for name, c := range map[string]struct {
-		change func(*config.Trino)
+		change func(*catalog.TrinoOptions)
 		want   string
 	}{
-		"wrong password":         {func(tr *config.Trino) { tr.Password = wrong }, "Trino refused the credentials (401)"},
-		"no password":            {func(tr *config.Trino) { tr.Password = "" }, "Trino refused the credentials (401)"},
-		"no CA file":             {func(tr *config.Trino) { tr.CAFile = "" }, "catalog.trino.ca_file"},
-		"http to the https port": {func(tr *config.Trino) { tr.URL, tr.Password, tr.CAFile = "http://"+host, "", "" }, "the server speaks https: write https:// in catalog.trino.url"},
+		"wrong password":         {func(tr *catalog.TrinoOptions) { tr.Password = wrong }, "Trino refused the credentials (401)"},
+		"no password":            {func(tr *catalog.TrinoOptions) { tr.Password = "" }, "Trino refused the credentials (401)"},
+		"no CA file":             {func(tr *catalog.TrinoOptions) { tr.CAFile = "" }, "catalog.trino.ca_file"},
+		"http to the https port": {func(tr *catalog.TrinoOptions) { tr.URL, tr.Password, tr.CAFile = "http://"+host, "", "" }, "the server speaks https: write https:// in catalog.trino.url"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tr := secureTrino(t, ep)
@@ -123,9 +120,7 @@ func TestTrinoSecureFailuresExplainedIntegration(t *testing.T) {
 			require.Less(t, took, 5*time.Second)
 			require.Contains(t, why, c.want)
 
-			cfg := config.Default()
-			cfg.Catalog.Kind = "trino"
-			cfg.Catalog.Trino = tr
+			cfg := catalog.Options{Kind: "trino", Trino: tr}
 			start = time.Now()
 			_, openErr := catalog.Open(ctx, cfg, nil)
 			require.Error(t, openErr)

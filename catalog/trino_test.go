@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,12 +16,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/silt-etl/silt/internal/config"
 )
 
 func TestTrinoDSNPinsSessionAndBoundsRetries(t *testing.T) {
-	dsn, err := trinoDSN(config.Trino{URL: "http://silt@127.0.0.1:8080", Catalog: "hive", Schema: "events"})
+	dsn, err := trinoDSN(TrinoOptions{URL: "http://silt@127.0.0.1:8080", Catalog: "hive", Schema: "events"})
 	require.NoError(t, err)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
@@ -28,7 +27,7 @@ func TestTrinoDSNPinsSessionAndBoundsRetries(t *testing.T) {
 	require.Equal(t, url.Values{"catalog": {"hive"}, "schema": {"events"}, "timezone": {"UTC"}, "request_retry_timeout": {"10s"}}, u.Query())
 
 	// What the URL says wins.
-	dsn, err = trinoDSN(config.Trino{URL: "http://silt@127.0.0.1:8080?request_retry_timeout=1m&schema=other", Catalog: "hive", Schema: "events"})
+	dsn, err = trinoDSN(TrinoOptions{URL: "http://silt@127.0.0.1:8080?request_retry_timeout=1m&schema=other", Catalog: "hive", Schema: "events"})
 	require.NoError(t, err)
 	u, err = url.Parse(dsn)
 	require.NoError(t, err)
@@ -37,7 +36,7 @@ func TestTrinoDSNPinsSessionAndBoundsRetries(t *testing.T) {
 }
 
 func TestTrinoDSNCredentials(t *testing.T) {
-	parse := func(tr config.Trino) *url.URL {
+	parse := func(tr TrinoOptions) *url.URL {
 		t.Helper()
 		tr.Catalog, tr.Schema = "hive", "events"
 		dsn, err := trinoDSN(tr)
@@ -48,21 +47,21 @@ func TestTrinoDSNCredentials(t *testing.T) {
 	}
 
 	// No user anywhere: silt. The URL's user stays unless catalog.trino.user is set.
-	require.Equal(t, "silt", parse(config.Trino{URL: "https://trino:8443"}).User.Username())
-	require.Equal(t, "etl", parse(config.Trino{URL: "https://etl@trino:8443"}).User.Username())
-	require.Equal(t, "ops", parse(config.Trino{URL: "https://etl@trino:8443", User: "ops"}).User.Username())
+	require.Equal(t, "silt", parse(TrinoOptions{URL: "https://trino:8443"}).User.Username())
+	require.Equal(t, "etl", parse(TrinoOptions{URL: "https://etl@trino:8443"}).User.Username())
+	require.Equal(t, "ops", parse(TrinoOptions{URL: "https://etl@trino:8443", User: "ops"}).User.Username())
 
 	// The password goes into the userinfo, escaped.
-	u := parse(config.Trino{URL: "https://etl@trino:8443", User: "ops", Password: "p@ss:w/rd?&"})
+	u := parse(TrinoOptions{URL: "https://etl@trino:8443", User: "ops", Password: "p@ss:w/rd?&"})
 	pass, ok := u.User.Password()
 	require.True(t, ok)
 	require.Equal(t, "ops", u.User.Username())
 	require.Equal(t, "p@ss:w/rd?&", pass)
-	_, ok = parse(config.Trino{URL: "https://trino:8443"}).User.Password()
+	_, ok = parse(TrinoOptions{URL: "https://trino:8443"}).User.Password()
 	require.False(t, ok)
 
 	// The token is the client's accessToken parameter; retries stay bounded.
-	u = parse(config.Trino{URL: "https://trino:8443", AccessToken: "eyJ.a+b/c="})
+	u = parse(TrinoOptions{URL: "https://trino:8443", AccessToken: "eyJ.a+b/c="})
 	require.Equal(t, "eyJ.a+b/c=", u.Query().Get("accessToken"))
 	require.Equal(t, "10s", u.Query().Get("request_retry_timeout"))
 }
@@ -86,18 +85,18 @@ func requireNoSecret(t *testing.T, err error) {
 	}
 }
 
-func trinoConfig(rawURL string) config.Trino {
-	return config.Trino{URL: rawURL, Catalog: "hive", Schema: "events", Location: "s3://lake/"}
+func trinoConfig(rawURL string) TrinoOptions {
+	return TrinoOptions{URL: rawURL, Catalog: "hive", Schema: "events", Location: "s3://lake/"}
 }
 
 // openFast opens the catalog and requires it to answer within a few
 // seconds, the point of the fail-fast tests.
-func openFast(t *testing.T, tr config.Trino) (*Catalog, error) {
+func openFast(t *testing.T, tr TrinoOptions) (*Catalog, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	c, err := openTrino(ctx, tr)
+	c, err := openTrino(ctx, tr, slog.New(slog.DiscardHandler))
 	require.Less(t, time.Since(start), 3*time.Second, "openTrino took %s (err %v)", time.Since(start), err)
 	requireNoSecret(t, err)
 	if c != nil {
@@ -214,7 +213,7 @@ func TestTrinoWrongPasswordFailsFastAndIsExplained(t *testing.T) {
 func TestTrinoRetryCounterSeesRetries(t *testing.T) {
 	f := newFakeTrino(t, nil)
 	f.setStatus(http.StatusServiceUnavailable)
-	_, err := openTrino(t.Context(), trinoConfig(f.url()+"?request_retry_timeout=700ms"))
+	_, err := openTrino(t.Context(), trinoConfig(f.url()+"?request_retry_timeout=700ms"), slog.New(slog.DiscardHandler))
 	require.Error(t, err)
 	require.Greater(t, f.requests.Load(), int64(2))
 	require.Contains(t, ExplainTrinoError(err), "unavailable (503")
@@ -355,14 +354,14 @@ func TestTrinoErrorsHideSecrets(t *testing.T) {
 	_, err := trinoDSN(bad)
 	require.ErrorContains(t, err, "catalog.trino.url")
 	requireNoSecret(t, err)
-	_, err = openTrino(t.Context(), bad)
+	_, err = openTrino(t.Context(), bad, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "catalog.trino.url")
 	requireNoSecret(t, err)
 
 	// A URL the client refuses after silt built the DSN.
 	tr := trinoConfig("https://etl@127.0.0.1:1?request_retry_timeout=soon")
 	tr.Password, tr.AccessToken = testPassword, testToken
-	_, err = openTrino(t.Context(), tr)
+	_, err = openTrino(t.Context(), tr, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "request_retry_timeout")
 	requireNoSecret(t, err)
 
@@ -370,14 +369,14 @@ func TestTrinoErrorsHideSecrets(t *testing.T) {
 	// loses them and keeps its chain.
 	inner := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")}
 	for _, msg := range []string{testPassword, url.QueryEscape(testPassword), url.PathEscape(testPassword), fmt.Sprintf("%q", testToken), "https://u:" + url.UserPassword("u", testPassword).String()} {
-		err := redactSecrets(fmt.Errorf("boom %s: %w", msg, inner), config.Trino{Password: testPassword, AccessToken: testToken})
+		err := redactSecrets(fmt.Errorf("boom %s: %w", msg, inner), TrinoOptions{Password: testPassword, AccessToken: testToken})
 		requireNoSecret(t, err)
 		require.Contains(t, err.Error(), "[REDACTED]")
 		var op *net.OpError
 		require.ErrorAs(t, err, &op)
 	}
 	plain := errors.New("nothing secret")
-	require.Same(t, plain, redactSecrets(plain, config.Trino{Password: testPassword}))
+	require.Same(t, plain, redactSecrets(plain, TrinoOptions{Password: testPassword}))
 }
 
 func TestExplainTrinoErrorUnknown(t *testing.T) {

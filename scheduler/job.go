@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-
-	"github.com/silt-etl/silt/internal/config"
 )
 
 // Job is one unit of scheduled work. Run gets the time the run was
@@ -52,28 +50,6 @@ type Spec struct {
 	// runs once per slot, on the first process whose upstream succeeded.
 	ClusterWide bool
 }
-
-// SpecFromConfig takes the scheduling keys of a configured job. Every
-// kind but ingest is cluster-wide: ingest drains the Kafka partitions the
-// consumer group gave this process, so each process runs its own; reports
-// (and their alerts), compaction, retention and catalog repair work on the
-// whole lake, and two processes running them at once would only repeat
-// (or race) the same work.
-func SpecFromConfig(j config.Job) Spec {
-	return Spec{
-		ClusterWide: ClusterWideKind(j.Kind),
-		Schedule:    j.Schedule,
-		After:       j.After,
-		Overlap:     j.Overlap,
-		Retries:     j.Retries,
-		RetryDelay:  j.RetryDelay.Std(),
-		Catchup:     j.Catchup,
-	}
-}
-
-// ClusterWideKind reports whether jobs of a configured kind run on one
-// process per slot (every kind but ingest).
-func ClusterWideKind(kind string) bool { return kind != "ingest" }
 
 var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 

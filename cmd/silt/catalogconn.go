@@ -33,8 +33,10 @@ type catalogConn struct {
 
 func newCatalogConn(cfg *config.Config, store lake.Store, log *slog.Logger) *catalogConn {
 	return &catalogConn{
-		open: func(ctx context.Context) (*catalog.Catalog, error) { return catalog.Open(ctx, cfg, store) },
-		log:  log,
+		open: func(ctx context.Context) (*catalog.Catalog, error) {
+			return catalog.Open(ctx, catalogOptions(cfg, log), store)
+		},
+		log: log,
 	}
 }
 

@@ -137,7 +137,7 @@ func serviceProbes(cfg *config.Config, store lake.Store) ([]probe.Probe, error) 
 		Explain: lake.ExplainS3Error,
 	})
 	if cfg.Catalog.Kind == "trino" {
-		t := cfg.Catalog.Trino
+		t := catalogOptions(cfg, nil).Trino
 		probes = append(probes, probe.Probe{
 			Service: "catalog", Target: "trino " + withoutCredentials(t.URL) + " catalog " + t.Catalog,
 			Run: func(ctx context.Context) (string, error) {
@@ -146,7 +146,7 @@ func serviceProbes(cfg *config.Config, store lake.Store) ([]probe.Probe, error) 
 			Explain: catalog.ExplainTrinoError,
 		})
 	}
-	if n := report.NewNotifier(cfg.Reports.Alerts); n.Enabled() {
+	if n := report.NewNotifier(alertOptions(cfg)); n.Enabled() {
 		probes = append(probes, probe.Probe{Service: "alerts", Target: alertsTarget(cfg.Reports.Alerts), Run: n.Check})
 	}
 	return probes, nil

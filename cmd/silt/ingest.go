@@ -42,16 +42,17 @@ func runIngest(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := []ingest.Option{ingest.WithKafkaOpts(conn...)}
+	opts := ingestOptions(cfg, conn)
+	opts.Logger = slog.Default()
 	if !*noRegister {
 		// A catalog that cannot be opened fails each batch's registration,
 		// not the ingest: the lake is the truth, and the batch marks the
 		// catalog for repair by the next run (or `silt register --all`).
 		cat := newCatalogConn(cfg, store, slog.Default())
 		defer cat.Close()
-		opts = append(opts, ingest.WithRegistrar(cat))
+		opts.Registrar = cat
 	}
-	job := ingest.New(cfg, store, opts...)
+	job := ingest.New(opts, store)
 	defer job.Close()
 	// A signal lets the running batch reach its commit point; only if that
 	// takes longer than the grace period is the batch abandoned (safely:

@@ -45,7 +45,7 @@ func runJobs(ctx context.Context, args []string) error {
 	}
 	leases := map[string]jobLease{}
 	for _, j := range cfg.Jobs {
-		if !scheduler.ClusterWideKind(j.Kind) {
+		if !clusterWideKind(j.Kind) {
 			continue
 		}
 		l, ok, err := scheduler.ReadLease(ctx, store, j.Name)
@@ -65,7 +65,7 @@ type jobLease struct {
 // cluster-wide job, the process holding its lease or that ran its last slot.
 func runsOn(j config.Job, l jobLease, now time.Time) string {
 	switch {
-	case !scheduler.ClusterWideKind(j.Kind):
+	case !clusterWideKind(j.Kind):
 		return "every process"
 	case l.err != nil:
 		return "one process (lease unreadable: " + l.err.Error() + ")"

@@ -52,12 +52,35 @@ func processName(cfg *config.Config) string {
 	return scheduler.DefaultHolder()
 }
 
+// jobSpec takes the scheduling keys of a configured job. Every
+// kind but ingest is cluster-wide: ingest drains the Kafka partitions the
+// consumer group gave this process, so each process runs its own; reports
+// (and their alerts), compaction, retention and catalog repair work on the
+// whole lake, and two processes running them at once would only repeat
+// (or race) the same work.
+func jobSpec(j config.Job) scheduler.Spec {
+	return scheduler.Spec{
+		ClusterWide: clusterWideKind(j.Kind),
+		Schedule:    j.Schedule,
+		After:       j.After,
+		Overlap:     j.Overlap,
+		Retries:     j.Retries,
+		RetryDelay:  j.RetryDelay.Std(),
+		Catchup:     j.Catchup,
+	}
+}
+
+// clusterWideKind reports whether jobs of a configured kind run on one
+// process per slot (every kind but ingest).
+func clusterWideKind(kind string) bool { return kind != "ingest" }
+
 // buildJob makes the scheduled job for one configured job.
 func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 	switch j.Kind {
 	case "ingest":
-		job := ingest.New(d.cfg, d.store, ingest.WithName(j.Name), ingest.WithLogger(d.log.With("job", j.Name)),
-			ingest.WithRegistrar(d.catalog), ingest.WithKafkaOpts(d.kafka...))
+		opts := ingestOptions(d.cfg, d.kafka)
+		opts.Name, opts.Logger, opts.Registrar = j.Name, d.log.With("job", j.Name), d.catalog
+		job := ingest.New(opts, d.store)
 		d.closers = append(d.closers, job.Close)
 		d.drains = append(d.drains, job.Drain)
 		return job, nil
@@ -80,10 +103,10 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 			return nil, fmt.Errorf("job %s: %w", j.Name, err)
 		}
 		return &catalogReportJob{name: j.Name, conn: d.catalog, build: func(cat *catalog.Catalog) (*report.Job, error) {
-			return report.NewJob(j.Name, r, j.Params, cat, d.cfg.Reports.Out, report.NewNotifier(d.cfg.Reports.Alerts))
+			return report.NewJob(j.Name, r, j.Params, cat, d.cfg.Reports.Out, report.NewNotifier(alertOptions(d.cfg)))
 		}}, nil
 	case "compact":
-		return compact.New(j.Name, d.cfg, d.store), nil
+		return compact.New(j.Name, compactOptions(d.cfg, d.log.With("job", j.Name)), d.store), nil
 	case "retention":
 		return retention.New(j.Name, d.store, d.catalog, j.Retention.Std())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 
 	"github.com/silt-etl/silt/catalog"
 )
@@ -35,7 +36,7 @@ func runRegister(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cat, err := catalog.Open(ctx, cfg, store)
+	cat, err := catalog.Open(ctx, catalogOptions(cfg, slog.Default()), store)
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func runReport(ctx context.Context, args []string) error {
 	if len(fired) > 0 {
 		fmt.Fprintf(os.Stderr, "alert %q holds for %d row(s)\n", r.Alert.Text, len(fired))
 		if *notify {
-			n := report.NewNotifier(cfg.Reports.Alerts)
+			n := report.NewNotifier(alertOptions(cfg))
 			if !n.Enabled() {
 				return fmt.Errorf("--notify: no reports.alerts.webhook or reports.alerts.smtp configured")
 			}

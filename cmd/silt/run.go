@@ -129,7 +129,7 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	// printRun's line is the one line per run on the console; the
 	// scheduler's own record of it is then at debug level (log.level: debug).
-	// Every job but ingest is cluster-wide (scheduler.SpecFromConfig): of
+	// Every job but ingest is cluster-wide (jobSpec): of
 	// the silt processes sharing this lake, one runs each slot of it,
 	// through a lease in the lake (see "Running more than one silt").
 	holder := processName(cfg)
@@ -285,14 +285,14 @@ func embeddedPort() int {
 // addJobs schedules the configured jobs; a job that cannot be built
 // (unknown report, bad parameter) fails start-up with its name. Ingest
 // runs on every process, every other kind on one process per slot
-// (scheduler.SpecFromConfig sets ClusterWide).
+// (jobSpec sets ClusterWide).
 func addJobs(sched *scheduler.Scheduler, deps *jobDeps, jobs []config.Job) error {
 	for _, j := range jobs {
 		job, err := deps.buildJob(j)
 		if err != nil {
 			return fmt.Errorf("job %s: %w", j.Name, err)
 		}
-		if err := sched.Add(job, scheduler.SpecFromConfig(j)); err != nil {
+		if err := sched.Add(job, jobSpec(j)); err != nil {
 			return err
 		}
 	}

@@ -13,8 +13,13 @@ import (
 	// must load in a container image without /usr/share/zoneinfo.
 	_ "time/tzdata"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/jobs/compact"
+	"github.com/silt-etl/silt/jobs/ingest"
+	"github.com/silt-etl/silt/jobs/report"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -148,5 +153,61 @@ func openQueryCatalog(ctx context.Context, cfg *config.Config) (*catalog.Catalog
 	if err != nil {
 		return nil, err
 	}
-	return catalog.OpenReader(ctx, cfg, store)
+	return catalog.OpenReader(ctx, catalogOptions(cfg, slog.Default()), store)
+}
+
+// alertOptions are where cfg sends report alerts (reports.alerts).
+func alertOptions(cfg *config.Config) report.AlertOptions {
+	a := cfg.Reports.Alerts
+	return report.AlertOptions{Webhook: a.Webhook, SMTP: report.SMTPOptions{
+		Addr: a.SMTP.Addr, From: a.SMTP.From, To: a.SMTP.To, Username: a.SMTP.Username, Password: a.SMTP.Password,
+	}}
+}
+
+// ingestOptions are the kafka and ingest keys of cfg; kafkaOpts secure
+// the job's Kafka clients (kafkaClientOpts).
+func ingestOptions(cfg *config.Config, kafkaOpts []kgo.Opt) ingest.Options {
+	in, k := cfg.Ingest, cfg.Kafka
+	var tables map[string]ingest.TableDecl
+	for name, d := range in.Tables {
+		if tables == nil {
+			tables = map[string]ingest.TableDecl{}
+		}
+		tables[name] = ingest.TableDecl{Columns: d.Columns, Strict: d.Strict}
+	}
+	return ingest.Options{
+		Name: "ingest",
+		Kafka: ingest.KafkaOptions{
+			Brokers: k.Brokers, Topics: k.Topics, Group: k.Group, SessionTimeout: k.SessionTimeout.Std(),
+			InstanceID: k.InstanceID, CreateTopics: k.CreateTopics, Partitions: k.Partitions, ClientOpts: kafkaOpts,
+		},
+		EventTypeField: in.EventTypeField, TimeField: in.TimeField, TimestampUnit: lake.ParseTimeUnit(in.TimestampUnit),
+		MaxRecords: in.MaxRecords, MaxBytes: int64(in.MaxBytes), MaxWait: in.MaxWait.Std(),
+		TargetFileBytes: int64(in.TargetFileBytes), RowGroupBytes: int64(in.RowGroupBytes),
+		MaxOpenFiles: in.MaxOpenFiles, MaxBufferedBytes: int64(in.MaxBufferedBytes), MaxFileAge: in.MaxFileAge.Std(),
+		SpoolDir: in.SpoolDir, Tables: tables,
+	}
+}
+
+// compactOptions are the ingest keys compaction writes its outputs by.
+func compactOptions(cfg *config.Config, log *slog.Logger) compact.Options {
+	in := cfg.Ingest
+	return compact.Options{
+		TimestampUnit: lake.ParseTimeUnit(in.TimestampUnit), TargetFileBytes: int64(in.TargetFileBytes),
+		RowGroupBytes: int64(in.RowGroupBytes), SpoolDir: in.SpoolDir, Logger: log,
+	}
+}
+
+// catalogOptions are the catalog keys of cfg.
+func catalogOptions(cfg *config.Config, log *slog.Logger) catalog.Options {
+	t := cfg.Catalog.Trino
+	return catalog.Options{
+		Kind: cfg.Catalog.Kind,
+		Trino: catalog.TrinoOptions{
+			URL: t.URL, Catalog: t.Catalog, Schema: t.Schema, Location: t.Location,
+			User: t.User, Password: t.Password, AccessToken: t.AccessToken, CAFile: t.CAFile,
+		},
+		DuckDBPath: cfg.Catalog.DuckDB.Path,
+		Logger:     log,
+	}
 }

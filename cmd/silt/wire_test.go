@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/jobs/ingest"
 )
 
 func TestParseWithArgTakesOneArgumentBeforeOrAfterFlags(t *testing.T) {
@@ -116,4 +117,10 @@ func TestLoggerRedactsSecretsFromMessagesAndAttributes(t *testing.T) {
 		require.NotContains(t, out.String(), "pw-AAAA-1234", format)
 		require.Contains(t, out.String(), "<redacted>", format)
 	}
+}
+
+// ingest.DefaultOptions, for library users and tests, says what
+// config.Default says: the two lists of defaults must not drift apart.
+func TestIngestDefaultsAgreeWithConfigDefaults(t *testing.T) {
+	require.Equal(t, ingest.DefaultOptions(), ingestOptions(config.Default(), nil))
 }

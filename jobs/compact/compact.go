@@ -28,7 +28,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/lake/parquetfile"
 )
@@ -47,12 +46,30 @@ type Job struct {
 	log      *slog.Logger
 }
 
-// New makes a compaction job; target sizes come from ingest's config.
-func New(name string, cfg *config.Config, store lake.Store) *Job {
+// Options configure a compaction job. Its outputs are written as ingest
+// writes its objects, so the sizes and unit are ingest's (silt.yaml's
+// ingest.target_file_bytes, row_group_bytes, timestamp_unit, spool_dir).
+type Options struct {
+	TimestampUnit   lake.TimeUnit
+	TargetFileBytes int64 // output objects up to about this many bytes
+	RowGroupBytes   int64
+	// SpoolDir holds outputs while they are written (empty: the system's
+	// temporary directory).
+	SpoolDir string
+	// Logger gets the job's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// New makes a compaction job.
+func New(name string, opts Options, store lake.Store) *Job {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Job{
-		name: name, store: store, unit: lake.ParseTimeUnit(cfg.Ingest.TimestampUnit),
-		target: int64(cfg.Ingest.TargetFileBytes), rowGroup: int64(cfg.Ingest.RowGroupBytes),
-		spoolDir: cfg.Ingest.SpoolDir, grace: time.Hour, log: slog.Default().With("job", name),
+		name: name, store: store, unit: opts.TimestampUnit,
+		target: opts.TargetFileBytes, rowGroup: opts.RowGroupBytes,
+		spoolDir: opts.SpoolDir, grace: time.Hour, log: log,
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
 	"github.com/silt-etl/silt/internal/lakecheck"
@@ -22,22 +21,20 @@ import (
 
 // ingested is a local lake that ingest filled with many small objects of
 // events two to three hours old (finished partitions), plus bad records.
-func ingested(t *testing.T, n int) (*config.Config, *lake.Local, map[string]int64) {
+func ingested(t *testing.T, n int) (Options, *lake.Local, map[string]int64) {
 	t.Helper()
 	b, err := embedded.StartBroker(0, "", []string{"events"}, 2)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
-	cfg := config.Default()
-	cfg.Kafka.Brokers = b.Addrs()
-	cfg.Lake.Root = t.TempDir()
-	cfg.Ingest.SpoolDir = t.TempDir()
-	cfg.Ingest.TargetFileBytes = 256 << 10 // outputs of up to 256 KiB; ingest objects are far smaller
-	cfg.Ingest.MaxRecords = 500            // many batches
-	require.NoError(t, cfg.Validate())
-	st, err := lake.NewLocal(cfg.Lake.Root)
+	in := ingest.DefaultOptions()
+	in.Kafka.Brokers = b.Addrs()
+	in.SpoolDir = t.TempDir()
+	in.TargetFileBytes = 256 << 10 // outputs of up to 256 KiB; ingest objects are far smaller
+	in.MaxRecords = 500            // many batches
+	st, err := lake.NewLocal(t.TempDir())
 	require.NoError(t, err)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.DefaultProduceTopic("events"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(in.Kafka.Brokers...), kgo.DefaultProduceTopic("events"))
 	require.NoError(t, err)
 	defer cl.Close()
 	g := gen.NewEvents(3, nil, nil)
@@ -53,7 +50,7 @@ func ingested(t *testing.T, n int) (*config.Config, *lake.Local, map[string]int6
 	counts[lake.DeadLetterTable] = 2
 	require.NoError(t, cl.ProduceSync(context.Background(), recs...).FirstErr())
 
-	j := ingest.New(cfg, st)
+	j := ingest.New(in, st)
 	defer j.Close()
 	var total int64
 	for total < int64(len(recs)) {
@@ -61,6 +58,7 @@ func ingested(t *testing.T, n int) (*config.Config, *lake.Local, map[string]int6
 		require.NoError(t, err)
 		total += stats.Events
 	}
+	cfg := Options{TimestampUnit: in.TimestampUnit, TargetFileBytes: in.TargetFileBytes, RowGroupBytes: in.RowGroupBytes, SpoolDir: in.SpoolDir}
 	return cfg, st, counts
 }
 
@@ -87,7 +85,7 @@ func TestCompactionMergesSmallObjectsAndKeepsEveryRow(t *testing.T) {
 	require.Less(t, after, before/3, "objects before %d, after %d", before, after)
 	require.EqualValues(t, before-after, counted["inputs"]-counted["outputs"])
 
-	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), st.Root())
 	require.NoError(t, err)
 	require.Zero(t, rep.Duplicates)
 	for table, n := range counts {
@@ -128,14 +126,14 @@ func TestCrashedCompactionIsFinishedByTheNextRun(t *testing.T) {
 	_, err := New("compact", cfg, &failingDeletes{Store: st, n: 3}).Run(context.Background(), time.Now())
 	require.Error(t, err)
 	// Mid-compaction the output and some inputs coexist: duplicates.
-	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), st.Root())
 	require.NoError(t, err)
 	require.NotZero(t, rep.Duplicates)
 
 	counted, err := New("compact", cfg, st).Run(context.Background(), time.Now())
 	require.NoError(t, err)
 	require.EqualValues(t, 1, counted["resumed"])
-	rep, err = lakecheck.Check(context.Background(), cfg.Lake.Root)
+	rep, err = lakecheck.Check(context.Background(), st.Root())
 	require.NoError(t, err)
 	require.Zero(t, rep.Duplicates)
 	for table, n := range counts {
@@ -170,7 +168,7 @@ func TestStalePlanOfAFinishedCompactionKeepsItsOutput(t *testing.T) {
 	require.EqualValues(t, 1, counted["resumed"], "finished, not undone")
 	_, err = st.Stat(context.Background(), output)
 	require.NoError(t, err, "the output survives")
-	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), st.Root())
 	require.NoError(t, err)
 	require.Zero(t, rep.Duplicates)
 	for table, n := range counts {
@@ -221,7 +219,7 @@ func TestCompactionLeavesAPlanClaimedByAnotherRunAlone(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, race.raced.Load(), "the race was not staged")
 	require.EqualValues(t, 1, counted["taken"])
-	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), st.Root())
 	require.NoError(t, err)
 	require.Zero(t, rep.Duplicates)
 	for table, n := range counts {
@@ -246,7 +244,7 @@ func TestCompactionWhosePlanWasUndoneMeanwhileKeepsItsInputs(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, race.raced.Load(), "the race was not staged")
 	require.EqualValues(t, 1, counted["taken"])
-	rep, err := lakecheck.Check(context.Background(), cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), st.Root())
 	require.NoError(t, err)
 	require.Zero(t, rep.Duplicates)
 	for table, n := range counts {

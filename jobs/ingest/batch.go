@@ -94,7 +94,7 @@ func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Tim
 			rowGroupBytes: int64(j.cfg.RowGroupBytes),
 			maxOpen:       j.cfg.MaxOpenFiles,
 			maxBuffered:   int64(j.cfg.MaxBufferedBytes),
-			maxAge:        j.cfg.MaxFileAge.Std(),
+			maxAge:        j.cfg.MaxFileAge,
 		}),
 		dec:          newDecoder(j.cfg.EventTypeField, j.cfg.TimeField),
 		decodeChunks: newDecodeChunks(),
@@ -131,14 +131,14 @@ func (b *batch) idleLimit() time.Duration {
 	joined := b.j.everAssigned
 	b.j.mu.Unlock()
 	if !joined {
-		return b.j.cfg.MaxWait.Std()
+		return b.j.cfg.MaxWait
 	}
 	return idleEnd
 }
 
 func (b *batch) run(ctx context.Context) (BatchStats, error) {
 	j := b.j
-	deadline := b.started.Add(j.cfg.MaxWait.Std())
+	deadline := b.started.Add(j.cfg.MaxWait)
 
 	// Let any pending rebalance finish, then hold further ones off until
 	// the batch commits: from here on this member's partitions are fixed.

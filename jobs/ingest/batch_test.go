@@ -17,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/catalog"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
 	"github.com/silt-etl/silt/internal/lakecheck"
@@ -27,7 +26,7 @@ import (
 // testSetup is an embedded broker with a topic of 3 partitions and a local lake.
 type testSetup struct {
 	broker *embedded.Broker
-	cfg    *config.Config
+	opts   Options
 	store  *lake.Local
 }
 
@@ -36,22 +35,27 @@ func newSetup(t *testing.T) *testSetup {
 	b, err := embedded.StartBroker(0, "", []string{"events"}, 3)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
-	cfg := config.Default()
-	cfg.Kafka.Brokers = b.Addrs()
-	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
-	cfg.Lake.Root = t.TempDir()
-	cfg.Ingest.SpoolDir = t.TempDir()
-	cfg.Ingest.MaxWait = config.Duration(20 * time.Second)
-	require.NoError(t, cfg.Validate())
-	st, err := lake.NewLocal(cfg.Lake.Root)
+	opts := DefaultOptions()
+	opts.Kafka.Brokers = b.Addrs()
+	opts.Kafka.SessionTimeout = 6 * time.Second
+	opts.SpoolDir = t.TempDir()
+	opts.MaxWait = 20 * time.Second
+	st, err := lake.NewLocal(t.TempDir())
 	require.NoError(t, err)
-	return &testSetup{broker: b, cfg: cfg, store: st}
+	return &testSetup{broker: b, opts: opts, store: st}
+}
+
+// withRegistrar is the setup's options with reg as the catalog.
+func (s *testSetup) withRegistrar(reg Registrar) Options {
+	o := s.opts
+	o.Registrar = reg
+	return o
 }
 
 // produce sends values round-robin over the partitions and waits for acks.
 func (s *testSetup) produce(t *testing.T, values [][]byte) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Kafka.Brokers...), kgo.DefaultProduceTopic("events"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.opts.Kafka.Brokers...), kgo.DefaultProduceTopic("events"),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	require.NoError(t, err)
 	defer cl.Close()
@@ -81,14 +85,14 @@ func TestBatchWritesEveryEventOnceAsSnappyParquet(t *testing.T) {
 	values, counts := gameEvents(3000, at)
 	s.produce(t, values)
 
-	j := New(s.cfg, s.store)
+	j := New(s.opts, s.store)
 	defer j.Close()
 	st, err := j.RunBatch(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 3000, st.Events)
 	require.EqualValues(t, 0, st.DeadLetters)
 
-	rep, err := lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), s.store.Root())
 	require.NoError(t, err)
 	for typ, n := range counts {
 		require.Equal(t, n, rep.Rows[typ], "rows of %s", typ)
@@ -106,7 +110,7 @@ func TestBatchWritesEveryEventOnceAsSnappyParquet(t *testing.T) {
 	var host, ua, src string
 	var price float64
 	var et time.Time
-	q := fmt.Sprintf(`SELECT host, user_agent, price, event_time, event_time_source FROM read_parquet('%s/purchase_sword/*/*/*.parquet') ORDER BY kafka_partition, kafka_offset LIMIT 1`, s.cfg.Lake.Root)
+	q := fmt.Sprintf(`SELECT host, user_agent, price, event_time, event_time_source FROM read_parquet('%s/purchase_sword/*/*/*.parquet') ORDER BY kafka_partition, kafka_offset LIMIT 1`, s.store.Root())
 	require.NoError(t, lakecheck.Query(context.Background(), q, func(r *sql.Rows) error { return r.Scan(&host, &ua, &price, &et, &src) }))
 	require.True(t, strings.HasPrefix(host, "game-"), host)
 	require.NotEmpty(t, ua)
@@ -147,14 +151,14 @@ func TestBadInputGoesToDeadLetters(t *testing.T) {
 	counts["default"]++
 	s.produce(t, values)
 
-	j := New(s.cfg, s.store)
+	j := New(s.opts, s.store)
 	defer j.Close()
 	st, err := j.RunBatch(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, len(values), st.Events)
 	require.EqualValues(t, len(bad), st.DeadLetters)
 
-	rep, err := lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), s.store.Root())
 	require.NoError(t, err)
 	require.EqualValues(t, len(bad), rep.Rows[lake.DeadLetterTable])
 	for typ, n := range counts {
@@ -167,19 +171,19 @@ func TestBadInputGoesToDeadLetters(t *testing.T) {
 
 	// The binary record's exact bytes survive in raw_base64.
 	var b64 string
-	q := fmt.Sprintf(`SELECT raw_base64 FROM read_parquet('%s/_dead_letter/*/*/*.parquet') WHERE raw_base64 IS NOT NULL`, s.cfg.Lake.Root)
+	q := fmt.Sprintf(`SELECT raw_base64 FROM read_parquet('%s/_dead_letter/*/*/*.parquet') WHERE raw_base64 IS NOT NULL`, s.store.Root())
 	require.NoError(t, lakecheck.Query(context.Background(), q, func(r *sql.Rows) error { return r.Scan(&b64) }))
 	require.Equal(t, "//4AAYA=", b64)
 
 	// Nothing was written outside the table directories.
-	entries, err := os.ReadDir(s.cfg.Lake.Root)
+	entries, err := os.ReadDir(s.store.Root())
 	require.NoError(t, err)
 	var dirs []string
 	for _, e := range entries {
 		dirs = append(dirs, e.Name())
 	}
 	require.ElementsMatch(t, []string{"_dead_letter", "_silt", "default", "join_guild", "purchase_sword"}, dirs)
-	_, err = os.Stat(filepath.Join(filepath.Dir(s.cfg.Lake.Root), "x"))
+	_, err = os.Stat(filepath.Join(filepath.Dir(s.store.Root()), "x"))
 	require.True(t, os.IsNotExist(err))
 }
 
@@ -201,16 +205,16 @@ func (f *failingStore) Put(ctx context.Context, key string, r io.Reader, size in
 
 func TestCrashedBatchIsReplayedExactlyOnce(t *testing.T) {
 	s := newSetup(t)
-	s.cfg.Ingest.TargetFileBytes = 4 << 10 // many small files, so the crash lands mid-batch
+	s.opts.TargetFileBytes = 4 << 10 // many small files, so the crash lands mid-batch
 	values, counts := gameEvents(2000, time.Now().UTC())
 	s.produce(t, values)
 
-	crashing := New(s.cfg, &failingStore{Store: s.store, n: 5})
+	crashing := New(s.opts, &failingStore{Store: s.store, n: 5})
 	_, err := crashing.RunBatch(context.Background())
 	require.ErrorIs(t, err, errInjected)
 	crashing.Close()
 
-	rep, err := lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), s.store.Root())
 	require.NoError(t, err)
 	require.Equal(t, 5, rep.Files, "the crashed attempt left its first uploads behind")
 
@@ -222,7 +226,7 @@ func TestCrashedBatchIsReplayedExactlyOnce(t *testing.T) {
 		counts[k] += v
 	}
 
-	j := New(s.cfg, s.store)
+	j := New(s.opts, s.store)
 	defer j.Close()
 	st, err := j.RunBatch(context.Background())
 	require.NoError(t, err)
@@ -234,7 +238,7 @@ func TestCrashedBatchIsReplayedExactlyOnce(t *testing.T) {
 		require.NotZero(t, st.Events, "no progress with %d of 2600 events", total)
 		total += st.Events
 	}
-	rep, err = lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	rep, err = lakecheck.Check(context.Background(), s.store.Root())
 	require.NoError(t, err)
 	require.EqualValues(t, 2600, rep.Total)
 	require.Zero(t, rep.Duplicates)
@@ -269,7 +273,7 @@ func (f *flakyRegistrar) RepairAll(context.Context, lake.Store) error {
 func TestFailedRegistrationIsRepairedByTheNextBatch(t *testing.T) {
 	s := newSetup(t)
 	reg := &flakyRegistrar{down: true}
-	j := New(s.cfg, s.store, WithRegistrar(reg))
+	j := New(s.withRegistrar(reg), s.store)
 	defer j.Close()
 
 	at := time.Now().UTC()
@@ -326,10 +330,10 @@ func TestFailedRegistrationIsRepairedByTheNextBatch(t *testing.T) {
 
 func TestBatchesAreBoundedByMaxBytes(t *testing.T) {
 	s := newSetup(t)
-	s.cfg.Ingest.MaxBytes = 60 << 10 // about 250 game events per batch over 3 partitions
+	s.opts.MaxBytes = 60 << 10 // about 250 game events per batch over 3 partitions
 	values, _ := gameEvents(2000, time.Now().UTC())
 	s.produce(t, values)
-	j := New(s.cfg, s.store)
+	j := New(s.opts, s.store)
 	defer j.Close()
 
 	first, err := j.RunBatch(context.Background())
@@ -341,13 +345,13 @@ func TestBatchesAreBoundedByMaxBytes(t *testing.T) {
 		require.NoError(t, err)
 		// Ranges are planned in records from the average record size, so
 		// the bound holds to within the spread of record sizes.
-		require.LessOrEqual(t, st.BytesIn, int64(s.cfg.Ingest.MaxBytes)*11/10, "batch %d", batches+1)
+		require.LessOrEqual(t, st.BytesIn, int64(s.opts.MaxBytes)*11/10, "batch %d", batches+1)
 		require.NotZero(t, st.Events)
 		total += st.Events
 		batches++
 	}
 	require.Greater(t, batches, 5)
-	rep, err := lakecheck.Check(context.Background(), s.cfg.Lake.Root)
+	rep, err := lakecheck.Check(context.Background(), s.store.Root())
 	require.NoError(t, err)
 	require.EqualValues(t, 2000, rep.Distinct)
 	require.Zero(t, rep.Duplicates)
@@ -357,7 +361,7 @@ func TestBatchesAreBoundedByMaxBytes(t *testing.T) {
 // a record: a range planned to the high watermark must still complete.
 func TestTransactionMarkersAtTheEndDoNotStallBatches(t *testing.T) {
 	s := newSetup(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Kafka.Brokers...), kgo.DefaultProduceTopic("events"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.opts.Kafka.Brokers...), kgo.DefaultProduceTopic("events"),
 		kgo.TransactionalID("silt-test-tx"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	require.NoError(t, err)
 	defer cl.Close()
@@ -369,8 +373,8 @@ func TestTransactionMarkersAtTheEndDoNotStallBatches(t *testing.T) {
 	}
 	require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit))
 
-	s.cfg.Ingest.MaxWait = config.Duration(10 * time.Second)
-	j := New(s.cfg, s.store)
+	s.opts.MaxWait = 10 * time.Second
+	j := New(s.opts, s.store)
 	defer j.Close()
 	st, err := j.RunBatch(ctx) // used to fail at max_wait, waiting for the marker's offset
 	require.NoError(t, err)
@@ -379,7 +383,7 @@ func TestTransactionMarkersAtTheEndDoNotStallBatches(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, st.Events)
 
-	rep, err := lakecheck.Check(ctx, s.cfg.Lake.Root)
+	rep, err := lakecheck.Check(ctx, s.store.Root())
 	require.NoError(t, err)
 	require.EqualValues(t, 200, rep.Total)
 	require.Zero(t, rep.Duplicates)
@@ -390,9 +394,9 @@ func TestTransactionMarkersAtTheEndDoNotStallBatches(t *testing.T) {
 
 func TestDrainEndsAnIdleBatchAtOnce(t *testing.T) {
 	s := newSetup(t)
-	s.cfg.Ingest.MaxWait = config.Duration(time.Hour)
-	s.cfg.Kafka.Topics = []string{"no-records-yet"}
-	j := New(s.cfg, s.store)
+	s.opts.MaxWait = time.Hour
+	s.opts.Kafka.Topics = []string{"no-records-yet"}
+	j := New(s.opts, s.store)
 	defer j.Close()
 	done := make(chan error, 1)
 	go func() {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/gen"
 	"github.com/silt-etl/silt/lake"
 )
@@ -40,7 +39,7 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 			}
 			t := tables[ev.table]
 			if t == nil {
-				t = newTable(lake.TableSchema{Table: ev.table}, config.TableDecl{})
+				t = newTable(lake.TableSchema{Table: ev.table}, TableDecl{})
 				tables[ev.table] = t
 			}
 			fields, dl = t.typeFields(&ev, lake.Millis, fields)

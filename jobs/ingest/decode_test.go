@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/lake/parquetfile"
 )
@@ -74,7 +73,7 @@ func TestDecodeRoutesAndNormalizes(t *testing.T) {
 
 func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	d := newDecoder("event_type", "ts")
-	tbl := newTable(lake.TableSchema{Table: "a"}, config.TableDecl{Columns: map[string]string{"n": "bigint", "at": "timestamp"}})
+	tbl := newTable(lake.TableSchema{Table: "a"}, TableDecl{Columns: map[string]string{"n": "bigint", "at": "timestamp"}})
 
 	ev, dl := d.decode([]byte(`{"event_type":"a","s":"x","f":1.5,"b":true,"o":{"k":[1]},"nul":null,"n":7,"at":"2026-01-02T03:04:05Z"}`), recordTime)
 	require.Nil(t, dl)
@@ -113,7 +112,7 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 	require.Nil(t, valueOf(fs[1]))
 	require.False(t, adoptNew(t, tbl, fs), "no new columns")
 
-	strict := newTable(lake.TableSchema{Table: "a"}, config.TableDecl{Columns: map[string]string{"s": "varchar"}, Strict: true})
+	strict := newTable(lake.TableSchema{Table: "a"}, TableDecl{Columns: map[string]string{"s": "varchar"}, Strict: true})
 	ev, _ = d.decode([]byte(`{"event_type":"a","s":"x","extra":1}`), recordTime)
 	_, dl = strict.typeFields(&ev, lake.Millis, nil)
 	require.NotNil(t, dl)
@@ -133,7 +132,7 @@ func adoptNew(t *testing.T, tbl *table, fs []typed) bool {
 // adopt refuses a schema that does not extend the table's: it was
 // rewritten behind silt's back.
 func TestTableAdoptsOnlyAnExtendedSchema(t *testing.T) {
-	tbl := newTable(lake.TableSchema{Table: "a", Columns: []lake.Column{{Name: "x", Type: "double"}}}, config.TableDecl{})
+	tbl := newTable(lake.TableSchema{Table: "a", Columns: []lake.Column{{Name: "x", Type: "double"}}}, TableDecl{})
 	require.Error(t, tbl.adopt(lake.TableSchema{Table: "a", Columns: []lake.Column{{Name: "x", Type: "varchar"}}}))
 	require.Error(t, tbl.adopt(lake.TableSchema{Table: "a"}))
 	require.NoError(t, tbl.adopt(lake.TableSchema{Table: "a", Columns: []lake.Column{{Name: "x", Type: "double"}, {Name: "y", Type: "boolean"}}}))

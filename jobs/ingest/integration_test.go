@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/lakecheck"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
 	"github.com/silt-etl/silt/lake"
@@ -41,10 +40,10 @@ func TestIntegrationIngestRealKafkaToMinIO(t *testing.T) {
 	require.NoError(t, producer.ProduceSync(ctx, recs...).FirstErr())
 	producer.Close()
 
-	cfg := config.Default()
-	cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.Group = ep.KafkaBrokers, []string{topic}, topic
-	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
-	cfg.Ingest.SpoolDir = t.TempDir()
+	opts := DefaultOptions()
+	opts.Kafka.Brokers, opts.Kafka.Topics, opts.Kafka.Group = ep.KafkaBrokers, []string{topic}, topic
+	opts.Kafka.SessionTimeout = 6 * time.Second
+	opts.SpoolDir = t.TempDir()
 	prefix := topic
 	store, err := lake.NewS3(ctx, lake.S3Options{
 		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Prefix: prefix, Region: ep.S3Region,
@@ -52,7 +51,7 @@ func TestIntegrationIngestRealKafkaToMinIO(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	j := New(cfg, store)
+	j := New(opts, store)
 	defer j.Close()
 	var total int64
 	for total < 5000 {

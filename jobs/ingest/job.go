@@ -21,18 +21,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/catalog"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/kafkaconn"
 	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/lake"
 )
-
-// registrar is the catalog as ingest sees it: told what each batch wrote,
-// or, after a registration failed, to re-derive everything from the lake.
-type registrar interface {
-	Register(ctx context.Context, changes []catalog.Change) error
-	RepairAll(ctx context.Context, store lake.Store) error
-}
 
 // registerPendingKey marks that a batch's registration failed: the next
 // batch, in this process or another, repairs the whole catalog from the
@@ -50,11 +42,11 @@ type tp struct {
 // consumer group between batches instead of rejoining each time.
 type Job struct {
 	name  string
-	kafka config.Kafka
-	cfg   config.Ingest
+	kafka KafkaOptions
+	cfg   Options
 	unit  lake.TimeUnit
 	store lake.Store
-	reg   registrar
+	reg   Registrar
 	log   *slog.Logger
 	now   func() time.Time
 	extra []kgo.Opt
@@ -78,37 +70,19 @@ type Job struct {
 	avgRecordBytes int64
 }
 
-// Option adjusts a Job.
-type Option func(*Job)
-
-// WithRegistrar registers what each batch wrote; a failure is logged and
-// repaired by a later batch or `silt register --all`, never fails ingest.
-func WithRegistrar(r registrar) Option { return func(j *Job) { j.reg = r } }
-
-// WithName names the job (default "ingest").
-func WithName(name string) Option { return func(j *Job) { j.name = name } }
-
-// WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(j *Job) { j.log = l } }
-
-// WithKafkaOpts adds franz-go client options: the connection's TLS and
-// SASL (see kafkaconn), and in tests shorter timeouts. They apply to the
-// topic admin client too.
-func WithKafkaOpts(opts ...kgo.Opt) Option {
-	return func(j *Job) { j.extra = append(j.extra, opts...) }
-}
-
-// New makes an ingest job from config; it connects on its first Run.
-func New(cfg *config.Config, store lake.Store, opts ...Option) *Job {
+// New makes an ingest job; it connects on its first Run.
+func New(opts Options, store lake.Store) *Job {
 	j := &Job{
-		name: "ingest", kafka: cfg.Kafka, cfg: cfg.Ingest, store: store,
-		log: slog.Default(), now: time.Now,
+		name: opts.Name, kafka: opts.Kafka, cfg: opts, unit: opts.TimestampUnit, store: store,
+		reg: opts.Registrar, log: opts.Logger, now: time.Now, extra: opts.Kafka.ClientOpts,
 		assigned: map[tp]bool{}, manifests: map[tp][]*manifest{}, leftovers: map[tp][]*kgo.Record{},
 		tables: map[string]*table{},
 	}
-	j.unit = lake.ParseTimeUnit(cfg.Ingest.TimestampUnit)
-	for _, o := range opts {
-		o(j)
+	if j.name == "" {
+		j.name = "ingest"
+	}
+	if j.log == nil {
+		j.log = slog.New(slog.DiscardHandler)
 	}
 	return j
 }
@@ -170,10 +144,10 @@ func (j *Job) connect(ctx context.Context) (*kgo.Client, error) {
 		kgo.DisableAutoCommit(),
 		// Partitions are never revoked while a batch holds their records.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(j.kafka.SessionTimeout.Std()),
+		kgo.SessionTimeout(j.kafka.SessionTimeout),
 		// A batch holds rebalances off until it commits, for up to
 		// max_wait: the group must wait at least that long for it.
-		kgo.RebalanceTimeout(max(60*time.Second, j.cfg.MaxWait.Std()+30*time.Second)),
+		kgo.RebalanceTimeout(max(60*time.Second, j.cfg.MaxWait+30*time.Second)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.OnPartitionsAssigned(j.onAssigned),
 		kgo.OnPartitionsRevoked(j.onRevoked),

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/catalog"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -78,15 +77,17 @@ func (m *markingRegistrar) RepairAll(ctx context.Context, st lake.Store) error {
 func TestRepairKeepsAMarkMadeWhileItRan(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Lake.Root = dir
 	stA, err := lake.NewLocal(dir)
 	require.NoError(t, err)
 	stB, err := lake.NewLocal(dir)
 	require.NoError(t, err)
-	b := New(cfg, stB, WithRegistrar(&flakyRegistrar{down: true}))
+	optsB := DefaultOptions()
+	optsB.Registrar = &flakyRegistrar{down: true}
+	b := New(optsB, stB)
 	regA := &markingRegistrar{other: b}
-	a := New(cfg, stA, WithRegistrar(regA))
+	optsA := DefaultOptions()
+	optsA.Registrar = regA
+	a := New(optsA, stA)
 
 	require.NoError(t, stA.Put(ctx, registerPendingKey, strings.NewReader("x"), 1))
 	require.NoError(t, a.register(ctx, nil))

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/lakecheck"
 	"github.com/silt-etl/silt/lake"
@@ -137,19 +136,17 @@ func TestTwoJobsRacingForOneSchemaAgree(t *testing.T) {
 			var stores []*racingStore
 			var jobs []*Job
 			for _, name := range []string{"a", "b"} {
-				cfg := config.Default()
-				cfg.Kafka.Brokers = broker.Addrs()
-				cfg.Kafka.Topics = []string{"t" + name}
-				cfg.Kafka.Group = "silt-" + name
-				cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
-				cfg.Lake.Root = root
-				cfg.Ingest.SpoolDir = t.TempDir()
-				cfg.Ingest.MaxWait = config.Duration(20 * time.Second)
-				require.NoError(t, cfg.Validate())
+				opts := DefaultOptions()
+				opts.Kafka.Brokers = broker.Addrs()
+				opts.Kafka.Topics = []string{"t" + name}
+				opts.Kafka.Group = "silt-" + name
+				opts.Kafka.SessionTimeout = 6 * time.Second
+				opts.SpoolDir = t.TempDir()
+				opts.MaxWait = 20 * time.Second
 				local, err := lake.NewLocal(root) // a store each, as separate processes have
 				require.NoError(t, err)
 				st := &racingStore{Store: local, rv: rv, winner: name == tc.winner}
-				j := New(cfg, st)
+				j := New(opts, st)
 				t.Cleanup(j.Close)
 				stores, jobs = append(stores, st), append(jobs, j)
 			}

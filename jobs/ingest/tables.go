@@ -6,7 +6,6 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -32,7 +31,7 @@ type fieldSlot struct {
 	pos    int
 }
 
-func newTable(s lake.TableSchema, decl config.TableDecl) *table {
+func newTable(s lake.TableSchema, decl TableDecl) *table {
 	t := &table{schema: s, declared: decl.Columns, strict: decl.Strict, index: map[string]int{}}
 	for i, c := range s.Columns {
 		t.index[c.Name] = i

@@ -22,7 +22,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/catalog"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/gen"
 	"github.com/silt-etl/silt/internal/stack/stacktest"
 	"github.com/silt-etl/silt/jobs/report"
@@ -189,10 +188,9 @@ func TestE2EIngestThenTrinoCLIAndReport(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, perHost, gotCLI, "trino CLI: events per host")
-	tcfg := config.Default()
-	tcfg.Catalog.Kind = "trino"
-	tcfg.Catalog.Trino = config.Trino{URL: ep.TrinoURL, Catalog: ep.TrinoCatalog, Schema: name, Location: ep.TrinoSchemaLocation + name + "/"}
-	tc, err := catalog.Open(ctx, tcfg, store)
+	tc, err := catalog.Open(ctx, catalog.Options{Kind: "trino", Trino: catalog.TrinoOptions{
+		URL: ep.TrinoURL, Catalog: ep.TrinoCatalog, Schema: name, Location: ep.TrinoSchemaLocation + name + "/",
+	}}, store)
 	require.NoError(t, err)
 	defer tc.Close()
 	rows, err := tc.DB().QueryContext(ctx, byHost)
@@ -273,10 +271,7 @@ func TestE2EIngestThenTrinoCLIAndReport(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, local.Put(ctx, o.Key, bytes.NewReader(b), int64(len(b))))
 	}
-	dcfg := config.Default()
-	dcfg.Lake.Root = local.Root()
-	dcfg.Catalog.DuckDB.Path = filepath.Join(t.TempDir(), "silt.duckdb")
-	dc, err := catalog.Open(ctx, dcfg, local)
+	dc, err := catalog.Open(ctx, catalog.Options{Kind: "duckdb", DuckDBPath: filepath.Join(t.TempDir(), "silt.duckdb")}, local)
 	require.NoError(t, err)
 	defer dc.Close()
 	require.NoError(t, dc.RepairAll(ctx, local))

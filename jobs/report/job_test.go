@@ -22,7 +22,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/jobs/report"
 )
 
@@ -117,7 +116,7 @@ func TestJobWritesCSVAndAlerts(t *testing.T) {
 	defer hook.Close()
 
 	out := t.TempDir()
-	n := report.NewNotifier(config.Alerts{Webhook: hook.URL, SMTP: config.SMTP{Addr: smtpd.ln.Addr().String(), From: "silt@example.com", To: []string{"ops@example.com"}}})
+	n := report.NewNotifier(report.AlertOptions{Webhook: hook.URL, SMTP: report.SMTPOptions{Addr: smtpd.ln.Addr().String(), From: "silt@example.com", To: []string{"ops@example.com"}}})
 	job, err := report.NewJob("errors", f.reports["error_alert"], map[string]string{"window_minutes": "10", "threshold": "4", "start": "now-3h"}, f.cat, out, n)
 	require.NoError(t, err)
 	require.Equal(t, "errors", job.Name())

@@ -15,8 +15,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/silt-etl/silt/internal/config"
 )
 
 // Alert is what a notification says: the report, the rows for which its
@@ -31,13 +29,31 @@ type Alert struct {
 	csv         []byte
 }
 
+// AlertOptions are where alerts go: silt.yaml's reports.alerts keys,
+// which the error messages name.
+type AlertOptions struct {
+	// Webhook is a URL that gets each alert as JSON. It is a secret: chat
+	// webhooks carry their token in the URL.
+	Webhook string
+	SMTP    SMTPOptions
+}
+
+// SMTPOptions is the mail server alerts are sent through and to whom.
+type SMTPOptions struct {
+	Addr     string
+	From     string
+	To       []string
+	Username string
+	Password string
+}
+
 // Notifier sends alerts to the configured webhook and SMTP recipients.
 type Notifier struct {
-	cfg    config.Alerts
+	cfg    AlertOptions
 	client *http.Client
 }
 
-func NewNotifier(cfg config.Alerts) *Notifier {
+func NewNotifier(cfg AlertOptions) *Notifier {
 	return &Notifier{cfg: cfg, client: &http.Client{Timeout: 30 * time.Second}}
 }
 

@@ -17,7 +17,6 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/catalog/catalogtest"
-	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/jobs/report"
 	"github.com/silt-etl/silt/lake"
 	reportsql "github.com/silt-etl/silt/sql"
@@ -229,10 +228,7 @@ func newDuckCatalog(t *testing.T) (*lake.Local, *catalog.Catalog) {
 	t.Helper()
 	store, err := lake.NewLocal(t.TempDir())
 	require.NoError(t, err)
-	cfg := config.Default()
-	cfg.Lake.Root = store.Root()
-	cfg.Catalog.DuckDB.Path = filepath.Join(t.TempDir(), "silt.duckdb")
-	cat, err := catalog.Open(context.Background(), cfg, store)
+	cat, err := catalog.Open(context.Background(), catalog.Options{Kind: "duckdb", DuckDBPath: filepath.Join(t.TempDir(), "silt.duckdb")}, store)
 	require.NoError(t, err)
 	t.Cleanup(func() { cat.Close() })
 	return store, cat
