@@ -2,8 +2,6 @@ package catalog
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/trinodb/trino-go-client/trino"
+
+	"github.com/silt-etl/silt/internal/tlscause"
 )
 
 // ExplainTrinoError says in plain words why talking to Trino failed and
@@ -44,35 +44,25 @@ func ExplainTrinoError(err error) string {
 	}
 
 	// TLS: the certificate, or no TLS at all on the other side.
-	var unknownCA x509.UnknownAuthorityError
-	if errors.As(err, &unknownCA) {
+	tlsCause := tlscause.Of(err)
+	switch tlsCause.Kind {
+	case tlscause.UnknownAuthority:
 		return "Trino's certificate is not signed by a trusted CA: set catalog.trino.ca_file / SILT_TRINO_CA_FILE to the PEM of the CA that signed it"
-	}
-	var hostErr x509.HostnameError
-	if errors.As(err, &hostErr) {
+	case tlscause.HostnameMismatch:
 		names := "other names"
-		if c := hostErr.Certificate; c != nil && len(c.DNSNames)+len(c.IPAddresses) > 0 {
-			var all []string
-			all = append(all, c.DNSNames...)
-			for _, ip := range c.IPAddresses {
-				all = append(all, ip.String())
-			}
-			names = strings.Join(all, ", ")
+		if len(tlsCause.Names) > 0 {
+			names = strings.Join(tlsCause.Names, ", ")
 		}
-		return fmt.Sprintf("Trino's certificate is for %s, not for %s: write one of those names in catalog.trino.url (or give Trino a certificate for %s)", names, hostErr.Host, hostErr.Host)
-	}
-	var invalid x509.CertificateInvalidError
-	if errors.As(err, &invalid) {
-		if invalid.Reason == x509.Expired {
-			return "Trino's certificate has expired or is not valid yet: renew it on the server (or check this machine's clock)"
-		}
-		return fmt.Sprintf("Trino's certificate is not valid (%s): fix it on the server, or catalog.trino.ca_file / SILT_TRINO_CA_FILE", invalid.Error())
+		return fmt.Sprintf("Trino's certificate is for %s, not for %s: write one of those names in catalog.trino.url (or give Trino a certificate for %s)", names, tlsCause.Host, tlsCause.Host)
+	case tlscause.Expired:
+		return "Trino's certificate has expired or is not valid yet: renew it on the server (or check this machine's clock)"
+	case tlscause.InvalidCertificate:
+		return fmt.Sprintf("Trino's certificate is not valid (%s): fix it on the server, or catalog.trino.ca_file / SILT_TRINO_CA_FILE", tlsCause.Err.Error())
 	}
 	if errors.Is(err, http.ErrSchemeMismatch) {
 		return "the server speaks plain http: write http:// in catalog.trino.url (and no password or token: Trino accepts those over https only)"
 	}
-	var record tls.RecordHeaderError
-	if errors.As(err, &record) {
+	if tlsCause.Kind == tlscause.NotTLS {
 		return "the server does not speak TLS: write http:// in catalog.trino.url if it is a plain-http Trino, or check the port"
 	}
 	if strings.Contains(err.Error(), "TLS/SSL is required for authentication with username and password") {

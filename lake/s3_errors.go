@@ -3,7 +3,6 @@ package lake
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/silt-etl/silt/internal/awscreds"
+	"github.com/silt-etl/silt/internal/tlscause"
 )
 
 // ExplainS3Error says in plain words what an error from NewS3, an S3
@@ -87,7 +87,7 @@ func misconfigured(err error) bool {
 	if errors.Is(err, awscreds.ErrNoCredentials) || errors.Is(err, awscreds.ErrNoSecretKey) {
 		return true
 	}
-	if errors.Is(err, errSpeaksTLS) || errors.Is(err, http.ErrSchemeMismatch) || isTLSRecordError(err) || certificateError(err) != nil {
+	if errors.Is(err, errSpeaksTLS) || errors.Is(err, http.ErrSchemeMismatch) || badTLS(err) {
 		return true
 	}
 	var er minio.ErrorResponse
@@ -171,7 +171,7 @@ func permanentS3(err error) bool {
 	if errors.Is(err, awscreds.ErrNoCredentials) || errors.Is(err, awscreds.ErrNoSecretKey) {
 		return true
 	}
-	if errors.Is(err, errSpeaksTLS) || errors.Is(err, http.ErrSchemeMismatch) || isTLSRecordError(err) || certificateError(err) != nil {
+	if errors.Is(err, errSpeaksTLS) || errors.Is(err, http.ErrSchemeMismatch) || badTLS(err) {
 		return true
 	}
 	var er minio.ErrorResponse
@@ -198,6 +198,7 @@ func explain(err error, c *errContext) string {
 	if c == nil {
 		c = &errContext{}
 	}
+	tlsCause := tlscause.Of(err)
 	switch {
 	case errors.Is(err, awscreds.ErrNoSecretKey):
 		return "lake.s3.access_key is set but lake.s3.secret_key is empty (SILT_S3_SECRET_KEY or lake.s3.secret_key_file)"
@@ -207,10 +208,10 @@ func explain(err error, c *errContext) string {
 			"web identity (AWS_WEB_IDENTITY_TOKEN_FILE with lake.s3.sts_endpoint) or container/instance metadata"
 	case errors.Is(err, errSpeaksTLS):
 		return "the endpoint speaks https: set lake.s3.secure: true (SILT_S3_SECURE=true)"
-	case errors.Is(err, http.ErrSchemeMismatch) || isTLSRecordError(err):
+	case errors.Is(err, http.ErrSchemeMismatch) || tlsCause.Kind == tlscause.NotTLS:
 		return "the endpoint speaks plain http but lake.s3.secure is true (set lake.s3.secure: false / SILT_S3_SECURE=false, or use its https port)"
 	}
-	if x := explainCertificate(err); x != "" {
+	if x := explainCertificate(tlsCause); x != "" {
 		return x
 	}
 	var er minio.ErrorResponse
@@ -308,45 +309,27 @@ func chainSource(c *errContext) string {
 
 // explainCertificate explains a failed verification of the server's
 // certificate.
-func explainCertificate(err error) string {
-	switch e := certificateError(err).(type) {
-	case nil:
-		return ""
-	case x509.UnknownAuthorityError:
+func explainCertificate(c tlscause.Cause) string {
+	switch c.Kind {
+	case tlscause.UnknownAuthority:
 		return "the server's certificate is not signed by a trusted CA (lake.s3.ca_file / SILT_S3_CA_FILE)"
-	case x509.HostnameError:
-		names := append([]string{}, e.Certificate.DNSNames...)
-		for _, ip := range e.Certificate.IPAddresses {
-			names = append(names, ip.String())
-		}
-		return fmt.Sprintf("the server's certificate is not valid for %s: it lists %s (lake.s3.endpoint must be one of them)", e.Host, orNothing(names))
-	case x509.CertificateInvalidError:
-		if e.Reason == x509.Expired {
-			return "the server's certificate has expired or is not yet valid (renew it, or fix the clock)"
-		}
-		return "the server's certificate is invalid: " + e.Error()
-	default:
-		return "the server's certificate was rejected (lake.s3.ca_file / SILT_S3_CA_FILE): " + e.Error()
+	case tlscause.HostnameMismatch:
+		return fmt.Sprintf("the server's certificate is not valid for %s: it lists %s (lake.s3.endpoint must be one of them)", c.Host, orNothing(c.Names))
+	case tlscause.Expired:
+		return "the server's certificate has expired or is not yet valid (renew it, or fix the clock)"
+	case tlscause.InvalidCertificate:
+		return "the server's certificate is invalid: " + c.Err.Error()
+	case tlscause.VerificationFailed:
+		return "the server's certificate was rejected (lake.s3.ca_file / SILT_S3_CA_FILE): " + c.Err.Error()
 	}
+	return ""
 }
 
-// certificateError finds why the server's certificate was rejected.
-func certificateError(err error) error {
-	var ua x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ci x509.CertificateInvalidError
-	var cv *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &ua):
-		return ua
-	case errors.As(err, &he):
-		return he
-	case errors.As(err, &ci):
-		return ci
-	case errors.As(err, &cv):
-		return cv
-	}
-	return nil
+// badTLS reports a rejected server certificate or an endpoint that does
+// not speak TLS: a retry cannot fix either.
+func badTLS(err error) bool {
+	c := tlscause.Of(err)
+	return c.ServerCertificate() || c.Kind == tlscause.NotTLS
 }
 
 // errSpeaksTLS marks a plain http request that a TLS endpoint cut off.
@@ -369,11 +352,6 @@ func speaksTLS(ctx context.Context, endpoint string) bool {
 	}
 	conn.Close()
 	return true
-}
-
-func isTLSRecordError(err error) bool {
-	var re tls.RecordHeaderError
-	return errors.As(err, &re)
 }
 
 func orNothing(names []string) string {

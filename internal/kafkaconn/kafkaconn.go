@@ -27,6 +27,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/silt-etl/silt/internal/tlscause"
 )
 
 // Options are how to reach and authenticate to Kafka.
@@ -211,13 +213,7 @@ func diagnose(err error) (cause string, misconfigured bool) {
 	if err == nil {
 		return "", false
 	}
-	var (
-		unknownCA x509.UnknownAuthorityError
-		hostname  x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		header    tls.RecordHeaderError
-		opErr     *net.OpError
-	)
+	var opErr *net.OpError
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "is TLS missing") || strings.Contains(msg, "plaintext connection speaking to a tls endpoint"):
@@ -230,29 +226,42 @@ func diagnose(err error) (cause string, misconfigured bool) {
 		return "the broker's listener does not enable this SASL mechanism: check kafka.sasl.mechanism against the listener's sasl.enabled.mechanisms", true
 	case strings.Contains(msg, "ILLEGAL_SASL_STATE"):
 		return "the broker's listener does not expect SASL here: check kafka.brokers (the SASL listener's port) and kafka.sasl.mechanism", true
-	case errors.As(err, &unknownCA):
-		return "the broker's certificate is not signed by a trusted CA: set kafka.tls.ca_file (SILT_KAFKA_TLS_CA_FILE) to the CA that signed it", true
-	case errors.As(err, &hostname):
-		return "the broker's certificate is for another name: check kafka.brokers, or set kafka.tls.server_name", true
-	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return "the broker's certificate has expired (or this machine's clock is wrong)", true
-	case errors.As(err, &invalid):
-		return "the broker's certificate is not valid for this client: check kafka.tls.ca_file and kafka.tls.server_name", true
-	case errors.As(err, &header):
-		return "the broker's port does not speak TLS: use the TLS listener's port in kafka.brokers, or set kafka.tls.enabled: false", true
-	case strings.Contains(msg, "tls: expired certificate") || strings.Contains(msg, "certificate_expired"):
-		return "the broker refused the client certificate as expired: renew kafka.tls.cert_file", strings.Contains(msg, "remote error: tls:")
-	case strings.Contains(msg, "tls: bad certificate") || strings.Contains(msg, "tls: certificate required") ||
-		strings.Contains(msg, "tls: unknown certificate") || strings.Contains(msg, "certificate_unknown"):
-		return "the broker refused the client certificate (missing, expired, or not signed by a CA it trusts): check kafka.tls.cert_file and kafka.tls.key_file", strings.Contains(msg, "remote error: tls:")
-	case strings.Contains(msg, "tls: "):
-		return "the TLS handshake with the broker failed: check kafka.tls.* and that kafka.brokers names the TLS listener", strings.Contains(msg, "remote error: tls:")
+	}
+	if why, misconfigured := explainTLS(tlscause.Of(err)); why != "" {
+		return why, misconfigured
+	}
+	switch {
 	case errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &opErr) && opErr.Op == "dial" && !opErr.Timeout()):
 		return "nothing answers at the broker address: check kafka.brokers (SILT_KAFKA_BROKERS) and that Kafka is running", false
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return "the broker did not answer in time: TLS settings that do not match the listener (kafka.tls.enabled), a firewall, or a broker that is down (kafka.brokers)", false
 	case strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset"):
 		return "the broker closed the connection at once: its listener likely expects TLS (kafka.tls.enabled) or SASL (kafka.sasl.mechanism), or the port is another listener's", false
+	}
+	return "", false
+}
+
+// explainTLS words a TLS failure with Kafka's config keys. A certificate
+// this side rejected, or a port that does not speak TLS, is always a
+// misconfiguration; an alert is one when the broker sent it.
+func explainTLS(c tlscause.Cause) (why string, misconfigured bool) {
+	switch c.Kind {
+	case tlscause.UnknownAuthority:
+		return "the broker's certificate is not signed by a trusted CA: set kafka.tls.ca_file (SILT_KAFKA_TLS_CA_FILE) to the CA that signed it", true
+	case tlscause.HostnameMismatch:
+		return "the broker's certificate is for another name: check kafka.brokers, or set kafka.tls.server_name", true
+	case tlscause.Expired:
+		return "the broker's certificate has expired (or this machine's clock is wrong)", true
+	case tlscause.InvalidCertificate:
+		return "the broker's certificate is not valid for this client: check kafka.tls.ca_file and kafka.tls.server_name", true
+	case tlscause.NotTLS:
+		return "the broker's port does not speak TLS: use the TLS listener's port in kafka.brokers, or set kafka.tls.enabled: false", true
+	case tlscause.ClientCertExpired:
+		return "the broker refused the client certificate as expired: renew kafka.tls.cert_file", c.Remote
+	case tlscause.ClientCertRejected:
+		return "the broker refused the client certificate (missing, expired, or not signed by a CA it trusts): check kafka.tls.cert_file and kafka.tls.key_file", c.Remote
+	case tlscause.VerificationFailed, tlscause.HandshakeFailed:
+		return "the TLS handshake with the broker failed: check kafka.tls.* and that kafka.brokers names the TLS listener", c.Remote
 	}
 	return "", false
 }
