@@ -69,12 +69,12 @@ stack-down-secure: build
 # acknowledged event or any answer but 202; the stack is stopped either way.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./jobs/... ./lake/...
-	@$(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack ''
+	@$(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack ''
 	@./$(BIN) stack up --state $(STACK_STATE) > /dev/null
-	@$(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -skip-local; \
-	  ingest=$$?; $(GO) run ./internal/bench/load --duration 30s --stack $(STACK_STATE); \
+	@$(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -skip-local; \
+	  ingest=$$?; $(GO) run ./testbed/bench/load --duration 30s --stack $(STACK_STATE); \
 	  load=$$?; ./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null && \
-	  $(GO) run ./internal/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -secure-stack $(SECURE_STACK_STATE); \
+	  $(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -secure-stack $(SECURE_STACK_STATE); \
 	  secure=$$?; ./$(BIN) stack down --state $(STACK_STATE); ./$(BIN) stack down --state $(SECURE_STACK_STATE); \
 	  test $$ingest -eq 0 && test $$load -eq 0 && test $$secure -eq 0
 

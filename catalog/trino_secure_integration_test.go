@@ -15,7 +15,7 @@ import (
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/catalog/catalogtest"
 	"github.com/silt-etl/silt/internal/stack"
-	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/lake"
 )
 

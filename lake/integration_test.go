@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/lake"
 )
 

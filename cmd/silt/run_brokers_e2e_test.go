@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/silt-etl/silt/internal/lakecheck"
-	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/testbed/lakecheck"
+	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/internal/topics"
 )
 

@@ -30,8 +30,8 @@ import (
 
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/eventsapi"
-	"github.com/silt-etl/silt/internal/lakecheck"
-	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/testbed/lakecheck"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }

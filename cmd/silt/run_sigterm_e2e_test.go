@@ -21,9 +21,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/silt-etl/silt/internal/lakecheck"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/internal/stack"
-	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/lake"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/internal/stack"
-	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 // silt stack up, status, down as a user runs them, on a stack of its own

@@ -29,7 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/internal/stack"
-	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/lake"
 )
 

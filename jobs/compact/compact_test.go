@@ -14,7 +14,7 @@ import (
 
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
-	"github.com/silt-etl/silt/internal/lakecheck"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/jobs/ingest"
 	"github.com/silt-etl/silt/lake"
 )

@@ -19,7 +19,7 @@ import (
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
-	"github.com/silt-etl/silt/internal/lakecheck"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/lake"
 )
 

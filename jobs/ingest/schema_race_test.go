@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/internal/embedded"
-	"github.com/silt-etl/silt/internal/lakecheck"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/lake"
 )
 

@@ -23,7 +23,7 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/gen"
-	"github.com/silt-etl/silt/internal/stack/stacktest"
+	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/jobs/report"
 	"github.com/silt-etl/silt/lake"
 	reportsql "github.com/silt-etl/silt/sql"

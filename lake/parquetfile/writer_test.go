@@ -18,7 +18,7 @@ import (
 	"github.com/xitongsys/parquet-go/parquet"
 	"github.com/xitongsys/parquet-go/reader"
 
-	"github.com/silt-etl/silt/internal/lakecheck"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/lake/parquetfile"
 )

@@ -8,7 +8,7 @@
 // or duplicated, the topic holds records no client was told were stored,
 // or any request got an answer other than 202: make bench fails then.
 //
-//	go run ./internal/bench/load [--duration 30s] [--conns 16] [--batch 20] [--stack state.json | --brokers host:port] [--get]
+//	go run ./testbed/bench/load [--duration 30s] [--conns 16] [--batch 20] [--stack state.json | --brokers host:port] [--get]
 package main
 
 import (
