@@ -191,6 +191,14 @@ func State(t testing.TB) stack.State {
 	return s.State()
 }
 
+// Stack is the running plain stack itself, for tests that stop and start
+// its services (StopService, StartService). They must leave every service
+// running again: later tests share the stack.
+func Stack(t testing.TB) *stack.Stack {
+	t.Helper()
+	return plain.current(t)
+}
+
 // Secure returns the endpoints of a running secure stack (Endpoints.Secure:
 // TLS with its CA, SASL and mTLS on Kafka, passwords on Trino), the one
 // SILT_SECURE_STACK_STATE names or one started for this test binary.
