@@ -14,6 +14,7 @@ import (
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/eventsapi"
 	"github.com/silt-etl/silt/internal/topics"
 )
 
@@ -48,8 +49,8 @@ func runCollect(ctx context.Context, args []string) error {
 	if !*noAPI {
 		// Collecting matters more than answering queries: the API answers
 		// 503 until the lake and the catalog can be opened.
-		api := openEventsAPI(ctx, cfg)
-		defer api.Close()
+		api, cat := openEventsAPI(ctx, cfg)
+		defer cat.Close()
 		opts.API = api
 	}
 	col, ln, err := listenCollector(ctx, cfg, opts)
@@ -86,13 +87,10 @@ func listenCollector(ctx context.Context, cfg *config.Config, opts collect.Optio
 
 // openEventsAPI serves the API over a read-only catalog connection, opened
 // on the first request that finds the lake and the catalog up.
-func openEventsAPI(ctx context.Context, cfg *config.Config) *catalogConn {
-	api := &catalogConn{
-		open: func(ctx context.Context) (*catalog.Catalog, error) { return openQueryCatalog(ctx, cfg) },
-		log:  slog.Default(),
-	}
-	if _, err := api.get(ctx); err != nil {
+func openEventsAPI(ctx context.Context, cfg *config.Config) (*eventsapi.OnDemand, *catalog.Lazy) {
+	cat := catalog.NewLazy(func(ctx context.Context) (*catalog.Catalog, error) { return openQueryCatalog(ctx, cfg) }, slog.Default())
+	if _, err := cat.Get(ctx); err != nil {
 		slog.Warn("events API: catalog unavailable at start; /api/events answers 503 until it is", "err", err)
 	}
-	return api
+	return eventsapi.NewOnDemand(cat.Get, slog.Default()), cat
 }

@@ -48,7 +48,7 @@ func runIngest(ctx context.Context, args []string) error {
 		// A catalog that cannot be opened fails each batch's registration,
 		// not the ingest: the lake is the truth, and the batch marks the
 		// catalog for repair by the next run (or `silt register --all`).
-		cat := newCatalogConn(cfg, store, slog.Default())
+		cat := lazyCatalog(cfg, store, slog.Default())
 		defer cat.Close()
 		opts.Registrar = cat
 	}

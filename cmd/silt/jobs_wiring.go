@@ -5,13 +5,7 @@ import (
 	"fmt"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"log/slog"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
@@ -29,7 +23,9 @@ import (
 type jobDeps struct {
 	cfg     *config.Config
 	store   lake.Store
-	catalog *catalogConn
+	catalog *catalog.Lazy
+	// metrics are the ingest jobs' series, shared by all of them.
+	metrics *ingest.Metrics
 	reports map[string]*reportsql.Report
 	log     *slog.Logger
 	// kafka secures the ingest jobs' clients (kafka.tls, kafka.sasl).
@@ -79,13 +75,13 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 	switch j.Kind {
 	case "ingest":
 		opts := ingestOptions(d.cfg, d.kafka)
-		opts.Name, opts.Logger, opts.Registrar = j.Name, d.log.With("job", j.Name), d.catalog
+		opts.Name, opts.Logger, opts.Registrar, opts.Metrics = j.Name, d.log.With("job", j.Name), d.catalog, d.metrics
 		job := ingest.New(opts, d.store)
 		d.closers = append(d.closers, job.Close)
 		d.drains = append(d.drains, job.Drain)
 		return job, nil
 	case "register":
-		return &registerJob{name: j.Name, cat: d.catalog, store: d.store}, nil
+		return catalog.NewRegisterJob(j.Name, d.catalog, d.store), nil
 	case "report":
 		if d.reports == nil {
 			reports, err := reportsql.Load(d.cfg.Reports.Dir)
@@ -98,13 +94,12 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 		if !ok {
 			return nil, fmt.Errorf("job %s: no report %q (have %s)", j.Name, j.Report, strings.Join(reportsql.Names(d.reports), ", "))
 		}
-		// A bad parameter fails now, at start-up, not at the first run.
-		if _, err := r.Values(j.Params, time.Now()); err != nil {
-			return nil, fmt.Errorf("job %s: %w", j.Name, err)
-		}
-		return &catalogReportJob{name: j.Name, conn: d.catalog, build: func(cat *catalog.Catalog) (*report.Job, error) {
-			return report.NewJob(j.Name, r, j.Params, cat, d.cfg.Reports.Out, report.NewNotifier(alertOptions(d.cfg)))
-		}}, nil
+		// A bad parameter fails now, at start-up, not at the first run; the
+		// catalog is opened by the first run that finds it up.
+		return report.NewJob(j.Name, report.JobOptions{
+			Report: r, Params: j.Params, Catalog: d.catalog.Get, OutDir: d.cfg.Reports.Out,
+			Notifier: report.NewNotifier(alertOptions(d.cfg)), Logger: d.log,
+		})
 	case "compact":
 		return compact.New(j.Name, compactOptions(d.cfg, d.log.With("job", j.Name)), d.store), nil
 	case "retention":
@@ -125,119 +120,16 @@ func (d *jobDeps) close() {
 	}
 }
 
-// registerJob registers every table and partition found in the lake; it
-// repairs whatever an ingest batch could not register.
-type registerJob struct {
-	name  string
-	cat   *catalogConn
-	store lake.Store
-}
+// ingestLag is the status page's view of the consumer lag the ingest
+// jobs saw at the end of their last batch (what /metrics shows), without
+// asking Kafka again.
+type ingestLag struct{ m *ingest.Metrics }
 
-// catalogReportJob makes its report job on the first run that finds the
-// catalog open, so a catalog that is down at start-up delays reports (the
-// scheduler retries and records the failure) rather than leaving them out.
-type catalogReportJob struct {
-	name  string
-	conn  *catalogConn
-	build func(*catalog.Catalog) (*report.Job, error)
-
-	mu  sync.Mutex
-	job *report.Job
-}
-
-func (j *catalogReportJob) Name() string { return j.name }
-
-func (j *catalogReportJob) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64, error) {
-	j.mu.Lock()
-	job := j.job
-	if job == nil {
-		cat, err := j.conn.get(ctx)
-		if err != nil {
-			j.mu.Unlock()
-			return nil, fmt.Errorf("report %s: %w", j.name, err)
-		}
-		if job, err = j.build(cat); err != nil {
-			j.mu.Unlock()
-			return nil, err
-		}
-		j.job = job
+func (l ingestLag) Lag(context.Context) ([]web.PartitionLag, error) {
+	lags := l.m.Lag()
+	out := make([]web.PartitionLag, len(lags))
+	for i, pl := range lags {
+		out[i] = web.PartitionLag{Topic: pl.Topic, Partition: pl.Partition, Lag: pl.Lag}
 	}
-	j.mu.Unlock()
-	return job.Run(ctx, scheduledAt)
-}
-
-func (j *registerJob) Name() string { return j.name }
-
-func (j *registerJob) Run(ctx context.Context, _ time.Time) (map[string]int64, error) {
-	if err := j.cat.RepairAll(ctx, j.store); err != nil {
-		return nil, err
-	}
-	tables, err := lake.Tables(ctx, j.store)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]int64{"tables": int64(len(tables))}, nil
-}
-
-// lakeTables lists tables for the status page from the lake itself, so a
-// page refresh costs object listings, not engine queries.
-type lakeTables struct{ store lake.Store }
-
-func (l lakeTables) Tables(ctx context.Context) ([]web.TableInfo, error) {
-	names, err := lake.Tables(ctx, l.store)
-	if err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
-	}
-	out := make([]web.TableInfo, 0, len(names))
-	for _, n := range names {
-		ps, err := lake.Partitions(ctx, l.store, n)
-		if err != nil {
-			return nil, fmt.Errorf("list partitions of %s: %w", n, err)
-		}
-		info := web.TableInfo{Name: n, Partitions: len(ps)}
-		if len(ps) > 0 {
-			sort.Slice(ps, func(a, b int) bool { return ps[a].String() < ps[b].String() })
-			info.Latest = strings.TrimPrefix(ps[len(ps)-1].String(), n+"/")
-		}
-		out = append(out, info)
-	}
-	return out, nil
-}
-
-// metricsLag reads consumer lag per partition from the ingest job's gauge,
-// so the status page shows what /metrics shows without asking Kafka again.
-type metricsLag struct{ g prometheus.Gatherer }
-
-func (m metricsLag) Lag(context.Context) ([]web.PartitionLag, error) {
-	fams, err := m.g.Gather()
-	if err != nil {
-		return nil, fmt.Errorf("gather metrics: %w", err)
-	}
-	var out []web.PartitionLag
-	for _, f := range fams {
-		if f.GetName() != "silt_ingest_consumer_lag" {
-			continue
-		}
-		for _, mt := range f.GetMetric() {
-			var pl web.PartitionLag
-			for _, l := range mt.GetLabel() {
-				switch l.GetName() {
-				case "topic":
-					pl.Topic = l.GetValue()
-				case "partition":
-					p, _ := strconv.ParseInt(l.GetValue(), 10, 32)
-					pl.Partition = int32(p)
-				}
-			}
-			pl.Lag = int64(mt.GetGauge().GetValue())
-			out = append(out, pl)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool {
-		if out[a].Topic != out[b].Topic {
-			return out[a].Topic < out[b].Topic
-		}
-		return out[a].Partition < out[b].Partition
-	})
 	return out, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -77,36 +76,29 @@ func runReport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cat.Close()
-	res, err := report.Execute(ctx, cat, r, values)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	if err := res.WriteCSV(&buf); err != nil {
-		return err
+	res, alertErr := report.Run(ctx, cat, r, values)
+	if res == nil {
+		return alertErr
 	}
 	if *out == "" {
-		if _, err := os.Stdout.Write(buf.Bytes()); err != nil {
+		if _, err := os.Stdout.Write(res.CSV); err != nil {
 			return err
 		}
-	} else if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+	} else if err := os.WriteFile(*out, res.CSV, 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	fired, err := report.Fired(r, res, values)
-	if err != nil {
-		return err
+	if alertErr != nil || len(res.Fired) == 0 {
+		return alertErr
 	}
-	if len(fired) > 0 {
-		fmt.Fprintf(os.Stderr, "alert %q holds for %d row(s)\n", r.Alert.Text, len(fired))
-		if *notify {
-			n := report.NewNotifier(alertOptions(cfg))
-			if !n.Enabled() {
-				return fmt.Errorf("--notify: no reports.alerts.webhook or reports.alerts.smtp configured")
-			}
-			return n.Notify(ctx, report.NewAlert(r, name, now, *out, fired, buf.Bytes()))
-		}
+	fmt.Fprintf(os.Stderr, "alert %q holds for %d row(s)\n", r.Alert.Text, len(res.Fired))
+	if !*notify {
+		return nil
 	}
-	return nil
+	n := report.NewNotifier(alertOptions(cfg))
+	if !n.Enabled() {
+		return fmt.Errorf("--notify: no reports.alerts.webhook or reports.alerts.smtp configured")
+	}
+	return n.Notify(ctx, report.NewAlert(r, name, now, *out, res.Fired, res.CSV))
 }
 
 func listReports(w io.Writer, reports map[string]*reportsql.Report) error {

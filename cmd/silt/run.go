@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,8 +23,10 @@ import (
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/embedded"
+	"github.com/silt-etl/silt/internal/eventsapi"
 	"github.com/silt-etl/silt/internal/probe"
 	"github.com/silt-etl/silt/internal/web"
+	"github.com/silt-etl/silt/jobs/ingest"
 	"github.com/silt-etl/silt/scheduler"
 )
 
@@ -114,9 +117,11 @@ func runRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	deps := &jobDeps{cfg: cfg, store: store, log: log, kafka: kafkaOpts, catalog: newCatalogConn(cfg, store, log)}
+	deps := &jobDeps{cfg: cfg, store: store, log: log, kafka: kafkaOpts, catalog: lazyCatalog(cfg, store, log),
+		metrics: ingest.NewMetrics(prometheus.DefaultRegisterer)}
 	defer deps.catalog.Close()
-	if _, err := deps.catalog.get(ctx); err != nil {
+	eventsAPI := eventsapi.NewOnDemand(deps.catalog.Get, log)
+	if _, err := deps.catalog.Get(ctx); err != nil {
 		// Ingest still lands data in the lake; registration, reports and
 		// the events API catch up once the catalog answers.
 		log.Warn("catalog unavailable at start: ingest runs, registration and reports retry until it answers", "err", err)
@@ -166,10 +171,10 @@ func runRun(ctx context.Context, args []string) error {
 	defer stopHTTP()
 	if cfg.HTTP.Listen != "" && cfg.HTTP.Listen != "off" {
 		srv := web.New(web.Options{
-			Jobs: sched, Tables: lakeTables{store}, Lag: metricsLag{prometheus.DefaultGatherer}, ReportsDir: cfg.Reports.Out,
+			Jobs: sched, Tables: web.LakeTables{Store: store}, Lag: ingestLag{deps.metrics}, ReportsDir: cfg.Reports.Out,
 			Ready: ready, Connections: monitor.Results, Logger: log,
 		})
-		srv.Handle("GET /api/events/", deps.catalog)
+		srv.Handle("GET /api/events/", eventsAPI)
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
 			return fmt.Errorf("listen on %s (http.listen, or --listen): %w", cfg.HTTP.Listen, err)
@@ -183,7 +188,7 @@ func runRun(ctx context.Context, args []string) error {
 
 	collectDone := make(chan error, 1)
 	if *withCollector || cfg.Demo {
-		if err := startCollector(ctx, cfg, deps, collectDone); err != nil {
+		if err := startCollector(ctx, cfg, eventsAPI, collectDone); err != nil {
 			return err
 		}
 	} else {
@@ -231,9 +236,8 @@ func runRun(ctx context.Context, args []string) error {
 
 // startCollector serves the collector (and the events API) until ctx ends,
 // then drains it: in-flight requests finish and buffered records flush.
-func startCollector(ctx context.Context, cfg *config.Config, deps *jobDeps, done chan<- error) error {
-	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler()}
-	opts.API = deps.catalog
+func startCollector(ctx context.Context, cfg *config.Config, api http.Handler, done chan<- error) error {
+	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler(), API: api}
 	col, ln, err := listenCollector(ctx, cfg, opts)
 	if err != nil {
 		return err

@@ -156,6 +156,13 @@ func openQueryCatalog(ctx context.Context, cfg *config.Config) (*catalog.Catalog
 	return catalog.OpenReader(ctx, catalogOptions(cfg, slog.Default()), store)
 }
 
+// lazyCatalog is the configured catalog, opened on first use and again
+// after every failed attempt (see catalog.Lazy).
+func lazyCatalog(cfg *config.Config, store lake.Store, log *slog.Logger) *catalog.Lazy {
+	opts := catalogOptions(cfg, log)
+	return catalog.NewLazy(func(ctx context.Context) (*catalog.Catalog, error) { return catalog.Open(ctx, opts, store) }, log)
+}
+
 // alertOptions are where cfg sends report alerts (reports.alerts).
 func alertOptions(cfg *config.Config) report.AlertOptions {
 	a := cfg.Reports.Alerts

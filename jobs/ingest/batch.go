@@ -351,10 +351,10 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, d *decoded, ps *partSt
 	b.stats.Events++
 	b.stats.BytesIn += int64(len(r.Value))
 	if r.Topic != b.counterTopic {
-		b.counterTopic, b.eventsCounter = r.Topic, ingestMetrics.events.WithLabelValues(r.Topic)
+		b.counterTopic, b.eventsCounter = r.Topic, b.j.metrics.events.WithLabelValues(r.Topic)
 	}
 	b.eventsCounter.Inc()
-	ingestMetrics.bytesIn.Add(float64(len(r.Value)))
+	b.j.metrics.bytesIn.Add(float64(len(r.Value)))
 	if !ps.hasIngestedAt {
 		ps.ingestedAt, ps.hasIngestedAt = b.j.unit.Of(ps.man.IngestedAt), true
 	}
@@ -405,7 +405,7 @@ func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLett
 		reason, _ = validUTF8([]byte(reason))
 	}
 	b.stats.DeadLetters++
-	ingestMetrics.deadLetters.WithLabelValues(dl.kind).Inc()
+	b.j.metrics.deadLetters.WithLabelValues(dl.kind).Inc()
 	p := b.partitionOf(lake.DeadLetterTable, r.Timestamp)
 	f, err := b.file(ctx, fileID{p, r.Topic, r.Partition}, lake.TableSchema{Table: lake.DeadLetterTable}, r)
 	if err != nil {
@@ -522,7 +522,7 @@ func (b *batch) closeFile(ctx context.Context, id fileID, reason string) error {
 	b.changes[id.partition.Table][id.partition] = true
 	b.stats.Files++
 	b.stats.BytesOut += size
-	ingestMetrics.files.WithLabelValues(reason).Inc()
-	ingestMetrics.bytesOut.Add(float64(size))
+	b.j.metrics.files.WithLabelValues(reason).Inc()
+	b.j.metrics.bytesOut.Add(float64(size))
 	return nil
 }

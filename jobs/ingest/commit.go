@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -87,10 +86,10 @@ func (b *batch) finish(ctx context.Context) error {
 		}
 	}
 	for t, n := range b.stats.Rows {
-		ingestMetrics.rows.WithLabelValues(t).Add(float64(n))
+		b.j.metrics.rows.WithLabelValues(t).Add(float64(n))
 	}
 	if b.stats.DeadLetters > 0 {
-		ingestMetrics.rows.WithLabelValues(lake.DeadLetterTable).Add(float64(b.stats.DeadLetters))
+		b.j.metrics.rows.WithLabelValues(lake.DeadLetterTable).Add(float64(b.stats.DeadLetters))
 	}
 	b.recordLag(ctx)
 	b.stats.Duration = time.Since(b.started)
@@ -146,7 +145,7 @@ func (b *batch) recordLag(ctx context.Context) {
 			lag = max(end-o.At, 0)
 		}
 		total += lag
-		ingestMetrics.lag.WithLabelValues(k.topic, strconv.Itoa(int(k.part))).Set(float64(lag))
+		b.j.metrics.setLag(k, lag)
 	}
 	b.stats.Lag = total
 }

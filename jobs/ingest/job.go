@@ -41,15 +41,16 @@ type tp struct {
 // per-partition state live across runs, so a scheduled job stays in its
 // consumer group between batches instead of rejoining each time.
 type Job struct {
-	name  string
-	kafka KafkaOptions
-	cfg   Options
-	unit  lake.TimeUnit
-	store lake.Store
-	reg   Registrar
-	log   *slog.Logger
-	now   func() time.Time
-	extra []kgo.Opt
+	name    string
+	kafka   KafkaOptions
+	cfg     Options
+	unit    lake.TimeUnit
+	store   lake.Store
+	reg     Registrar
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+	extra   []kgo.Opt
 
 	mu       sync.Mutex // guards assigned, manifests and leftovers against client callbacks
 	assigned map[tp]bool
@@ -83,6 +84,9 @@ func New(opts Options, store lake.Store) *Job {
 	}
 	if j.log == nil {
 		j.log = slog.New(slog.DiscardHandler)
+	}
+	if j.metrics = opts.Metrics; j.metrics == nil {
+		j.metrics = NewMetrics(nil)
 	}
 	return j
 }
@@ -234,20 +238,20 @@ func (j *Job) RunBatch(ctx context.Context) (BatchStats, error) {
 	started := j.now()
 	b, err := j.newBatch(ctx, client, started)
 	if err != nil {
-		ingestMetrics.batches.WithLabelValues("failed").Inc()
+		j.metrics.batches.WithLabelValues("failed").Inc()
 		j.reset()
 		return BatchStats{}, err
 	}
 	st, err := b.run(ctx)
 	client.AllowRebalance()
-	ingestMetrics.duration.Observe(time.Since(started).Seconds())
+	j.metrics.duration.Observe(time.Since(started).Seconds())
 	if err != nil {
 		b.files.discardAll()
-		ingestMetrics.batches.WithLabelValues("failed").Inc()
+		j.metrics.batches.WithLabelValues("failed").Inc()
 		j.reset()
 		return st, fmt.Errorf("ingest batch: %w", err)
 	}
-	ingestMetrics.batches.WithLabelValues("ok").Inc()
+	j.metrics.batches.WithLabelValues("ok").Inc()
 	j.last = st
 	if st.Events > 0 {
 		j.avgRecordBytes = max(st.BytesIn/st.Events, 1)

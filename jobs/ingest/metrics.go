@@ -1,15 +1,17 @@
 package ingest
 
 import (
+	"sort"
+	"strconv"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// ingestMetrics are registered once, in the default registry that silt
-// run's /metrics serves; every ingest job in the process shares them.
-var ingestMetrics = newMetrics(prometheus.DefaultRegisterer)
-
-// metrics are the ingest job's Prometheus series.
-type metrics struct {
+// Metrics are the ingest jobs' Prometheus series, and the consumer lag
+// they last saw, for the status page. Make one per process and give it to
+// every ingest job (Options.Metrics): a registry takes a series once.
+type Metrics struct {
 	events      *prometheus.CounterVec // by topic
 	rows        *prometheus.CounterVec // by table
 	deadLetters *prometheus.CounterVec // by reason kind
@@ -19,10 +21,15 @@ type metrics struct {
 	batches     *prometheus.CounterVec // by outcome
 	duration    prometheus.Histogram
 	lag         *prometheus.GaugeVec // by topic, partition
+
+	mu      sync.Mutex
+	lastLag map[tp]int64
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
+// NewMetrics makes the series and registers them on reg (nil: on no
+// registry, for a job whose metrics nobody reads).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{lastLag: map[tp]int64{},
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "silt_ingest_events_total", Help: "Kafka records consumed and written (to an event table or the dead-letter table).",
 		}, []string{"topic"}),
@@ -52,6 +59,42 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "silt_ingest_consumer_lag", Help: "Records between the committed offset and the high watermark, per partition, at the end of the last batch.",
 		}, []string{"topic", "partition"}),
 	}
-	reg.MustRegister(m.events, m.rows, m.deadLetters, m.bytesIn, m.bytesOut, m.files, m.batches, m.duration, m.lag)
+	if reg != nil {
+		reg.MustRegister(m.events, m.rows, m.deadLetters, m.bytesIn, m.bytesOut, m.files, m.batches, m.duration, m.lag)
+	}
 	return m
+}
+
+// setLag records the group's lag on one partition.
+func (m *Metrics) setLag(k tp, lag int64) {
+	m.lag.WithLabelValues(k.topic, strconv.Itoa(int(k.part))).Set(float64(lag))
+	m.mu.Lock()
+	m.lastLag[k] = lag
+	m.mu.Unlock()
+}
+
+// PartitionLag is how far the consumer group is behind on one partition.
+type PartitionLag struct {
+	Topic     string
+	Partition int32
+	Lag       int64
+}
+
+// Lag is the consumer lag per partition at the end of the last batch of
+// any ingest job using m (what silt_ingest_consumer_lag says), sorted by
+// topic and partition.
+func (m *Metrics) Lag() []PartitionLag {
+	m.mu.Lock()
+	out := make([]PartitionLag, 0, len(m.lastLag))
+	for k, lag := range m.lastLag {
+		out = append(out, PartitionLag{Topic: k.topic, Partition: k.part, Lag: lag})
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Topic != out[b].Topic {
+			return out[a].Topic < out[b].Topic
+		}
+		return out[a].Partition < out[b].Partition
+	})
+	return out
 }

@@ -53,6 +53,9 @@ type Options struct {
 	Registrar Registrar
 	// Logger gets the job's log lines; nil discards them.
 	Logger *slog.Logger
+	// Metrics are the series the job counts in, shared by a process's
+	// ingest jobs (NewMetrics); nil: series of its own, on no registry.
+	Metrics *Metrics
 }
 
 // KafkaOptions are the Kafka side of an ingest job.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/silt-etl/silt/catalog"
 	reportsql "github.com/silt-etl/silt/sql"
 )
 
@@ -18,19 +19,56 @@ type Job struct {
 	name     string
 	report   *reportsql.Report
 	params   map[string]string
-	engine   engine
+	engine   func(ctx context.Context) (Engine, error)
 	out      string
 	notifier *Notifier
+	log      *slog.Logger
 }
 
-// NewJob makes a report job; params are text, resolved per run against
-// the scheduled time. notifier may be nil.
-func NewJob(name string, r *reportsql.Report, params map[string]string, e engine, outDir string, n *Notifier) (*Job, error) {
-	// Resolve once now so a bad param fails at start, not at the first run.
-	if _, err := r.Values(params, time.Now()); err != nil {
+// JobOptions configure a report job.
+type JobOptions struct {
+	Report *reportsql.Report
+	// Params are text, resolved per run against the scheduled time.
+	Params map[string]string
+	// Engine is what the report queries. When it is nil, Catalog is asked
+	// for it on every run: a catalog that is down at start-up (see
+	// catalog.Lazy) then delays the report, which the scheduler retries and
+	// records, rather than leaving it out.
+	Engine  Engine
+	Catalog func(ctx context.Context) (*catalog.Catalog, error)
+	// OutDir holds a directory of CSVs per job.
+	OutDir string
+	// Notifier, when set and enabled, is sent the alerts.
+	Notifier *Notifier
+	// Logger gets a line per alert; nil discards it.
+	Logger *slog.Logger
+}
+
+// NewJob makes a report job. A bad parameter fails here, at start-up,
+// not at the first run.
+func NewJob(name string, opts JobOptions) (*Job, error) {
+	if _, err := opts.Report.Values(opts.Params, time.Now()); err != nil {
 		return nil, fmt.Errorf("job %s: %w", name, err)
 	}
-	return &Job{name: name, report: r, params: params, engine: e, out: outDir, notifier: n}, nil
+	j := &Job{name: name, report: opts.Report, params: opts.Params, out: opts.OutDir, notifier: opts.Notifier, log: opts.Logger}
+	switch {
+	case opts.Engine != nil:
+		j.engine = func(context.Context) (Engine, error) { return opts.Engine, nil }
+	case opts.Catalog != nil:
+		j.engine = func(ctx context.Context) (Engine, error) {
+			cat, err := opts.Catalog(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("report %s: %w", name, err)
+			}
+			return cat, nil
+		}
+	default:
+		return nil, fmt.Errorf("job %s: no engine and no catalog to run the report on", name)
+	}
+	if j.log == nil {
+		j.log = slog.New(slog.DiscardHandler)
+	}
+	return j, nil
 }
 
 func (j *Job) Name() string { return j.name }
@@ -42,38 +80,62 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 	if err != nil {
 		return nil, err
 	}
-	res, err := Execute(ctx, j.engine, j.report, values)
+	eng, err := j.engine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, alertErr := Run(ctx, eng, j.report, values)
+	if out == nil {
+		return nil, alertErr
+	}
+	dir := filepath.Join(j.out, j.name)
+	path := filepath.Join(dir, scheduledAt.UTC().Format("20060102T150405.000Z")+".csv")
+	if err := writeAtomic(path, out.CSV); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(dir, "latest.csv"), out.CSV); err != nil {
+		return nil, err
+	}
+	stats := map[string]int64{"rows": int64(len(out.Result.Rows)), "alert_rows": int64(len(out.Fired))}
+	if alertErr != nil || len(out.Fired) == 0 {
+		return stats, alertErr
+	}
+	j.log.Warn("report alert", "job", j.name, "report", j.report.Name, "condition", j.report.Alert.Text, "rows", len(out.Fired), "csv", path)
+	if j.notifier.Enabled() {
+		if err := j.notifier.Notify(ctx, NewAlert(j.report, j.name, scheduledAt, path, out.Fired, out.CSV)); err != nil {
+			return stats, err
+		}
+	}
+	return stats, nil
+}
+
+// Outcome is one run of a report: its result, as CSV, and the rows for
+// which its alert holds (none without an alert).
+type Outcome struct {
+	Result *Result
+	CSV    []byte
+	Fired  []map[string]any
+}
+
+// Run runs report r with its resolved parameter values on e: the one run
+// path of both a scheduled report job and `silt report`, which differ
+// only in where the CSV goes and when alerts are sent. When only the
+// alert cannot be evaluated, the error comes with the outcome, so the
+// CSV is still written.
+func Run(ctx context.Context, e Engine, r *reportsql.Report, values map[string]any) (*Outcome, error) {
+	res, err := Execute(ctx, e, r, values)
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
 	if err := res.WriteCSV(&buf); err != nil {
-		return nil, fmt.Errorf("report %s: csv: %w", j.report.Name, err)
+		return nil, fmt.Errorf("report %s: csv: %w", r.Name, err)
 	}
-	dir := filepath.Join(j.out, j.name)
-	path := filepath.Join(dir, scheduledAt.UTC().Format("20060102T150405.000Z")+".csv")
-	if err := writeAtomic(path, buf.Bytes()); err != nil {
-		return nil, err
+	out := &Outcome{Result: res, CSV: buf.Bytes()}
+	if out.Fired, err = Fired(r, res, values); err != nil {
+		return out, err
 	}
-	if err := writeAtomic(filepath.Join(dir, "latest.csv"), buf.Bytes()); err != nil {
-		return nil, err
-	}
-	stats := map[string]int64{"rows": int64(len(res.Rows)), "alert_rows": 0}
-	fired, err := Fired(j.report, res, values)
-	if err != nil {
-		return stats, err
-	}
-	stats["alert_rows"] = int64(len(fired))
-	if len(fired) == 0 {
-		return stats, nil
-	}
-	slog.Warn("report alert", "job", j.name, "report", j.report.Name, "condition", j.report.Alert.Text, "rows", len(fired), "csv", path)
-	if j.notifier.Enabled() {
-		if err := j.notifier.Notify(ctx, NewAlert(j.report, j.name, scheduledAt, path, fired, buf.Bytes())); err != nil {
-			return stats, err
-		}
-	}
-	return stats, nil
+	return out, nil
 }
 
 // NewAlert describes an alert of report r run by job (for the CLI: the

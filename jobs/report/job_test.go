@@ -117,7 +117,7 @@ func TestJobWritesCSVAndAlerts(t *testing.T) {
 
 	out := t.TempDir()
 	n := report.NewNotifier(report.AlertOptions{Webhook: hook.URL, SMTP: report.SMTPOptions{Addr: smtpd.ln.Addr().String(), From: "silt@example.com", To: []string{"ops@example.com"}}})
-	job, err := report.NewJob("errors", f.reports["error_alert"], map[string]string{"window_minutes": "10", "threshold": "4", "start": "now-3h"}, f.cat, out, n)
+	job, err := report.NewJob("errors", report.JobOptions{Report: f.reports["error_alert"], Params: map[string]string{"window_minutes": "10", "threshold": "4", "start": "now-3h"}, Engine: f.cat, OutDir: out, Notifier: n})
 	require.NoError(t, err)
 	require.Equal(t, "errors", job.Name())
 
@@ -168,7 +168,7 @@ func TestJobWritesCSVAndAlerts(t *testing.T) {
 	require.Equal(t, csvBytes, attached, "the mail carries the CSV")
 
 	// A report without an alert writes CSV and notifies nobody.
-	job2, err := report.NewJob("hosts", f.reports["host_breakdown"], nil, f.cat, out, n)
+	job2, err := report.NewJob("hosts", report.JobOptions{Report: f.reports["host_breakdown"], Engine: f.cat, OutDir: out, Notifier: n})
 	require.NoError(t, err)
 	stats, err = job2.Run(context.Background(), t0.Add(90*time.Minute))
 	require.NoError(t, err)
@@ -192,8 +192,8 @@ func TestJobWritesCSVAndAlerts(t *testing.T) {
 
 func TestNewJobRejectsBadParams(t *testing.T) {
 	f := newFixture(t, 10)
-	_, err := report.NewJob("x", f.reports["error_alert"], map[string]string{"threshold": "1; DROP TABLE log"}, f.cat, t.TempDir(), nil)
+	_, err := report.NewJob("x", report.JobOptions{Report: f.reports["error_alert"], Params: map[string]string{"threshold": "1; DROP TABLE log"}, Engine: f.cat, OutDir: t.TempDir()})
 	require.ErrorContains(t, err, "not a whole number")
-	_, err = report.NewJob("x", f.reports["error_alert"], map[string]string{"treshold": "1"}, f.cat, t.TempDir(), nil)
+	_, err = report.NewJob("x", report.JobOptions{Report: f.reports["error_alert"], Params: map[string]string{"treshold": "1"}, Engine: f.cat, OutDir: t.TempDir()})
 	require.ErrorContains(t, err, "no param")
 }

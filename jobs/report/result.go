@@ -20,8 +20,8 @@ import (
 	reportsql "github.com/silt-etl/silt/sql"
 )
 
-// engine is what running a report needs of the catalog.
-type engine interface {
+// Engine is what running a report needs of the catalog (a *catalog.Catalog).
+type Engine interface {
 	DB() *sql.DB
 	Dialect() catalog.Dialect
 	Columns(ctx context.Context) (map[string][]lake.Column, error)
@@ -39,7 +39,7 @@ type Result struct {
 const TimeFormat = "2006-01-02T15:04:05.000Z"
 
 // Execute renders r for e's engine and catalog and runs it.
-func Execute(ctx context.Context, e engine, r *reportsql.Report, values map[string]any) (*Result, error) {
+func Execute(ctx context.Context, e Engine, r *reportsql.Report, values map[string]any) (*Result, error) {
 	tables, err := e.Columns(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("report %s: %w", r.Name, err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/config"
+	"github.com/silt-etl/silt/internal/eventsapi"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -32,17 +33,16 @@ func TestCatalogDownAtStartOnlyDelaysReportsAndAPI(t *testing.T) {
 	store, err := lake.NewLocal(cfg.Lake.Root)
 	require.NoError(t, err)
 
-	conn := newCatalogConn(cfg, store, slog.Default())
-	defer conn.Close()
 	down, opens := true, 0
-	open := conn.open
-	conn.open = func(ctx context.Context) (*catalog.Catalog, error) {
+	conn := catalog.NewLazy(func(ctx context.Context) (*catalog.Catalog, error) {
 		opens++
 		if down {
 			return nil, errors.New("dial tcp 127.0.0.1:8080: connection refused")
 		}
-		return open(ctx)
-	}
+		return catalog.Open(ctx, catalogOptions(cfg, nil), store)
+	}, nil)
+	defer conn.Close()
+	api := eventsapi.NewOnDemand(conn.Get, nil)
 	deps := &jobDeps{cfg: cfg, store: store, catalog: conn, log: slog.Default()}
 
 	job, err := deps.buildJob(config.Job{Name: "hosts", Kind: "report", Report: "host_breakdown"})
@@ -59,7 +59,7 @@ func TestCatalogDownAtStartOnlyDelaysReportsAndAPI(t *testing.T) {
 
 	get := func() *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
-		conn.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/events/count?start_time=0&end_time=2000000000", nil))
+		api.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/events/count?start_time=0&end_time=2000000000", nil))
 		return rec
 	}
 	rec := get()
