@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Endpoints is how a client reaches a running stack.
@@ -245,7 +247,6 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 	if o.Secure && o.Metastore {
 		return nil, errors.New("a secure stack runs no Hive Metastore: use Secure or Metastore, not both")
 	}
-	in := &installer{cache: o.CacheDir, progress: o.Progress}
 	prefix := "silt-stack-"
 	if o.Secure {
 		prefix = "silt-stack-secure-"
@@ -261,186 +262,225 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 			st = nil
 		}
 	}()
-	start := time.Now()
-
-	// One failing service cancels the others' installs and health checks.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var sec *security
-	if o.Secure {
-		if sec, err = newSecurity(dir); err != nil {
-			return st, err
-		}
-	}
-	minio, err := newMinIO(dir, sec)
+	l, err := newLaunch(o, dir, st)
 	if err != nil {
 		return st, err
 	}
-	var (
-		mu     sync.Mutex
-		errs   []error
-		wg     sync.WaitGroup
-		kafka  *kafkaService
-		trino  *trinoService
-		s3up   = make(chan struct{}) // closed once the bucket exists
-		failed = func(e error) {
-			mu.Lock()
-			// After the first failure the others fail with "canceled": noise.
-			if len(errs) == 0 || !errors.Is(e, context.Canceled) {
-				errs = append(errs, e)
-			}
-			mu.Unlock()
-			cancel()
-		}
-		track = func(p *Process) {
-			mu.Lock()
-			st.state.Processes = append(st.state.Processes, p)
-			mu.Unlock()
-		}
-	)
-	catalogs := map[string]string{"hive": hiveCatalog(fileMetastore(bucket), minio.url(), minio.user, minio.password)}
-	var hms *hmsService
-	hmsUp := make(chan struct{})
-	if o.Metastore {
-		if hms, err = newHMS(dir); err != nil {
+	if err := l.run(ctx); err != nil {
+		return st, err
+	}
+	st.state.Endpoints = l.endpoints()
+	if o.StateFile != "" {
+		if err := writeState(o.StateFile, &st.state); err != nil {
 			return st, err
 		}
-		catalogs[hmsCatalog] = hiveCatalog(thriftMetastore(hms.uri()), minio.url(), minio.user, minio.password)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := func() error {
-				if err := in.installHMS(ctx); err != nil {
-					return err
-				}
-				java, err := in.findJava(ctx, HiveMinJava)
-				if err != nil {
-					return err
-				}
-				hms.java = java
-				if err := hms.start(o.CacheDir, minio.endpoint(), minio.user, minio.password, bucket, o.Detach); err != nil {
-					return err
-				}
-				track(hms.proc)
-				if err := hms.ready(ctx); err != nil {
-					return err
-				}
-				in.say("metastore ready at %s after %s", hms.uri(), since(start))
-				close(hmsUp)
-				return nil
-			}()
-			if err != nil {
-				failed(fmt.Errorf("metastore: %w", err))
-			}
-		}()
-	} else {
-		close(hmsUp)
 	}
+	l.in.say("stack up in %s (dir %s)", since(l.start), dir)
+	return st, nil
+}
 
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		err := func() error {
-			if err := in.installMinIO(ctx); err != nil {
-				return err
-			}
-			if err := minio.start(o.CacheDir, o.Detach); err != nil {
-				return err
-			}
-			track(minio.proc)
-			if err := minio.ready(ctx, bucket, region); err != nil {
-				return err
-			}
-			in.say("minio ready at %s after %s", minio.url(), since(start))
-			close(s3up)
-			return nil
-		}()
-		if err != nil {
-			failed(fmt.Errorf("minio: %w", err))
+// launch is one stack coming up: the services, and what they share while
+// they install and start in parallel.
+type launch struct {
+	o     Options
+	in    *installer
+	dir   string
+	sec   *security // nil: a plain stack
+	start time.Time
+
+	mu sync.Mutex // guards st.state.Processes
+	st *Stack
+
+	minio    *minioService
+	kafka    *kafkaService
+	trino    *trinoService
+	hms      *hmsService       // nil without Options.Metastore
+	catalogs map[string]string // Trino's catalogs: name -> properties
+	// s3up and hmsUp are closed once the bucket exists and the metastore
+	// answers (at once without one): Trino's catalogs need both.
+	s3up, hmsUp chan struct{}
+}
+
+func newLaunch(o Options, dir string, st *Stack) (*launch, error) {
+	l := &launch{
+		o: o, in: &installer{cache: o.CacheDir, progress: o.Progress}, dir: dir, start: time.Now(), st: st,
+		s3up: make(chan struct{}), hmsUp: make(chan struct{}),
+	}
+	var err error
+	if o.Secure {
+		if l.sec, err = newSecurity(dir); err != nil {
+			return nil, err
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		err := func() error {
-			if err := in.installKafka(ctx); err != nil {
-				return err
-			}
-			java, err := in.findJava(ctx, KafkaMinJava)
-			if err != nil {
-				return err
-			}
-			if kafka, err = newKafka(dir, java, sec); err != nil {
-				return err
-			}
-			if err := kafka.start(ctx, o.CacheDir, o.Detach); err != nil {
-				return err
-			}
-			track(kafka.proc)
-			if err := kafka.ready(ctx); err != nil {
-				return err
-			}
-			in.say("kafka ready at %s after %s", kafka.broker(), since(start))
-			return nil
-		}()
-		if err != nil {
-			failed(fmt.Errorf("kafka: %w", err))
+	}
+	if l.minio, err = newMinIO(dir, l.sec); err != nil {
+		return nil, err
+	}
+	m := l.minio
+	l.catalogs = map[string]string{"hive": hiveCatalog(fileMetastore(bucket), m.url(), m.user, m.password)}
+	if o.Metastore {
+		if l.hms, err = newHMS(dir); err != nil {
+			return nil, err
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		err := func() error {
-			if err := in.installTrino(ctx); err != nil {
-				return err
+		l.catalogs[hmsCatalog] = hiveCatalog(thriftMetastore(l.hms.uri()), m.url(), m.user, m.password)
+	} else {
+		close(l.hmsUp)
+	}
+	return l, nil
+}
+
+// run brings every service up in parallel; one failing cancels the
+// others' installs and health checks.
+func (l *launch) run(ctx context.Context) error {
+	services := []struct {
+		name string
+		up   func(context.Context) error
+	}{{"minio", l.upMinIO}, {"kafka", l.upKafka}, {"trino", l.upTrino}}
+	if l.hms != nil {
+		services = append(services, struct {
+			name string
+			up   func(context.Context) error
+		}{"metastore", l.upMetastore})
+	}
+	errs := make([]error, len(services))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range services {
+		g.Go(func() error {
+			if err := s.up(gctx); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.name, err)
 			}
-			java, err := in.findJava(ctx, TrinoMinJava)
-			if err != nil {
-				return err
+			return errs[i]
+		})
+	}
+	if err := g.Wait(); err != nil {
+		// After the first failure the others fail with "canceled": noise.
+		causes := []error{err}
+		for _, e := range errs {
+			if e != nil && e != err && !errors.Is(e, context.Canceled) {
+				causes = append(causes, e)
 			}
-			if trino, err = newTrino(dir, java, sec); err != nil {
-				return err
-			}
-			if err := trino.start(o.CacheDir, catalogs, o.Detach); err != nil {
-				return err
-			}
-			track(trino.proc)
-			if err := trino.started(ctx); err != nil {
-				return err
-			}
-			for _, up := range []chan struct{}{s3up, hmsUp} {
-				select {
-				case <-up:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			names := []string{"hive"}
-			if o.Metastore {
-				names = append(names, hmsCatalog)
-			}
-			if err := trino.queryable(ctx, names...); err != nil {
-				return err
-			}
-			in.say("trino ready at %s after %s", trino.serverURL(), since(start))
-			return nil
-		}()
-		if err != nil {
-			failed(fmt.Errorf("trino: %w", err))
 		}
-	}()
-	wg.Wait()
-	if len(errs) > 0 {
-		return st, fmt.Errorf("start stack: %w", errors.Join(errs...))
+		return fmt.Errorf("start stack: %w", errors.Join(causes...))
 	}
 	if ctx.Err() != nil {
-		return st, fmt.Errorf("start stack: %w", ctx.Err())
+		return fmt.Errorf("start stack: %w", ctx.Err())
 	}
+	return nil
+}
 
-	cli := []string{trino.java, "--enable-native-access=ALL-UNNAMED", "-Dorg.jline.terminal.dumb=true", "-jar", trinoCLIJar(o.CacheDir), "--server", trino.serverURL(), "--user", siltUser}
+// track records a started process, so Down stops it.
+func (l *launch) track(p *Process) {
+	l.mu.Lock()
+	l.st.state.Processes = append(l.st.state.Processes, p)
+	l.mu.Unlock()
+}
+
+func (l *launch) upMinIO(ctx context.Context) error {
+	if err := l.in.installMinIO(ctx); err != nil {
+		return err
+	}
+	if err := l.minio.start(l.o.CacheDir, l.o.Detach); err != nil {
+		return err
+	}
+	l.track(l.minio.proc)
+	if err := l.minio.ready(ctx, bucket, region); err != nil {
+		return err
+	}
+	l.in.say("minio ready at %s after %s", l.minio.url(), since(l.start))
+	close(l.s3up)
+	return nil
+}
+
+func (l *launch) upKafka(ctx context.Context) error {
+	if err := l.in.installKafka(ctx); err != nil {
+		return err
+	}
+	java, err := l.in.findJava(ctx, KafkaMinJava)
+	if err != nil {
+		return err
+	}
+	if l.kafka, err = newKafka(l.dir, java, l.sec); err != nil {
+		return err
+	}
+	if err := l.kafka.start(ctx, l.o.CacheDir, l.o.Detach); err != nil {
+		return err
+	}
+	l.track(l.kafka.proc)
+	if err := l.kafka.ready(ctx); err != nil {
+		return err
+	}
+	l.in.say("kafka ready at %s after %s", l.kafka.broker(), since(l.start))
+	return nil
+}
+
+func (l *launch) upMetastore(ctx context.Context) error {
+	if err := l.in.installHMS(ctx); err != nil {
+		return err
+	}
+	java, err := l.in.findJava(ctx, HiveMinJava)
+	if err != nil {
+		return err
+	}
+	l.hms.java = java
+	m := l.minio
+	if err := l.hms.start(l.o.CacheDir, m.endpoint(), m.user, m.password, bucket, l.o.Detach); err != nil {
+		return err
+	}
+	l.track(l.hms.proc)
+	if err := l.hms.ready(ctx); err != nil {
+		return err
+	}
+	l.in.say("metastore ready at %s after %s", l.hms.uri(), since(l.start))
+	close(l.hmsUp)
+	return nil
+}
+
+// upTrino starts Trino at once, but checks its catalogs only once the
+// bucket and the metastore behind them are up.
+func (l *launch) upTrino(ctx context.Context) error {
+	if err := l.in.installTrino(ctx); err != nil {
+		return err
+	}
+	java, err := l.in.findJava(ctx, TrinoMinJava)
+	if err != nil {
+		return err
+	}
+	if l.trino, err = newTrino(l.dir, java, l.sec); err != nil {
+		return err
+	}
+	if err := l.trino.start(l.o.CacheDir, l.catalogs, l.o.Detach); err != nil {
+		return err
+	}
+	l.track(l.trino.proc)
+	if err := l.trino.started(ctx); err != nil {
+		return err
+	}
+	for _, up := range []chan struct{}{l.s3up, l.hmsUp} {
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	names := []string{"hive"}
+	if l.hms != nil {
+		names = append(names, hmsCatalog)
+	}
+	if err := l.trino.queryable(ctx, names...); err != nil {
+		return err
+	}
+	l.in.say("trino ready at %s after %s", l.trino.serverURL(), since(l.start))
+	return nil
+}
+
+// endpoints are how clients reach the stack once every service is up.
+func (l *launch) endpoints() Endpoints {
+	minio, kafka, trino, sec := l.minio, l.kafka, l.trino, l.sec
+	cli := []string{trino.java, "--enable-native-access=ALL-UNNAMED", "-Dorg.jline.terminal.dumb=true", "-jar", trinoCLIJar(l.o.CacheDir), "--server", trino.serverURL(), "--user", siltUser}
 	if sec != nil {
 		// The CLI takes a PEM trust store; --password reads TRINO_PASSWORD.
 		cli = append(cli, "--truststore-path", sec.certs.CA, "--password")
 	}
-	st.state.Endpoints = Endpoints{
+	e := Endpoints{
 		S3Endpoint: minio.endpoint(), S3AccessKey: minio.user, S3SecretKey: minio.password,
 		S3Bucket: bucket, S3Region: region,
 		KafkaBrokers: []string{kafka.broker()},
@@ -449,7 +489,6 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 		TrinoCLI: cli,
 	}
 	if sec != nil {
-		e := &st.state.Endpoints
 		e.Secure = true
 		e.CAFile, e.CAKeyFile = sec.certs.CA, sec.certs.CAKey
 		e.KafkaSASLBrokers = []string{kafka.broker()}
@@ -463,17 +502,11 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 		e.TrinoJWT, e.TrinoJWTKeyFile = sec.jwt.token, sec.jwt.keyFile
 		e.TrinoCLIEnv = []string{"TRINO_PASSWORD=" + sec.trinoPassword}
 	}
-	if hms != nil {
-		st.state.Endpoints.MetastoreURI = hms.uri()
-		st.state.Endpoints.TrinoMetastoreCatalog = hmsCatalog
+	if l.hms != nil {
+		e.MetastoreURI = l.hms.uri()
+		e.TrinoMetastoreCatalog = hmsCatalog
 	}
-	if o.StateFile != "" {
-		if err := writeState(o.StateFile, &st.state); err != nil {
-			return st, err
-		}
-	}
-	in.say("stack up in %s (dir %s)", since(start), dir)
-	return st, nil
+	return e
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
@@ -489,26 +522,21 @@ func (s *Stack) State() State { return s.state }
 // directory goes even when a process could not be stopped; the state file
 // then stays, so that silt stack down can try again.
 func (s *Stack) Down(ctx context.Context) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, p := range s.state.Processes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.stop(ctx, 15*time.Second); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
+	// Every process is stopped, whatever the others do: the group waits,
+	// and each stop's error is kept in its own slot.
+	stops := make([]error, len(s.state.Processes))
+	var g errgroup.Group
+	for i, p := range s.state.Processes {
+		g.Go(func() error {
+			stops[i] = p.stop(ctx, 15*time.Second)
+			return nil
+		})
 	}
-	wg.Wait()
-	stopped := len(errs) == 0
+	_ = g.Wait() // the stops' errors are in stops
+	var errs []error
+	stopped := errors.Join(stops...) == nil
 	if !stopped {
-		errs = []error{fmt.Errorf("stop stack: %w", errors.Join(errs...))}
+		errs = []error{fmt.Errorf("stop stack: %w", errors.Join(stops...))}
 	}
 	if s.state.Dir != "" && strings.Contains(filepath.Base(s.state.Dir), "silt-stack-") {
 		if err := os.RemoveAll(s.state.Dir); err != nil {
