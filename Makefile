@@ -17,8 +17,12 @@ GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0 --format pkgname-and-test-
 
 all: build
 
+# VERSION names silt in `silt version` and in the created_by of every
+# Parquet file it writes.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/silt
+	$(GO) build -ldflags "-X github.com/silt-etl/silt/internal/version.Version=$(VERSION)" -o $(BIN) ./cmd/silt
 
 run: build
 	./$(BIN) run

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/silt-etl/silt/internal/version"
 )
 
 // command is one subcommand. run gets the arguments after its name.
@@ -56,7 +58,7 @@ func run(args []string) int {
 		return 0
 	}
 	if args[0] == "--version" || args[0] == "version" {
-		fmt.Println("silt", version)
+		fmt.Println(version.String())
 		return 0
 	}
 	cmd, ok := commands[args[0]]
@@ -91,8 +93,6 @@ func run(args []string) int {
 		return 1
 	}
 }
-
-var version = "dev"
 
 // redactOutput scrubs the loaded config's secrets from what silt prints
 // outside the logger (the final error, a panic). commonFlags.load sets it.

@@ -1,10 +1,15 @@
 // Package parquetfile writes the Snappy Parquet files of silt's lake (ingest
 // and compaction write through it) and reads them back for compaction.
+//
+// The writer owns the file's layout: pages (PLAIN or dictionary-encoded),
+// column chunks and their statistics, page indexes, footer. It uses
+// github.com/xitongsys/parquet-go for the Parquet format's Thrift
+// structures and for reading; parquet-go's own writer path boxes every
+// value into an interface and gets the page indexes wrong (see layout.go).
 package parquetfile
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -16,14 +21,9 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/apache/thrift/lib/go/thrift"
-	"github.com/klauspost/compress/s2"
-	"github.com/xitongsys/parquet-go-source/writerfile"
-	"github.com/xitongsys/parquet-go/common"
-	"github.com/xitongsys/parquet-go/layout"
 	"github.com/xitongsys/parquet-go/parquet"
-	"github.com/xitongsys/parquet-go/writer"
 
+	"github.com/silt-etl/silt/internal/version"
 	"github.com/silt-etl/silt/lake"
 )
 
@@ -36,30 +36,38 @@ const flushInputBytes = 256 << 10
 // memory in flight.
 var encodeSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
+// Options are a file's layout choices.
+type Options struct {
+	Unit          lake.TimeUnit // of every timestamp column
+	RowGroupBytes int64         // encoded bytes at which a row group ends
+	// MaxDictionaryBytes bounds each column chunk's dictionary (see
+	// DefaultMaxDictionaryBytes, used when 0); negative writes every page
+	// PLAIN.
+	MaxDictionaryBytes int
+	// CreatedBy names the writer in the footer; version.String() when "".
+	CreatedBy string
+}
+
 // Writer writes one Snappy Parquet object into a local spool file,
 // so memory holds only the current row group; Finish hands the file over
 // for upload.
 //
 // Values go straight into per-column buffers, already PLAIN-encoded, and
 // are cut into pages on a background goroutine (one encoding per writer at
-// a time, in row order). parquet-go's own row path boxes every value into
-// an interface and computes statistics through interface calls, which cost
-// more CPU than decoding the JSON; parquet-go still lays out the file:
-// row groups, column chunks, page and column indexes (corrected by flush),
-// footer.
+// a time, in row order): a page per column per encoding, dictionary-encoded
+// while the column chunk's dictionary pays and stays under its bound.
+// Pages are held until their row group is complete, then written column by
+// column, each chunk's dictionary page first.
 //
 // A row is written with one setter call per non-NULL column (Int64,
 // Double, Bool, String; timestamps are Int64 in the writer's unit) and
 // then EndRow; columns not set are NULL. A writer is used by one goroutine.
 type Writer struct {
 	spool *os.File
-	pw    *writer.CSVWriter
+	file  fileLayout     // what is written to spool; owned by the encoding goroutine
 	cols  []columnBuffer // rows not handed to an encoding yet
 	spare []columnBuffer // buffers of the previous encoding, for reuse
 	meta  []columnMeta
-	// pages holds, per column, what the page indexes need to know about
-	// the pages of the current row group (written by the encoding goroutine).
-	pages [][]pageFacts
 	rows  int   // rows in cols
 	input int64 // input bytes of the rows in cols
 	err   error // a misuse of the setters, reported by EndRow
@@ -79,13 +87,11 @@ const (
 	kindString
 )
 
-// columnMeta is what parquet-go needs to place a column's pages.
+// columnMeta is a column as the file declares it.
 type columnMeta struct {
 	name   string
 	kind   valueKind
-	path   string // parquet-go's key of the column in the writer's page map
 	schema *parquet.SchemaElement
-	info   *common.Tag
 }
 
 // columnBuffer holds one column's values for the rows not yet encoded.
@@ -107,42 +113,31 @@ func (c *columnBuffer) reset() {
 
 func (c *columnBuffer) size() int64 { return int64(len(c.levels) + len(c.plain)) }
 
-// Options are a file's layout choices.
-type Options struct {
-	Unit          lake.TimeUnit // of every timestamp column
-	RowGroupBytes int64         // encoded bytes at which a row group ends
-}
-
 // NewWriter starts a file with the given columns in a spool file in dir.
 func NewWriter(dir string, cols []lake.Column, opts Options) (*Writer, error) {
-	unit, rowGroupBytes := opts.Unit, opts.RowGroupBytes
+	if opts.MaxDictionaryBytes == 0 {
+		opts.MaxDictionaryBytes = DefaultMaxDictionaryBytes
+	}
+	if opts.CreatedBy == "" {
+		opts.CreatedBy = version.String()
+	}
+	meta := make([]columnMeta, len(cols))
+	for i, c := range cols {
+		el, err := schemaElement(c, opts.Unit)
+		if err != nil {
+			return nil, err
+		}
+		meta[i] = columnMeta{name: c.Name, kind: kindOf(c.Type), schema: el}
+	}
 	spool, err := os.CreateTemp(dir, "silt-*.parquet")
 	if err != nil {
 		return nil, fmt.Errorf("spool parquet: %w", err)
 	}
-	pw, err := writer.NewCSVWriter(parquetSchema(cols, unit), writerfile.NewWriterFile(spool), 1)
-	if err != nil {
-		spool.Close()
-		os.Remove(spool.Name())
-		return nil, fmt.Errorf("parquet schema: %w", err)
-	}
-	pw.CompressionType = parquet.CompressionCodec_SNAPPY
-	pw.RowGroupSize = rowGroupBytes
-	w := &Writer{spool: spool, pw: pw, cols: make([]columnBuffer, len(cols)), spare: make([]columnBuffer, len(cols)), pages: make([][]pageFacts, len(cols))}
-	sh := pw.SchemaHandler
-	for k, el := range sh.SchemaElements {
-		if el.GetNumChildren() > 0 {
-			continue // the root
-		}
-		i := len(w.meta)
-		w.meta = append(w.meta, columnMeta{
-			name: cols[i].Name, kind: kindOf(cols[i].Type),
-			path: sh.IndexMap[int32(k)], schema: el, info: sh.Infos[k],
-		})
-	}
-	if len(w.meta) != len(cols) {
+	w := &Writer{spool: spool, cols: make([]columnBuffer, len(cols)), spare: make([]columnBuffer, len(cols)), meta: meta}
+	w.file = newFileLayout(spool, meta, opts)
+	if err := w.file.start(); err != nil {
 		w.Discard()
-		return nil, fmt.Errorf("parquet schema: %d leaf columns for %d columns", len(w.meta), len(cols))
+		return nil, err
 	}
 	return w, nil
 }
@@ -316,11 +311,11 @@ func (w *Writer) encode() error {
 		defer close(done)
 		encodeSlots <- struct{}{}
 		defer func() { <-encodeSlots }()
-		if err := w.writePages(cols, rows); err != nil {
+		if err := w.file.addPages(cols, rows); err != nil {
 			w.encodeErr = fmt.Errorf("encode parquet rows: %w", err)
 		}
 		w.spare = cols
-		w.encoded.Store(w.pw.Size)
+		w.encoded.Store(w.file.groupBytes)
 	}()
 	return nil
 }
@@ -338,138 +333,27 @@ func (w *Writer) wait() error {
 	return w.encodeErr
 }
 
-// writePages turns each column's buffer into one compressed data page and
-// gives the pages to parquet-go, which writes a row group when they reach
-// its size.
-func (w *Writer) writePages(cols []columnBuffer, rows int) error {
-	ts := thrift.NewTSerializer()
-	ts.Protocol = thrift.NewTCompactProtocolFactory().GetProtocol(ts.Transport)
-	sc := pageScratch.Get().(*scratch)
-	defer pageScratch.Put(sc)
-	for i := range cols {
-		c, m := &cols[i], &w.meta[i]
-		sc.body = appendLevels(sc.body[:0], c.levels)
-		values := c.plain
-		if m.kind == kindBool {
-			sc.packed = packBools(sc.packed[:0], c.plain)
-			values = sc.packed
-		}
-		sc.body = append(sc.body, values...)
-		if n := s2.MaxEncodedLen(len(sc.body)); cap(sc.compressed) < n {
-			sc.compressed = make([]byte, n)
-		}
-		compressed := s2.EncodeSnappy(sc.compressed[:cap(sc.compressed)], sc.body)
-		body := sc.body
-
-		h := parquet.NewPageHeader()
-		h.Type = parquet.PageType_DATA_PAGE
-		h.UncompressedPageSize = int32(len(body))
-		h.CompressedPageSize = int32(len(compressed))
-		h.DataPageHeader = parquet.NewDataPageHeader()
-		h.DataPageHeader.NumValues = int32(rows)
-		h.DataPageHeader.Encoding = parquet.Encoding_PLAIN
-		h.DataPageHeader.DefinitionLevelEncoding = parquet.Encoding_RLE
-		h.DataPageHeader.RepetitionLevelEncoding = parquet.Encoding_RLE
-		h.DataPageHeader.Statistics = parquet.NewStatistics()
-		nulls := c.nulls
-		h.DataPageHeader.Statistics.NullCount = &nulls
-		page := &layout.Page{
-			Header: h, CompressType: parquet.CompressionCodec_SNAPPY, Schema: m.schema,
-			Path: common.StrToPath(m.path), Info: m.info, NullCount: &nulls,
-		}
-		if c.hasMinMax {
-			page.MinVal, page.MaxVal = c.minMax(m.kind)
-			lo, hi := plainStat(m.kind, page.MinVal), plainStat(m.kind, page.MaxVal)
-			st := h.DataPageHeader.Statistics
-			st.Min, st.MinValue, st.Max, st.MaxValue = lo, lo, hi, hi
-		}
-		header, err := ts.Write(context.Background(), h)
-		if err != nil {
-			return fmt.Errorf("page header of %s: %w", m.name, err)
-		}
-		page.RawData = append(append(make([]byte, 0, len(header)+len(compressed)), header...), compressed...)
-		w.pw.PagesMapBuf[m.path] = append(w.pw.PagesMapBuf[m.path], page)
-		w.pw.Size += int64(len(page.RawData))
-		w.pages[i] = append(w.pages[i], pageFacts{allNull: c.nulls == int64(rows), size: int32(len(page.RawData))})
-	}
-	w.pw.NumRows += int64(rows)
-	w.pw.Footer.NumRows += int64(rows)
-	return w.flush(false)
-}
-
-// pageFacts is what the page indexes say about one data page.
-type pageFacts struct {
-	allNull bool
-	size    int32 // header and data
-}
-
-// flush lets parquet-go write a row group when the pages reached its size
-// (or, when final, whatever pages there are), then corrects the group's
-// page indexes, which readers (Trino) use to skip pages:
-//   - parquet-go leaves null_pages false, with empty min and max, for a
-//     page of only NULLs; Trino then fails to open the file;
-//   - it gives each page's size without its header as compressed_page_size,
-//     which must include the header; Trino reads a truncated page.
-func (w *Writer) flush(final bool) error {
-	before := len(w.pw.ColumnIndexes)
-	if err := w.pw.Flush(final); err != nil {
-		return err
-	}
-	columnIdx, offsetIdx := w.pw.ColumnIndexes[before:], w.pw.OffsetIndexes[before:]
-	if len(columnIdx) == 0 {
-		return nil
-	}
-	if len(columnIdx) != len(w.meta) || len(offsetIdx) != len(w.meta) {
-		return fmt.Errorf("row group has %d column and %d offset indexes for %d columns", len(columnIdx), len(offsetIdx), len(w.meta))
-	}
-	for i := range w.meta {
-		facts, nulls, locs := w.pages[i], columnIdx[i].NullPages, offsetIdx[i].PageLocations
-		if len(nulls) != len(facts) || len(locs) != len(facts) {
-			return fmt.Errorf("column %s: %d pages indexed, %d written", w.meta[i].name, len(locs), len(facts))
-		}
-		for l, f := range facts {
-			nulls[l] = f.allNull
-			locs[l].CompressedPageSize = f.size
-		}
-		w.pages[i] = facts[:0]
-	}
-	return nil
-}
-
 // scratch is an encoding's working memory, reused across encodings: the
 // pages themselves are the only allocations that stay.
-type scratch struct{ body, packed, compressed []byte }
+type scratch struct {
+	body, packed, compressed []byte
+	idx                      []int32
+}
 
 var pageScratch = sync.Pool{New: func() any { return new(scratch) }}
 
-// minMax is the column's statistics as parquet-go's Go values.
-func (c *columnBuffer) minMax(kind valueKind) (lo, hi any) {
+// statBytes are the column buffer's min and max as Parquet statistics
+// store them: PLAIN-encoded, strings without their length prefix.
+func (c *columnBuffer) statBytes(kind valueKind) (lo, hi []byte) {
 	switch kind {
 	case kindDouble:
-		return c.minF, c.maxF
+		return binary.LittleEndian.AppendUint64(nil, math.Float64bits(c.minF)), binary.LittleEndian.AppendUint64(nil, math.Float64bits(c.maxF))
 	case kindBool:
-		return c.minI == 1, c.maxI == 1
+		return []byte{byte(c.minI)}, []byte{byte(c.maxI)}
 	case kindString:
-		return string(c.minS), string(c.maxS)
+		return bytes.Clone(c.minS), bytes.Clone(c.maxS)
 	}
-	return c.minI, c.maxI
-}
-
-// plainStat is a statistics value PLAIN-encoded (strings without their
-// length prefix), as Parquet stores it.
-func plainStat(kind valueKind, v any) []byte {
-	switch kind {
-	case kindDouble:
-		return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v.(float64)))
-	case kindBool:
-		if v.(bool) {
-			return []byte{1}
-		}
-		return []byte{0}
-	case kindString:
-		return []byte(v.(string))
-	}
-	return binary.LittleEndian.AppendUint64(nil, uint64(v.(int64)))
+	return binary.LittleEndian.AppendUint64(nil, uint64(c.minI)), binary.LittleEndian.AppendUint64(nil, uint64(c.maxI))
 }
 
 // appendLevels appends definition levels (bit width 1) in the RLE /
@@ -504,8 +388,8 @@ func packBools(dst, vals []byte) []byte {
 	return dst
 }
 
-// Memory estimates what the writer holds: encoded pages of the current row
-// group and the buffered values.
+// Memory estimates what the writer holds: encoded pages and dictionaries
+// of the current row group and the buffered values.
 func (w *Writer) Memory() int64 {
 	m := w.encoded.Load() + w.inFlight
 	for i := range w.cols {
@@ -526,10 +410,7 @@ func (w *Writer) Finish() (io.ReadSeeker, int64, error) {
 	if err := w.wait(); err != nil {
 		return nil, 0, err
 	}
-	if err := w.flush(true); err != nil {
-		return nil, 0, fmt.Errorf("finish parquet: %w", err)
-	}
-	if err := w.pw.WriteStop(); err != nil {
+	if err := w.file.finish(); err != nil {
 		return nil, 0, fmt.Errorf("finish parquet: %w", err)
 	}
 	st, err := w.spool.Stat()
@@ -549,32 +430,37 @@ func (w *Writer) Discard() {
 	os.Remove(w.spool.Name())
 }
 
-// parquetSchema describes columns for parquet-go. Every column is OPTIONAL
-// so a field missing from an event is NULL. Timestamps are INT64 with the
-// TIMESTAMP logical type in millis or micros, not adjusted to UTC: the
-// values are UTC wall-clock times, which Trino's Hive tables and DuckDB
-// both read as a plain TIMESTAMP (INT96 and nanos are avoided on purpose).
-func parquetSchema(cols []lake.Column, unit lake.TimeUnit) []string {
-	md := make([]string, len(cols))
-	for i, c := range cols {
-		var t string
-		switch c.Type {
-		case lake.TypeVarchar:
-			t = "type=BYTE_ARRAY, convertedtype=UTF8"
-		case lake.TypeDouble:
-			t = "type=DOUBLE"
-		case lake.TypeBigint:
-			t = "type=INT64"
-		case lake.TypeBoolean:
-			t = "type=BOOLEAN"
-		case lake.TypeTimestamp:
-			u := "MILLIS"
-			if unit == lake.Micros {
-				u = "MICROS"
-			}
-			t = "type=INT64, logicaltype=TIMESTAMP, logicaltype.isadjustedtoutc=false, logicaltype.unit=" + u
+// schemaElement declares a column. Every column is OPTIONAL so a field
+// missing from an event is NULL. Timestamps are INT64 with the TIMESTAMP
+// logical type in millis or micros, not adjusted to UTC: the values are
+// UTC wall-clock times, which Trino's Hive tables and DuckDB both read as a
+// plain TIMESTAMP (INT96 and nanos are avoided on purpose). No field_id:
+// ids are left to a table format that assigns them (Iceberg).
+func schemaElement(c lake.Column, unit lake.TimeUnit) (*parquet.SchemaElement, error) {
+	el := parquet.NewSchemaElement()
+	el.Name = c.Name
+	el.RepetitionType = parquet.FieldRepetitionTypePtr(parquet.FieldRepetitionType_OPTIONAL)
+	typ := func(t parquet.Type) { el.Type = &t }
+	switch c.Type {
+	case lake.TypeVarchar:
+		typ(parquet.Type_BYTE_ARRAY)
+		el.ConvertedType = parquet.ConvertedTypePtr(parquet.ConvertedType_UTF8)
+		el.LogicalType = &parquet.LogicalType{STRING: parquet.NewStringType()}
+	case lake.TypeDouble:
+		typ(parquet.Type_DOUBLE)
+	case lake.TypeBigint:
+		typ(parquet.Type_INT64)
+	case lake.TypeBoolean:
+		typ(parquet.Type_BOOLEAN)
+	case lake.TypeTimestamp:
+		typ(parquet.Type_INT64)
+		ts := &parquet.TimestampType{IsAdjustedToUTC: false, Unit: &parquet.TimeUnit{MILLIS: parquet.NewMilliSeconds()}}
+		if unit == lake.Micros {
+			ts.Unit = &parquet.TimeUnit{MICROS: parquet.NewMicroSeconds()}
 		}
-		md[i] = "name=" + c.Name + ", " + t + ", repetitiontype=OPTIONAL"
+		el.LogicalType = &parquet.LogicalType{TIMESTAMP: ts}
+	default:
+		return nil, fmt.Errorf("parquet column %s: unknown type %q", c.Name, c.Type)
 	}
-	return md
+	return el, nil
 }

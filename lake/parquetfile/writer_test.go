@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,9 +19,10 @@ import (
 	"github.com/xitongsys/parquet-go/parquet"
 	"github.com/xitongsys/parquet-go/reader"
 
-	"github.com/silt-etl/silt/testbed/lakecheck"
+	"github.com/silt-etl/silt/internal/version"
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/lake/parquetfile"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 )
 
 // writeParquet writes rows with cols to path through parquetfile.Writer,
@@ -193,7 +195,11 @@ func checkPageIndexes(t *testing.T, path string, rows [][]any) {
 			read(*cc.ColumnIndexOffset, *cc.ColumnIndexLength, ci)
 			read(*cc.OffsetIndexOffset, *cc.OffsetIndexLength, oi)
 			require.Len(t, ci.NullPages, len(oi.PageLocations))
-			end := cc.MetaData.DataPageOffset + cc.MetaData.TotalCompressedSize
+			start := cc.MetaData.DataPageOffset
+			if cc.MetaData.DictionaryPageOffset != nil {
+				start = *cc.MetaData.DictionaryPageOffset
+			}
+			end := start + cc.MetaData.TotalCompressedSize
 			for l, loc := range oi.PageLocations {
 				h := parquet.NewPageHeader()
 				read(loc.Offset, int32(min(256, int64(len(raw))-loc.Offset)), h)
@@ -254,4 +260,98 @@ func TestParquetWriterRejectsMisuse(t *testing.T) {
 	defer w2.Discard()
 	require.ErrorContains(t, w2.Write([]any{int64(1), 2.5}, 10), "parquet column s")
 	require.ErrorContains(t, w2.Write([]any{int64(1)}, 10), "1 values for 2 columns")
+}
+
+// TestDictionaryEncodingFallsBackToPlain writes a column of few values, one
+// of unique values, and one whose values repeat but whose dictionary
+// outgrows the bound, and checks each chunk's encodings and dictionary page
+// against the bytes, and every value as DuckDB and parquet-go read them.
+func TestDictionaryEncodingFallsBackToPlain(t *testing.T) {
+	cols := []lake.Column{{Name: "host", Type: lake.TypeVarchar}, {Name: "id", Type: lake.TypeVarchar}, {Name: "wide", Type: lake.TypeVarchar}, {Name: "level", Type: lake.TypeBigint}, {Name: "price", Type: lake.TypeDouble}, {Name: "rare", Type: lake.TypeBoolean}}
+	const n = 40_000
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = []any{fmt.Sprintf("game-%d.example.com", i%5), fmt.Sprintf("id-%d", i), fmt.Sprintf("%0100d", i/2), int64(i % 7), float64(i%3) / 2, nil}
+		if i > n/2 {
+			rows[i][5] = i%2 == 0 // pages of only NULLs before
+		}
+		if i%11 == 0 {
+			rows[i][0] = nil
+		}
+	}
+	path := filepath.Join(t.TempDir(), "x.parquet")
+	writeParquet(t, path, cols, lake.Millis, rows, 64<<20, 100) // one row group
+
+	got, err := parquetfile.ReadRows(path, cols, lake.Millis)
+	require.NoError(t, err)
+	require.Equal(t, rows, got)
+	var mismatched int64
+	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT *, file_row_number AS i FROM read_parquet('%s', file_row_number = true))
+		WHERE host IS DISTINCT FROM CASE WHEN i %% 11 = 0 THEN NULL ELSE 'game-' || (i %% 5) || '.example.com' END
+		OR id <> 'id-' || i OR wide <> lpad((i // 2)::VARCHAR, 100, '0') OR level <> i %% 7 OR price <> (i %% 3) / 2`, path)
+	require.NoError(t, lakecheck.Query(context.Background(), q, func(r *sql.Rows) error { return r.Scan(&mismatched) }))
+	require.Zero(t, mismatched, "rows DuckDB reads differently from what was written")
+
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	fr, err := local.NewLocalFileReader(path)
+	require.NoError(t, err)
+	defer fr.Close()
+	pr, err := reader.NewParquetColumnReader(fr, 1)
+	require.NoError(t, err)
+	defer pr.ReadStop()
+	require.Len(t, pr.Footer.RowGroups, 1)
+	encodings := map[string][]parquet.Encoding{}
+	dictValues := map[string]int32{}
+	dictBytes := map[string]int32{}
+	for _, cc := range pr.Footer.RowGroups[0].Columns {
+		name := strings.ToLower(cc.MetaData.PathInSchema[0]) // parquet-go capitalizes names
+		for _, s := range cc.MetaData.EncodingStats {
+			if s.PageType == parquet.PageType_DATA_PAGE {
+				encodings[name] = append(encodings[name], s.Encoding)
+			}
+		}
+		if off := cc.MetaData.DictionaryPageOffset; off != nil {
+			h := parquet.NewPageHeader()
+			tr := thrift.NewTMemoryBufferLen(256)
+			_, _ = tr.Write(raw[*off : *off+256])
+			require.NoError(t, h.Read(context.Background(), thrift.NewTCompactProtocolConf(tr, nil)))
+			require.Equal(t, parquet.PageType_DICTIONARY_PAGE, h.Type)
+			dictValues[name], dictBytes[name] = h.DictionaryPageHeader.NumValues, h.UncompressedPageSize
+		}
+	}
+	dict, plain := []parquet.Encoding{parquet.Encoding_RLE_DICTIONARY}, []parquet.Encoding{parquet.Encoding_PLAIN}
+	require.Equal(t, dict, encodings["host"])
+	require.EqualValues(t, 5, dictValues["host"])
+	require.Equal(t, dict, encodings["level"])
+	require.EqualValues(t, 7, dictValues["level"])
+	require.Equal(t, dict, encodings["price"])
+	require.EqualValues(t, 3, dictValues["price"])
+	require.Equal(t, plain, encodings["id"], "unique values are not worth a dictionary")
+	require.NotContains(t, dictValues, "id")
+	require.Equal(t, []parquet.Encoding{parquet.Encoding_PLAIN, parquet.Encoding_RLE_DICTIONARY}, encodings["wide"], "dictionary pages, then PLAIN once the dictionary is full")
+	require.Greater(t, dictBytes["wide"], int32(parquetfile.DefaultMaxDictionaryBytes))
+	require.LessOrEqual(t, dictBytes["wide"], int32(parquetfile.DefaultMaxDictionaryBytes+(256<<10)), "over the bound by at most one page")
+	checkPageIndexes(t, path, rows)
+}
+
+// TestFooterNamesSiltAndDeclaresNoFieldIDs: created_by names silt and its
+// version (parquet-java and Arrow parse it to decide whether to trust
+// statistics), and no column claims a field id.
+func TestFooterNamesSiltAndDeclaresNoFieldIDs(t *testing.T) {
+	cols := []lake.Column{{Name: "a", Type: lake.TypeVarchar}, {Name: "b", Type: lake.TypeBigint}}
+	path := filepath.Join(t.TempDir(), "x.parquet")
+	writeParquet(t, path, cols, lake.Millis, [][]any{{"x", int64(1)}}, 1<<20, 10)
+	fr, err := local.NewLocalFileReader(path)
+	require.NoError(t, err)
+	defer fr.Close()
+	pr, err := reader.NewParquetColumnReader(fr, 1)
+	require.NoError(t, err)
+	defer pr.ReadStop()
+	require.Equal(t, version.String(), pr.Footer.GetCreatedBy())
+	require.Regexp(t, `^silt version \S+( \(build [0-9a-f]+(\+dirty)?\))?$`, pr.Footer.GetCreatedBy())
+	for _, el := range pr.Footer.Schema {
+		require.Nil(t, el.FieldID, "field id of %s", el.Name)
+	}
+	require.Len(t, pr.Footer.ColumnOrders, len(cols))
 }

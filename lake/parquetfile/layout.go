@@ -1,0 +1,387 @@
+package parquetfile
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/apache/thrift/lib/go/thrift"
+	"github.com/klauspost/compress/s2"
+	"github.com/xitongsys/parquet-go/parquet"
+)
+
+// fileLayout lays out a file: the current row group's pages and
+// dictionaries per column until the group is complete, then the column
+// chunks, and at the end the page indexes and the footer.
+//
+// It writes what parquet-go's writer got wrong and silt used to patch
+// after it: a page of only NULLs is a null page in the column index (with
+// empty min and max), a page location's size includes the page header,
+// and the column index has an entry per data page only (parquet-go also
+// counts the dictionary page). Every chunk has min, max and null count, and
+// the footer declares each column's sort order, without which Arrow
+// ignores the statistics of strings.
+type fileLayout struct {
+	out    *bufio.Writer
+	offset int64 // bytes written to out
+	meta   []columnMeta
+	opts   Options
+	ts     *thrift.TSerializer
+
+	chunks     []chunk // the current row group's, per column
+	groupRows  int64
+	groupBytes int64 // encoded pages and dictionaries of the current row group
+
+	rowGroups     []*parquet.RowGroup
+	columnIndexes []*parquet.ColumnIndex // per row group and column, in file order
+	offsetIndexes []*parquet.OffsetIndex
+	numRows       int64
+}
+
+// chunk is one column's part of the current row group.
+type chunk struct {
+	pages  []page
+	dict   dictionary
+	noDict bool         // the chunk's remaining pages are PLAIN
+	stats  columnBuffer // only its statistics fields: min and max over the pages
+	nulls  int64
+}
+
+// page is an encoded data page and what the indexes say about it.
+type page struct {
+	raw          []byte // header and compressed data
+	uncompressed int64  // header and uncompressed data
+	rows         int64
+	nulls        int64
+	min, max     []byte // nil for a page of only NULLs
+	dictionary   bool   // RLE_DICTIONARY, else PLAIN
+}
+
+func newFileLayout(f io.Writer, meta []columnMeta, opts Options) fileLayout {
+	ts := thrift.NewTSerializer()
+	ts.Protocol = thrift.NewTCompactProtocolFactory().GetProtocol(ts.Transport)
+	return fileLayout{out: bufio.NewWriterSize(f, 256<<10), meta: meta, opts: opts, ts: ts, chunks: make([]chunk, len(meta))}
+}
+
+func (l *fileLayout) write(b []byte) error {
+	_, err := l.out.Write(b)
+	l.offset += int64(len(b))
+	return err
+}
+
+// start writes the magic number that opens a Parquet file.
+func (l *fileLayout) start() error {
+	if err := l.write([]byte("PAR1")); err != nil {
+		return fmt.Errorf("spool parquet: %w", err)
+	}
+	return nil
+}
+
+// header serializes a Thrift structure into a new slice (the serializer
+// reuses its buffer).
+func (l *fileLayout) header(s thrift.TStruct) ([]byte, error) {
+	b, err := l.ts.Write(context.Background(), s)
+	return bytes.Clone(b), err
+}
+
+// addPages encodes one data page per column from the buffered rows and
+// writes the row group once its pages reach the row group size.
+func (l *fileLayout) addPages(cols []columnBuffer, rows int) error {
+	sc := pageScratch.Get().(*scratch)
+	defer pageScratch.Put(sc)
+	for i := range cols {
+		if err := l.addPage(i, &cols[i], int64(rows), sc); err != nil {
+			return err
+		}
+	}
+	l.groupRows += int64(rows)
+	if l.groupBytes >= l.opts.RowGroupBytes {
+		return l.writeGroup()
+	}
+	return nil
+}
+
+func (l *fileLayout) addPage(col int, c *columnBuffer, rows int64, sc *scratch) error {
+	m, ch := &l.meta[col], &l.chunks[col]
+	sc.body = appendLevels(sc.body[:0], c.levels)
+	levelsEnd := len(sc.body)
+	dict := false
+	if m.kind != kindBool && !ch.noDict && c.nulls < rows && l.opts.MaxDictionaryBytes > 0 {
+		dictBefore := len(ch.dict.plain)
+		sc.idx = ch.dict.encode(m.kind, c.plain, sc.idx[:0])
+		sc.body = appendIndexes(sc.body, sc.idx, bitWidth(ch.dict.n))
+		if !ch.dict.used && len(ch.dict.plain)+len(sc.body)-levelsEnd >= len(c.plain) {
+			// On the chunk's first page a dictionary does not beat PLAIN:
+			// the column's values hardly repeat, PLAIN for the whole chunk.
+			ch.noDict = true
+			ch.dict.reset()
+			sc.body = sc.body[:levelsEnd]
+		} else {
+			dict, ch.dict.used = true, true
+			l.groupBytes += int64(len(ch.dict.plain) - dictBefore)
+			ch.noDict = len(ch.dict.plain) > l.opts.MaxDictionaryBytes
+		}
+	}
+	if !dict {
+		if m.kind == kindBool {
+			sc.body = packBools(sc.body, c.plain)
+		} else {
+			sc.body = append(sc.body, c.plain...)
+		}
+	}
+	sc.compressed = snappy(sc.compressed, sc.body)
+
+	h := parquet.NewPageHeader()
+	h.Type = parquet.PageType_DATA_PAGE
+	h.UncompressedPageSize = int32(len(sc.body))
+	h.CompressedPageSize = int32(len(sc.compressed))
+	dh := parquet.NewDataPageHeader()
+	dh.NumValues = int32(rows)
+	dh.Encoding = parquet.Encoding_PLAIN
+	if dict {
+		dh.Encoding = parquet.Encoding_RLE_DICTIONARY
+	}
+	dh.DefinitionLevelEncoding = parquet.Encoding_RLE
+	dh.RepetitionLevelEncoding = parquet.Encoding_RLE
+	p := page{rows: rows, nulls: c.nulls, dictionary: dict}
+	if c.hasMinMax {
+		p.min, p.max = c.statBytes(m.kind)
+		ch.stats.mergeStats(m.kind, c)
+	}
+	dh.Statistics = statistics(m, p.min, p.max, c.nulls)
+	h.DataPageHeader = dh
+	head, err := l.header(h)
+	if err != nil {
+		return fmt.Errorf("page header of %s: %w", m.name, err)
+	}
+	p.raw = append(append(make([]byte, 0, len(head)+len(sc.compressed)), head...), sc.compressed...)
+	p.uncompressed = int64(len(head) + len(sc.body))
+	ch.pages = append(ch.pages, p)
+	ch.nulls += c.nulls
+	l.groupBytes += int64(len(p.raw))
+	return nil
+}
+
+// snappy compresses src into dst's storage (grown when short).
+func snappy(dst, src []byte) []byte {
+	if n := s2.MaxEncodedLen(len(src)); cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	return s2.EncodeSnappy(dst[:cap(dst)], src)
+}
+
+// statistics of a page or chunk: null count, and min and max unless every
+// value is NULL. min_value/max_value carry them for every type; the legacy
+// min/max (signed byte order for strings, which silt's readers must not
+// trust for UTF-8) only for numbers and booleans.
+func statistics(m *columnMeta, lo, hi []byte, nulls int64) *parquet.Statistics {
+	st := parquet.NewStatistics()
+	st.NullCount = &nulls
+	if lo != nil {
+		st.MinValue, st.MaxValue = lo, hi
+		if m.kind != kindString {
+			st.Min, st.Max = lo, hi
+		}
+	}
+	return st
+}
+
+// mergeStats widens s's min and max to include c's.
+func (s *columnBuffer) mergeStats(kind valueKind, c *columnBuffer) {
+	switch kind {
+	case kindDouble:
+		widen(c.minF, &s.minF, &s.maxF, &s.hasMinMax)
+		widen(c.maxF, &s.minF, &s.maxF, &s.hasMinMax)
+	case kindString:
+		if !s.hasMinMax || bytes.Compare(c.minS, s.minS) < 0 {
+			s.minS = append(s.minS[:0], c.minS...)
+		}
+		if !s.hasMinMax || bytes.Compare(c.maxS, s.maxS) > 0 {
+			s.maxS = append(s.maxS[:0], c.maxS...)
+		}
+		s.hasMinMax = true
+	default: // int64, and booleans as 0 and 1
+		widen(c.minI, &s.minI, &s.maxI, &s.hasMinMax)
+		widen(c.maxI, &s.minI, &s.maxI, &s.hasMinMax)
+	}
+}
+
+// writeGroup writes the current row group, column by column: each chunk's
+// dictionary page (when a page uses it), then its data pages.
+func (l *fileLayout) writeGroup() error {
+	if l.groupRows == 0 {
+		return nil
+	}
+	rg := parquet.NewRowGroup()
+	rg.NumRows = l.groupRows
+	ordinal := int16(len(l.rowGroups))
+	rg.Ordinal = &ordinal
+	first := l.offset
+	rg.FileOffset = &first
+	var compressedTotal int64
+	for i := range l.chunks {
+		m, ch := &l.meta[i], &l.chunks[i]
+		start := l.offset
+		cm := parquet.NewColumnMetaData()
+		cm.Type = *m.schema.Type
+		cm.PathInSchema = []string{m.name}
+		cm.Codec = parquet.CompressionCodec_SNAPPY
+		cm.NumValues = l.groupRows
+		var uncompressed int64
+		var plainPages, dictPages int32
+		if ch.dict.used {
+			sc := pageScratch.Get().(*scratch)
+			sc.compressed = snappy(sc.compressed, ch.dict.plain)
+			h := parquet.NewPageHeader()
+			h.Type = parquet.PageType_DICTIONARY_PAGE
+			h.UncompressedPageSize = int32(len(ch.dict.plain))
+			h.CompressedPageSize = int32(len(sc.compressed))
+			h.DictionaryPageHeader = parquet.NewDictionaryPageHeader()
+			h.DictionaryPageHeader.NumValues = ch.dict.n
+			h.DictionaryPageHeader.Encoding = parquet.Encoding_PLAIN
+			head, err := l.header(h)
+			if err == nil {
+				if err = l.write(head); err == nil {
+					err = l.write(sc.compressed)
+				}
+			}
+			pageScratch.Put(sc)
+			if err != nil {
+				return fmt.Errorf("dictionary page of %s: %w", m.name, err)
+			}
+			cm.DictionaryPageOffset = &start
+			uncompressed += int64(len(head) + len(ch.dict.plain))
+		}
+		cm.DataPageOffset = l.offset
+		ci := parquet.NewColumnIndex()
+		ci.BoundaryOrder = parquet.BoundaryOrder_UNORDERED
+		oi := parquet.NewOffsetIndex()
+		var firstRow int64
+		for _, p := range ch.pages {
+			oi.PageLocations = append(oi.PageLocations, &parquet.PageLocation{Offset: l.offset, CompressedPageSize: int32(len(p.raw)), FirstRowIndex: firstRow})
+			ci.NullPages = append(ci.NullPages, p.min == nil)
+			lo, hi := p.min, p.max
+			if lo == nil {
+				lo, hi = []byte{}, []byte{}
+			}
+			ci.MinValues = append(ci.MinValues, lo)
+			ci.MaxValues = append(ci.MaxValues, hi)
+			ci.NullCounts = append(ci.NullCounts, p.nulls)
+			if err := l.write(p.raw); err != nil {
+				return fmt.Errorf("pages of %s: %w", m.name, err)
+			}
+			uncompressed += p.uncompressed
+			firstRow += p.rows
+			if p.dictionary {
+				dictPages++
+			} else {
+				plainPages++
+			}
+		}
+		cm.Encodings = []parquet.Encoding{parquet.Encoding_RLE} // definition levels
+		if plainPages > 0 || ch.dict.used {
+			cm.Encodings = append([]parquet.Encoding{parquet.Encoding_PLAIN}, cm.Encodings...)
+		}
+		if ch.dict.used {
+			cm.Encodings = append(cm.Encodings, parquet.Encoding_RLE_DICTIONARY)
+			cm.EncodingStats = append(cm.EncodingStats, &parquet.PageEncodingStats{PageType: parquet.PageType_DICTIONARY_PAGE, Encoding: parquet.Encoding_PLAIN, Count: 1})
+		}
+		if plainPages > 0 {
+			cm.EncodingStats = append(cm.EncodingStats, &parquet.PageEncodingStats{PageType: parquet.PageType_DATA_PAGE, Encoding: parquet.Encoding_PLAIN, Count: plainPages})
+		}
+		if dictPages > 0 {
+			cm.EncodingStats = append(cm.EncodingStats, &parquet.PageEncodingStats{PageType: parquet.PageType_DATA_PAGE, Encoding: parquet.Encoding_RLE_DICTIONARY, Count: dictPages})
+		}
+		var lo, hi []byte
+		if ch.stats.hasMinMax {
+			lo, hi = ch.stats.statBytes(m.kind)
+		}
+		cm.Statistics = statistics(m, lo, hi, ch.nulls)
+		cm.TotalCompressedSize = l.offset - start
+		cm.TotalUncompressedSize = uncompressed
+		cc := parquet.NewColumnChunk()
+		cc.FileOffset = start
+		cc.MetaData = cm
+		rg.Columns = append(rg.Columns, cc)
+		rg.TotalByteSize += uncompressed
+		compressedTotal += cm.TotalCompressedSize
+		l.columnIndexes = append(l.columnIndexes, ci)
+		l.offsetIndexes = append(l.offsetIndexes, oi)
+		ch.dict.reset()
+		*ch = chunk{dict: ch.dict, stats: columnBuffer{minS: ch.stats.minS[:0], maxS: ch.stats.maxS[:0]}}
+	}
+	rg.TotalCompressedSize = &compressedTotal
+	l.rowGroups = append(l.rowGroups, rg)
+	l.numRows += l.groupRows
+	l.groupRows, l.groupBytes = 0, 0
+	return nil
+}
+
+// finish writes the last row group, the column indexes, the offset indexes
+// and the footer.
+func (l *fileLayout) finish() error {
+	if err := l.writeGroup(); err != nil {
+		return err
+	}
+	k := 0
+	for _, rg := range l.rowGroups {
+		for _, cc := range rg.Columns {
+			b, err := l.header(l.columnIndexes[k])
+			if err != nil {
+				return fmt.Errorf("column index: %w", err)
+			}
+			off, n := l.offset, int32(len(b))
+			cc.ColumnIndexOffset, cc.ColumnIndexLength = &off, &n
+			if err := l.write(b); err != nil {
+				return err
+			}
+			k++
+		}
+	}
+	k = 0
+	for _, rg := range l.rowGroups {
+		for _, cc := range rg.Columns {
+			b, err := l.header(l.offsetIndexes[k])
+			if err != nil {
+				return fmt.Errorf("offset index: %w", err)
+			}
+			off, n := l.offset, int32(len(b))
+			cc.OffsetIndexOffset, cc.OffsetIndexLength = &off, &n
+			if err := l.write(b); err != nil {
+				return err
+			}
+			k++
+		}
+	}
+	fm := parquet.NewFileMetaData()
+	fm.Version = 1
+	root := parquet.NewSchemaElement()
+	root.Name = "schema"
+	children := int32(len(l.meta))
+	root.NumChildren = &children
+	fm.Schema = []*parquet.SchemaElement{root}
+	for i := range l.meta {
+		fm.Schema = append(fm.Schema, l.meta[i].schema)
+		fm.ColumnOrders = append(fm.ColumnOrders, &parquet.ColumnOrder{TYPE_ORDER: parquet.NewTypeDefinedOrder()})
+	}
+	fm.NumRows = l.numRows
+	fm.RowGroups = l.rowGroups
+	fm.CreatedBy = &l.opts.CreatedBy
+	footer, err := l.header(fm)
+	if err != nil {
+		return fmt.Errorf("footer: %w", err)
+	}
+	if err := l.write(footer); err != nil {
+		return err
+	}
+	if err := l.write(binary.LittleEndian.AppendUint32(nil, uint32(len(footer)))); err != nil {
+		return err
+	}
+	if err := l.write([]byte("PAR1")); err != nil {
+		return err
+	}
+	return l.out.Flush()
+}
