@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/silt-etl/silt/internal/collect"
 	"github.com/silt-etl/silt/internal/config"
@@ -27,6 +28,7 @@ import (
 	"github.com/silt-etl/silt/internal/probe"
 	"github.com/silt-etl/silt/internal/web"
 	"github.com/silt-etl/silt/jobs/ingest"
+	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/scheduler"
 )
 
@@ -52,49 +54,70 @@ replayed exactly on the next start, so no event is lost or written twice.
 // embeddedPartitions is the partition count of the in-process broker's topics.
 const embeddedPartitions = 3
 
-func runRun(ctx context.Context, args []string) error {
+// runFlags are silt run's own flags.
+type runFlags struct {
+	common      commonFlags
+	listen      string
+	collect     bool
+	stopTimeout time.Duration
+}
+
+func parseRunFlags(args []string) (*runFlags, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	var common commonFlags
-	common.bind(fs)
-	listen := fs.String("listen", "", "status page, /metrics and /healthz address (default: http.listen; \"off\" disables)")
+	f := &runFlags{}
+	f.common.bind(fs)
+	fs.StringVar(&f.listen, "listen", "", "status page, /metrics and /healthz address (default: http.listen; \"off\" disables)")
 	jsonLogs := fs.Bool("json-logs", false, "log as JSON (same as --log-format json)")
-	withCollector := fs.Bool("collect", false, "also serve the HTTP collector on collect.listen (always on in the embedded default)")
-	stopTimeout := fs.Duration("stop-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled")
+	fs.BoolVar(&f.collect, "collect", false, "also serve the HTTP collector on collect.listen (always on in the embedded default)")
+	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: silt run [flags]\n\n%s\nFlags:\n", runHelp)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return errUsage
+		return nil, errUsage
 	}
 	if *jsonLogs {
-		common.logFormat = "json"
+		f.common.logFormat = "json"
 	}
-	// A second SIGINT/SIGTERM exits at once; the first (which also cancels
-	// ctx, see main) stops gracefully. Safe either way: ingest's pinned
-	// batches are replayed exactly on the next start.
+	return f, nil
+}
+
+// exitOnSecondSignal makes a second SIGINT/SIGTERM exit at once; the
+// first (which also cancels ctx, see main) stops gracefully. Safe either
+// way: ingest's pinned batches are replayed exactly on the next start.
+// The returned func stops listening.
+func exitOnSecondSignal() (stop func()) {
 	sigc := make(chan os.Signal, 2)
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigc)
 	go func() {
 		<-sigc
 		<-sigc
 		fmt.Fprintln(os.Stderr, "silt run: second signal, exiting now")
 		os.Exit(130)
 	}()
+	return func() { signal.Stop(sigc) }
+}
 
-	cfg, err := common.load()
+func runRun(ctx context.Context, args []string) error {
+	f, err := parseRunFlags(args)
 	if err != nil {
 		return err
 	}
-	if *listen != "" {
-		cfg.HTTP.Listen = *listen
+	defer exitOnSecondSignal()()
+	cfg, err := f.common.load()
+	if err != nil {
+		return err
+	}
+	if f.listen != "" {
+		cfg.HTTP.Listen = f.listen
 	}
 	log := slog.Default()
 
+	// genCtx ends the generator and the service checks at the first signal.
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
 	if cfg.Embedded {
@@ -104,147 +127,201 @@ func runRun(ctx context.Context, args []string) error {
 		}
 		defer broker.Close()
 	}
-
-	store, err := openLake(ctx, cfg)
+	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	hist, err := scheduler.OpenHistory(ctx, store, 0)
+	defer d.close()
+	go d.monitor.Run(genCtx)
+	return d.serve(ctx, f, stopGen)
+}
+
+// daemon is silt run's pieces, wired: the lake, the jobs, the scheduler
+// and the service checks.
+type daemon struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	store     lake.Store
+	deps      *jobDeps
+	sched     *scheduler.Scheduler
+	monitor   *probe.Monitor
+	eventsAPI http.Handler
+	holder    string
+}
+
+func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *daemon, err error) {
+	store, err := openLake(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kafkaOpts, err := kafkaClientOpts(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	deps := &jobDeps{cfg: cfg, store: store, log: log, kafka: kafkaOpts, catalog: lazyCatalog(cfg, store, log),
 		metrics: ingest.NewMetrics(prometheus.DefaultRegisterer)}
-	defer deps.catalog.Close()
-	eventsAPI := eventsapi.NewOnDemand(deps.catalog.Get, log)
+	d := &daemon{cfg: cfg, log: log, store: store, deps: deps, eventsAPI: eventsapi.NewOnDemand(deps.catalog.Get, log), holder: processName(cfg)}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
 	if _, err := deps.catalog.Get(ctx); err != nil {
 		// Ingest still lands data in the lake; registration, reports and
 		// the events API catch up once the catalog answers.
 		log.Warn("catalog unavailable at start: ingest runs, registration and reports retry until it answers", "err", err)
 	}
-	defer deps.close()
-
-	loc, err := cfg.Scheduler.Location()
-	if err != nil {
-		return err
+	if d.sched, err = newScheduler(ctx, cfg, store, d.holder, log); err != nil {
+		return nil, err
 	}
-	// printRun's line is the one line per run on the console; the
-	// scheduler's own record of it is then at debug level (log.level: debug).
-	// Every job but ingest is cluster-wide (jobSpec): of
-	// the silt processes sharing this lake, one runs each slot of it,
-	// through a lease in the lake (see "Running more than one silt").
-	holder := processName(cfg)
-	sched, err := scheduler.New(scheduler.Options{History: hist, Location: loc, Logger: log, OnRun: printRun,
-		Leases: store, Holder: holder, LeaseTTL: cfg.Scheduler.LeaseTTL.Std()})
-	if err != nil {
-		return err
+	if err := addJobs(d.sched, deps, cfg.Jobs); err != nil {
+		return nil, err
 	}
-	if err := addJobs(sched, deps, cfg.Jobs); err != nil {
-		return err
-	}
-
 	// The services are checked at start and every 30 s: a wrong password or
 	// an untrusted certificate shows on /readyz and the status page with
 	// its cause and key, and in one log line per change.
 	probes, err := serviceProbes(cfg, store)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	monitor := probe.NewMonitor(probes, probe.MonitorOptions{Redact: cfg.Redact, OnResult: logConnectionChanges(log)})
-	go monitor.Run(genCtx)
-	ready := func() error {
-		if err := sched.Ready(); err != nil {
-			return err
-		}
-		return monitor.Ready()
-	}
+	d.monitor = probe.NewMonitor(probes, probe.MonitorOptions{Redact: cfg.Redact, OnResult: logConnectionChanges(log)})
+	return d, nil
+}
 
-	httpDone := make(chan error, 1)
-	// serving is httpDone while the server runs: its end stops silt run.
-	// Without a listener (http.listen: off) nothing ends that way.
-	var serving chan error
+// newScheduler makes the scheduler over the lake's run history and leases.
+// printRun's line is the one line per run on the console; the scheduler's
+// own record of it is then at debug level (log.level: debug). Every job but
+// ingest is cluster-wide (jobSpec): of the silt processes sharing this
+// lake, one runs each slot of it, through a lease in the lake (see
+// "Running more than one silt").
+func newScheduler(ctx context.Context, cfg *config.Config, store lake.Store, holder string, log *slog.Logger) (*scheduler.Scheduler, error) {
+	hist, err := scheduler.OpenHistory(ctx, store, 0)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := cfg.Scheduler.Location()
+	if err != nil {
+		return nil, err
+	}
+	return scheduler.New(scheduler.Options{History: hist, Location: loc, Logger: log, OnRun: printRun,
+		Leases: store, Holder: holder, LeaseTTL: cfg.Scheduler.LeaseTTL.Std()})
+}
+
+// close releases the jobs (ingest's group membership) and the catalog.
+func (d *daemon) close() {
+	d.deps.close()
+	d.deps.catalog.Close()
+}
+
+// serve runs the servers and the schedule until a signal (ctx) or until
+// the status server ends on its own, then stops gracefully.
+func (d *daemon) serve(ctx context.Context, f *runFlags, stopGen func()) error {
+	stopping, stop := context.WithCancel(ctx)
+	defer stop()
+	// The status server outlives the signal: /readyz says 503 and the page
+	// shows the jobs finishing until they have.
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
-	if cfg.HTTP.Listen != "" && cfg.HTTP.Listen != "off" {
-		srv := web.New(web.Options{
-			Jobs: sched, Tables: web.LakeTables{Store: store}, Lag: ingestLag{deps.metrics}, ReportsDir: cfg.Reports.Out,
-			Ready: ready, Connections: monitor.Results, Logger: log,
-		})
-		srv.Handle("GET /api/events/", eventsAPI)
-		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-		if err != nil {
-			return fmt.Errorf("listen on %s (http.listen, or --listen): %w", cfg.HTTP.Listen, err)
-		}
-		fmt.Fprintf(os.Stdout, "silt run: status page http://%s/ (metrics at /metrics)\n", ln.Addr())
-		go func() { httpDone <- srv.Serve(httpCtx, ln) }()
-		serving = httpDone
-	} else {
-		httpDone <- nil
-	}
-
-	collectDone := make(chan error, 1)
-	if *withCollector || cfg.Demo {
-		if err := startCollector(ctx, cfg, eventsAPI, collectDone); err != nil {
-			return err
-		}
-	} else {
-		collectDone <- nil
-	}
-
-	if err := sched.Start(ctx); err != nil {
+	var servers errgroup.Group
+	if err := d.startHTTP(httpCtx, stopping, stop, &servers); err != nil {
 		return err
 	}
-	log.Info("silt run started", "jobs", len(sched.Status()), "embedded", cfg.Embedded, "process", holder)
-
-	select {
-	case <-ctx.Done():
-	case err := <-serving:
-		if err != nil {
-			log.Error("http server failed; stopping", "err", err)
+	if f.collect || d.cfg.Demo {
+		if err := d.startCollector(stopping, &servers); err != nil {
+			return err
 		}
-		httpDone <- nil
 	}
+	if err := d.sched.Start(ctx); err != nil {
+		return err
+	}
+	d.log.Info("silt run started", "jobs", len(d.sched.Status()), "embedded", d.cfg.Embedded, "process", d.holder)
+
+	<-stopping.Done()
+	d.stopJobs(ctx, f.stopTimeout, stopGen)
+	stopHTTP()
+	_ = servers.Wait() // each server logs how it ended
+	fmt.Fprintln(os.Stderr, "silt run: stopped")
+	return nil
+}
+
+// startHTTP serves the status page, /metrics, /readyz and the events API
+// on http.listen (nothing for "off") until httpCtx ends. A server that
+// ends on its own calls stop: silt run does not go on without it.
+func (d *daemon) startHTTP(httpCtx, stopping context.Context, stop func(), g *errgroup.Group) error {
+	if d.cfg.HTTP.Listen == "" || d.cfg.HTTP.Listen == "off" {
+		return nil
+	}
+	srv := web.New(web.Options{
+		Jobs: d.sched, Tables: web.LakeTables{Store: d.store}, Lag: ingestLag{d.deps.metrics}, ReportsDir: d.cfg.Reports.Out,
+		Ready: d.ready, Connections: d.monitor.Results, Logger: d.log,
+	})
+	srv.Handle("GET /api/events/", d.eventsAPI)
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (http.listen, or --listen): %w", d.cfg.HTTP.Listen, err)
+	}
+	fmt.Fprintf(os.Stdout, "silt run: status page http://%s/ (metrics at /metrics)\n", ln.Addr())
+	g.Go(func() error {
+		err := srv.Serve(httpCtx, ln)
+		switch {
+		case stopping.Err() == nil:
+			if err != nil {
+				d.log.Error("http server failed; stopping", "err", err)
+			}
+			stop()
+		case err != nil:
+			d.log.Warn("http server", "err", err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// ready answers /readyz: the scheduler is not stopping and every service
+// check passes.
+func (d *daemon) ready() error {
+	if err := d.sched.Ready(); err != nil {
+		return err
+	}
+	return d.monitor.Ready()
+}
+
+// startCollector serves the collector (and the events API) until ctx ends,
+// then drains it: in-flight requests finish and buffered records flush.
+func (d *daemon) startCollector(ctx context.Context, g *errgroup.Group) error {
+	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler(), API: d.eventsAPI}
+	col, ln, err := listenCollector(ctx, d.cfg, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stdout, "silt run: collector http://%s/events (GET / , /purchase_a_sword, /join_the_guild)\n", ln.Addr())
+	g.Go(func() error {
+		if err := col.Serve(ctx, ln); err != nil {
+			d.log.Warn("collector", "err", err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// stopJobs stops scheduling and lets running jobs finish, cancelling them
+// after timeout; ingest batches that hold nothing end at once.
+func (d *daemon) stopJobs(ctx context.Context, timeout time.Duration, stopGen func()) {
 	running := 0
-	for _, j := range sched.Status() {
+	for _, j := range d.sched.Status() {
 		if j.Running {
 			running++
 		}
 	}
 	fmt.Fprintf(os.Stderr, "silt run: stopping: waiting for %d running jobs (a second signal exits at once)\n", running)
 	stopGen()
-	deps.drain()
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *stopTimeout)
+	d.deps.drain()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	if err := sched.Stop(stopCtx); err != nil {
+	if err := d.sched.Stop(stopCtx); err != nil {
 		// The cancelled batch is replayed exactly on the next start.
-		log.Warn("jobs did not finish in time and were cancelled", "err", err)
+		d.log.Warn("jobs did not finish in time and were cancelled", "err", err)
 	}
-	stopHTTP()
-	if err := <-httpDone; err != nil {
-		log.Warn("http server", "err", err)
-	}
-	if err := <-collectDone; err != nil {
-		log.Warn("collector", "err", err)
-	}
-	fmt.Fprintln(os.Stderr, "silt run: stopped")
-	return nil
-}
-
-// startCollector serves the collector (and the events API) until ctx ends,
-// then drains it: in-flight requests finish and buffered records flush.
-func startCollector(ctx context.Context, cfg *config.Config, api http.Handler, done chan<- error) error {
-	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler(), API: api}
-	col, ln, err := listenCollector(ctx, cfg, opts)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stdout, "silt run: collector http://%s/events (GET / , /purchase_a_sword, /join_the_guild)\n", ln.Addr())
-	go func() { done <- col.Serve(ctx, ln) }()
-	return nil
 }
 
 // startEmbedded starts the in-process broker (and, in the no-config demo,

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Options say how much to publish and how fast.
@@ -85,15 +87,16 @@ func Run(ctx context.Context, o Options, sink Sink) (*Result, error) {
 	stopProgress := st.progress(o.Progress, start)
 
 	batches := make(chan []Event, o.Workers)
-	var wg sync.WaitGroup
+	// The workers send until batches closes; a send reports its outcome
+	// through done, not an error, so no worker ends the group early.
+	var workers errgroup.Group
 	for range o.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		workers.Go(func() error {
 			for b := range batches {
 				sink.Send(context.WithoutCancel(ctx), b, done)
 			}
-		}()
+			return nil
+		})
 	}
 
 	src := NewEvents(o.Seed, hosts, types)
@@ -123,7 +126,7 @@ func Run(ctx context.Context, o Options, sink Sink) (*Result, error) {
 		}
 	}
 	close(batches)
-	wg.Wait()
+	_ = workers.Wait() // workers return no error
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if err := sink.Close(closeCtx); err != nil {
