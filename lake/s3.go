@@ -279,6 +279,9 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 			if info.Err != nil {
 				return info.Err
 			}
+			if isDirectoryMarker(info.Key) {
+				continue
+			}
 			out = append(out, Object{Key: strings.TrimPrefix(info.Key, s.prefix), Size: info.Size, Modified: info.LastModified})
 		}
 		return nil
@@ -288,6 +291,15 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// isDirectoryMarker: an empty "folder" object that other tools put in a
+// bucket, not data. A Hive Metastore on S3A creates "schema/" and
+// "table/dt=…/" when Trino registers a schema or partition there; the S3
+// console and EMR ("_$folder$") make them too. silt's own keys never end
+// in "/", so listing them would hand callers keys they cannot use.
+func isDirectoryMarker(key string) bool {
+	return strings.HasSuffix(key, "/") || strings.HasSuffix(key, "_$folder$")
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {

@@ -499,3 +499,25 @@ func TestPutUnrewindableKeepsTheCause(t *testing.T) {
 	err = s.Put(context.Background(), "a/b.csv", io.MultiReader(strings.NewReader("a,b\n")), 4)
 	require.ErrorContains(t, err, "upload failed and its reader cannot rewind: SlowDown: Please reduce your request rate.")
 }
+
+// Folder markers other tools write into the lake (a Hive Metastore on S3A
+// makes "prefix/" and "table/dt=…/" when Trino registers a schema or
+// partition) are not objects of the lake: List leaves them out.
+func TestS3ListSkipsDirectoryMarkers(t *testing.T) {
+	f := newFakeS3(t, "lake")
+	o := staticOpts(f.Endpoint())
+	o.Prefix = "events"
+	s, err := lake.NewS3(context.Background(), o)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, s.Put(ctx, "t/dt=2024-05-01/hour=10/a.parquet", strings.NewReader("x"), 1))
+	f.mu.Lock()
+	for _, marker := range []string{"events/", "events/t/", "events/t/dt=2024-05-01/hour=10/", "events/t_$folder$"} {
+		f.objects[marker] = nil
+	}
+	f.mu.Unlock()
+	objs, err := s.List(ctx, "")
+	require.NoError(t, err)
+	require.Len(t, objs, 1, "%v", objs)
+	require.Equal(t, "t/dt=2024-05-01/hour=10/a.parquet", objs[0].Key)
+}
