@@ -16,7 +16,7 @@ import (
 func init() {
 	register(&command{
 		name:    "stack",
-		usage:   "up|down|status|trino|certs [flags]",
+		usage:   "up|down|status|stop|start|trino|certs [flags]",
 		summary: "real MinIO, Kafka and Trino as native processes (no Docker), plain or --secure",
 		order:   90,
 		run:     runStack,
@@ -40,6 +40,12 @@ const stackHelp = `Subcommands:
           --metastore also runs a Hive Metastore (not with --secure).
   down    [--secure] [--state F]       stop the stack, remove its run directory
   status  [--secure] [--state F]       each service's pid, address and health
+  stop    [--secure] [--state F] SERVICE
+          Stop one service (minio, kafka, trino, metastore) and keep its
+          data, for failure drills: silt retries and reports it meanwhile.
+  start   [--secure] [--state F] SERVICE
+          Start a stopped service again, same ports and data, and wait
+          until it listens.
   trino   [--secure] [--state F] ARGS  the trino CLI against the stack, e.g.
                                        --execute 'SHOW SCHEMAS FROM hive'
   certs   --dir DIR [--hosts a,b,c] [--force]
@@ -102,7 +108,13 @@ func runStack(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
+	service := ""
+	if sub == "stop" || sub == "start" {
+		if fs.NArg() != 1 {
+			return fmt.Errorf("stack %s: name one service (minio, kafka, trino, metastore)", sub)
+		}
+		service = fs.Arg(0)
+	} else if fs.NArg() > 0 {
 		return fmt.Errorf("stack %s: unexpected argument %q", sub, fs.Arg(0))
 	}
 	path, err := stateFile(*state, *secure)
@@ -119,6 +131,8 @@ func runStack(ctx context.Context, args []string) error {
 		return stackDown(ctx, path)
 	case "status":
 		return stackStatus(ctx, path)
+	case "stop", "start":
+		return stackService(ctx, path, sub, service, *timeout)
 	}
 	fmt.Fprint(os.Stderr, stackHelp)
 	return errUsage
@@ -303,4 +317,27 @@ func stackStatus(ctx context.Context, state string) error {
 		fmt.Printf("%-6s %-24s pid %-8d %-22s log %s\n", s.Name, s.Addr, s.PID, health, s.Log)
 	}
 	return st.Healthy(ctx)
+}
+
+// stackService stops or starts one service of a running stack.
+func stackService(ctx context.Context, state, verb, service string, timeout time.Duration) error {
+	st, err := stack.Attach(state)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no stack running (no %s)", state)
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if verb == "stop" {
+		err = st.StopService(ctx, service, 15*time.Second)
+	} else {
+		err = st.StartService(ctx, service)
+	}
+	if err != nil {
+		return fmt.Errorf("stack %s %s: %w", verb, service, err)
+	}
+	fmt.Fprintf(os.Stderr, "silt stack: %s %s\n", service, map[string]string{"stop": "stopped", "start": "started"}[verb])
+	return nil
 }

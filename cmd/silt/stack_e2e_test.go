@@ -27,9 +27,9 @@ func TestStackUpDownE2E(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
-	silt := func(sub string) (string, error) {
+	silt := func(sub string, args ...string) (string, error) {
 		t.Helper()
-		out, err := exec.CommandContext(ctx, bin, "stack", sub, "--state", state).CombinedOutput()
+		out, err := exec.CommandContext(ctx, bin, append([]string{"stack", sub, "--state", state}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	// Whatever fails below, the services (detached: they outlive silt) go.
@@ -60,6 +60,30 @@ func TestStackUpDownE2E(t *testing.T) {
 	for name := range names {
 		require.Regexp(t, regexp.MustCompile(`(?m)^`+name+`\s.*\sup\s`), out, "status of %s", name)
 	}
+
+	// A failure drill: one service stopped (status says so and fails),
+	// then started again on its port with its data.
+	out, err = silt("stop", "minio")
+	require.NoError(t, err, "silt stack stop minio:\n%s", out)
+	out, err = silt("status")
+	require.Error(t, err, "status with minio stopped:\n%s", out)
+	require.Regexp(t, regexp.MustCompile(`(?m)^minio\s.*\sdown\s`), out)
+	require.Regexp(t, regexp.MustCompile(`(?m)^kafka\s.*\sup\s`), out, "the other services keep running")
+	out, err = silt("start", "minio")
+	require.NoError(t, err, "silt stack start minio:\n%s", out)
+	out, err = silt("status")
+	require.NoError(t, err, "status after minio's restart:\n%s", out)
+	require.Regexp(t, regexp.MustCompile(`(?m)^minio\s.*\sup\s`), out)
+	st, err = stack.Attach(state)
+	require.NoError(t, err)
+	for _, p := range st.State().Processes {
+		if p.Name == "minio" {
+			require.NotEqual(t, names["minio"], p.PID, "minio was not restarted")
+			names["minio"] = p.PID
+		}
+	}
+	_, err = silt("stop", "zookeeper")
+	require.Error(t, err, "an unknown service")
 
 	out, err = silt("down")
 	require.NoError(t, err, "silt stack down:\n%s", out)
