@@ -412,28 +412,13 @@ func (c *committedIndex) has(ctx context.Context, key string) (bool, error) {
 }
 
 func (c *committedIndex) load(ctx context.Context, topic string, part int32) ([]manifestRange, error) {
-	objs, err := c.store.List(ctx, lake.ManifestPrefix(topic, part))
+	ms, err := lake.LoadBatchManifests(ctx, c.store, topic, part)
 	if err != nil {
 		return nil, err
 	}
-	var out []manifestRange
-	for _, o := range objs {
-		raw, err := lake.ReadAll(ctx, c.store, o.Key)
-		if errors.Is(err, lake.ErrNotExist) {
-			continue // pruned meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		var m struct {
-			From  int64  `json:"from"`
-			To    int64  `json:"to"`
-			State string `json:"state"`
-		}
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("read manifest %s: %w", o.Key, err)
-		}
-		out = append(out, manifestRange{From: m.From, To: m.To, Committed: m.State == "committed"})
+	out := make([]manifestRange, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, manifestRange{From: m.From, To: m.To, Committed: m.Committed()})
 	}
 	return out, nil
 }

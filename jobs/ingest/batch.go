@@ -47,12 +47,12 @@ func (s BatchStats) Counts() map[string]int64 {
 // partState is a batch's view of one Kafka partition.
 type partState struct {
 	seg      segment
-	man      *manifest // the range this batch writes (new or replayed); nil when only skipping
-	previous []string  // objects a crashed attempt of a replayed manifest recorded
-	written  []string  // objects this batch uploaded for man
-	pos      int64     // next offset to expect
-	done     bool      // man's range is complete: later records wait for the next batch
-	commitTo int64     // offset to commit when the batch ends, -1 for none
+	man      *lake.BatchManifest // the range this batch writes (new or replayed); nil when only skipping
+	previous []string            // objects a crashed attempt of a replayed manifest recorded
+	written  []string            // objects this batch uploaded for man
+	pos      int64               // next offset to expect
+	done     bool                // man's range is complete: later records wait for the next batch
+	commitTo int64               // offset to commit when the batch ends, -1 for none
 	// ingestedAt is man's ingested_at in the writer's unit, set with the
 	// partition's first row.
 	ingestedAt    int64
@@ -250,7 +250,7 @@ func (b *batch) part(ctx context.Context, k tp) (*partState, error) {
 	_, cached := b.j.manifests[k]
 	b.j.mu.Unlock()
 	if !cached {
-		ms, err := loadManifests(ctx, b.j.store, k.topic, k.part)
+		ms, err := lake.LoadBatchManifests(ctx, b.j.store, k.topic, k.part)
 		if err != nil {
 			return nil, err
 		}
@@ -291,12 +291,12 @@ func (b *batch) decide(ctx context.Context, k tp, ps *partState, r *kgo.Record) 
 		b.stats.Replayed++
 		b.j.log.Info("replaying pinned batch", "topic", k.topic, "partition", k.part, "from", m.From, "to", m.To)
 	case segNew:
-		m := &manifest{
+		m := &lake.BatchManifest{
 			Topic: k.topic, Partition: k.part, From: offset, To: planTo(offset, b.hwm[k], b.budget(len(r.Value))),
-			State: statePinned, IngestedAt: b.started, TargetFileBytes: int64(b.j.cfg.TargetFileBytes),
+			State: lake.BatchPinned, IngestedAt: b.started, TargetFileBytes: int64(b.j.cfg.TargetFileBytes),
 			PinnedAt: time.Now().UTC(),
 		}
-		if err := m.save(ctx, b.j.store); err != nil {
+		if err := m.Save(ctx, b.j.store); err != nil {
 			return err
 		}
 		b.j.mu.Lock()
@@ -508,7 +508,7 @@ func (b *batch) closeFile(ctx context.Context, id fileID, reason string) error {
 	ps := b.parts[tp{id.topic, id.kpart}]
 	if !slices.Contains(ps.man.Objects, f.key) {
 		ps.man.Objects = append(ps.man.Objects, f.key)
-		if err := ps.man.save(ctx, b.j.store); err != nil {
+		if err := ps.man.Save(ctx, b.j.store); err != nil {
 			return err
 		}
 	}

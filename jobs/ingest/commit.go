@@ -59,8 +59,8 @@ func (b *batch) finish(ctx context.Context) error {
 					return fmt.Errorf("delete stale object of replayed batch: %w", err)
 				}
 			}
-			m.Objects, m.State, m.CommittedAt = ps.written, stateCommitted, &now
-			if err := m.save(ctx, b.j.store); err != nil {
+			m.Objects, m.State, m.CommittedAt = ps.written, lake.BatchCommitted, &now
+			if err := m.Save(ctx, b.j.store); err != nil {
 				return err
 			}
 			b.j.mu.Lock()
@@ -158,8 +158,8 @@ func (b *batch) prune(ctx context.Context) {
 		old := pruneable(b.j.manifests[k], 3)
 		b.j.mu.Unlock()
 		for _, m := range old {
-			if err := b.j.store.Delete(ctx, m.key()); err != nil {
-				b.j.log.Warn("prune manifest", "key", m.key(), "err", err)
+			if err := b.j.store.Delete(ctx, m.Key()); err != nil {
+				b.j.log.Warn("prune manifest", "key", m.Key(), "err", err)
 				return
 			}
 		}

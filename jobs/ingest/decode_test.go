@@ -140,10 +140,10 @@ func TestTableAdoptsOnlyAnExtendedSchema(t *testing.T) {
 }
 
 func TestSegmentAtDecidesReplaySkipOrNew(t *testing.T) {
-	ms := []*manifest{
-		{From: 0, To: 99, State: stateCommitted},
-		{From: 100, To: 199, State: stateCommitted},
-		{From: 200, To: 299, State: statePinned},
+	ms := []*lake.BatchManifest{
+		{From: 0, To: 99, State: lake.BatchCommitted},
+		{From: 100, To: 199, State: lake.BatchCommitted},
+		{From: 200, To: 299, State: lake.BatchPinned},
 	}
 	tests := []struct {
 		offset int64
@@ -174,7 +174,7 @@ func TestStaleObjectsAndPrune(t *testing.T) {
 	require.Equal(t, []string{"b"}, staleObjects([]string{"a", "b", "c"}, []string{"a", "c", "d"}))
 	require.Empty(t, staleObjects(nil, []string{"a"}))
 
-	ms := []*manifest{{From: 0, State: stateCommitted}, {From: 1, State: stateCommitted}, {From: 2, State: stateCommitted}, {From: 3, State: statePinned}}
+	ms := []*lake.BatchManifest{{From: 0, State: lake.BatchCommitted}, {From: 1, State: lake.BatchCommitted}, {From: 2, State: lake.BatchCommitted}, {From: 3, State: lake.BatchPinned}}
 	old := pruneable(ms, 2)
 	require.Len(t, old, 1)
 	require.EqualValues(t, 0, old[0].From)

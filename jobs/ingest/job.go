@@ -60,7 +60,7 @@ type Job struct {
 	// draining asks the running batch to end as soon as it holds no
 	// pinned range (a signal arrived): see Drain.
 	draining  atomic.Bool
-	manifests map[tp][]*manifest
+	manifests map[tp][]*lake.BatchManifest
 	leftovers map[tp][]*kgo.Record
 
 	client *kgo.Client
@@ -76,7 +76,7 @@ func New(opts Options, store lake.Store) *Job {
 	j := &Job{
 		name: opts.Name, kafka: opts.Kafka, cfg: opts, unit: opts.TimestampUnit, store: store,
 		reg: opts.Registrar, log: opts.Logger, now: time.Now, extra: opts.Kafka.ClientOpts,
-		assigned: map[tp]bool{}, manifests: map[tp][]*manifest{}, leftovers: map[tp][]*kgo.Record{},
+		assigned: map[tp]bool{}, manifests: map[tp][]*lake.BatchManifest{}, leftovers: map[tp][]*kgo.Record{},
 		tables: map[string]*table{},
 	}
 	if j.name == "" {
@@ -183,7 +183,7 @@ func (j *Job) reset() {
 	defer j.mu.Unlock()
 	j.assigned = map[tp]bool{}
 	j.everAssigned = false
-	j.manifests = map[tp][]*manifest{}
+	j.manifests = map[tp][]*lake.BatchManifest{}
 	j.leftovers = map[tp][]*kgo.Record{}
 	j.tables = map[string]*table{}
 }
