@@ -29,8 +29,9 @@ func (p permanentError) Unwrap() error { return p.err }
 func permanent(err error) error { return permanentError{err} }
 
 // withRetry runs op until it succeeds, fails permanently, runs out of
-// attempts or ctx ends, waiting backoff.Delay between attempts.
-func withRetry(ctx context.Context, what string, op func() error) error {
+// attempts or ctx ends, waiting backoff.Delay between attempts; log gets
+// a line per failed attempt.
+func withRetry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = op()
@@ -45,7 +46,7 @@ func withRetry(ctx context.Context, what string, op func() error) error {
 			break
 		}
 		sleep := backoff.Delay(retryBase, retryMax, attempt-1, rand.Float64())
-		slog.Warn("object store call failed, retrying", "op", what, "attempt", attempt, "in", sleep.Round(time.Millisecond), "err", err)
+		log.Warn("object store call failed, retrying", "op", what, "attempt", attempt, "in", sleep.Round(time.Millisecond), "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (after %d attempts: %v)", ctx.Err(), attempt, err)

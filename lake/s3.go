@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path"
@@ -46,6 +47,8 @@ type S3Options struct {
 	SSEKMSKeyID string
 	// CreateBucket creates a missing bucket at open.
 	CreateBucket bool
+	// Logger gets a line per retried call; nil discards them.
+	Logger *slog.Logger
 }
 
 // S3 is a lake in a bucket.
@@ -57,6 +60,7 @@ type S3 struct {
 	creds  *credentials.Credentials
 	rec    *recordingProvider
 	why    *errContext
+	log    *slog.Logger
 }
 
 // NewS3 connects and checks that the bucket exists (creating it if asked).
@@ -98,7 +102,11 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
-	s := &S3{client: client, bucket: o.Bucket, prefix: prefix, sse: sse, creds: creds, rec: rec,
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &S3{client: client, bucket: o.Bucket, prefix: prefix, sse: sse, creds: creds, rec: rec, log: log,
 		why: &errContext{endpoint: o.Endpoint, bucket: o.Bucket, secure: o.Secure, sse: o.SSE, static: rec.Static(), source: rec.Source}}
 	err = s.retry(ctx, "check bucket "+o.Bucket, func() error {
 		// A listing, not HEAD: its error has a body, so a wrong secret

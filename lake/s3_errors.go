@@ -113,7 +113,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 // once, and an expired token from the credential chain is refreshed.
 func (s *S3) retry(ctx context.Context, what string, op func() error) error {
 	var last error // the last error that was not the context's
-	err := withRetry(ctx, what, func() error {
+	err := withRetry(ctx, s.log, what, func() error {
 		err := op()
 		var perm permanentError
 		if err == nil || errors.As(err, &perm) {

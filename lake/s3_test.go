@@ -213,9 +213,7 @@ func TestNewS3CredentialChainSourceInExplanation(t *testing.T) {
 // echoes the request (the session token travels in a header).
 func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 	var logs bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	defer slog.SetDefault(old)
+	log := slog.New(slog.NewTextHandler(&logs, nil))
 
 	echo := func(status int) *httptest.Server {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -252,7 +250,9 @@ func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 	// ends), and an XML error quoting the token.
 	for _, srv := range []*httptest.Server{echo(400), echo(503), xmlEcho("SignatureDoesNotMatch"), xmlEcho("ExpiredToken")} {
 		ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
-		_, err := lake.NewS3(ctx, staticOpts(hostOf(srv)))
+		o := staticOpts(hostOf(srv))
+		o.Logger = log
+		_, err := lake.NewS3(ctx, o)
 		cancel()
 		require.Error(t, err)
 		if !strings.Contains(err.Error(), "503") {
@@ -270,6 +270,7 @@ func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 	f := newFakeS3(t, "lake")
 	o := staticOpts(f.Endpoint())
 	o.AccessKey, o.SecretKey, o.SessionToken = "", "", ""
+	o.Logger = log
 	s, err := lake.NewS3(context.Background(), o)
 	require.NoError(t, err)
 	f.Config.Handler = xmlEcho("InvalidToken").Config.Handler

@@ -113,7 +113,7 @@ func New(opts Options) (*Scheduler, error) {
 		opts.Registerer = prometheus.DefaultRegisterer
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64

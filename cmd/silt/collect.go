@@ -43,6 +43,7 @@ func runCollect(ctx context.Context, args []string) error {
 		return errors.New("no Kafka brokers: set kafka.brokers or SILT_KAFKA_BROKERS (in embedded mode the collector runs inside `silt run`)")
 	}
 	opts := collect.Options{
+		Logger:     slog.Default(),
 		Registerer: prometheus.DefaultRegisterer,
 		Metrics:    promhttp.Handler(),
 	}

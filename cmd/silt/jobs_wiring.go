@@ -103,7 +103,7 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 	case "compact":
 		return compact.New(j.Name, compactOptions(d.cfg, d.log.With("job", j.Name)), d.store), nil
 	case "retention":
-		return retention.New(j.Name, d.store, d.catalog, j.Retention.Std())
+		return retention.New(j.Name, d.store, d.catalog, j.Retention.Std(), d.log.With("job", j.Name))
 	}
 	return nil, fmt.Errorf("job %s: unknown kind %q", j.Name, j.Kind)
 }

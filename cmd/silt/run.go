@@ -121,7 +121,7 @@ func runRun(ctx context.Context, args []string) error {
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
 	if cfg.Embedded {
-		broker, err := startEmbedded(genCtx, cfg)
+		broker, err := startEmbedded(genCtx, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -289,7 +289,7 @@ func (d *daemon) ready() error {
 // startCollector serves the collector (and the events API) until ctx ends,
 // then drains it: in-flight requests finish and buffered records flush.
 func (d *daemon) startCollector(ctx context.Context, g *errgroup.Group) error {
-	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler(), API: d.eventsAPI}
+	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler(), API: d.eventsAPI, Logger: d.log}
 	col, ln, err := listenCollector(ctx, d.cfg, opts)
 	if err != nil {
 		return err
@@ -327,7 +327,7 @@ func (d *daemon) stopJobs(ctx context.Context, timeout time.Duration, stopGen fu
 // startEmbedded starts the in-process broker (and, in the no-config demo,
 // the event generator) and points cfg at the broker. The broker keeps its
 // log beside the lake, so a restart resumes from the committed offsets.
-func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, error) {
+func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*embedded.Broker, error) {
 	dataDir := filepath.Join(cfg.Lake.Root, "_kafka")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded broker data dir: %w", err)
@@ -350,8 +350,8 @@ func startEmbedded(ctx context.Context, cfg *config.Config) (*embedded.Broker, e
 	}
 	fmt.Fprintf(os.Stdout, "silt run: embedded Kafka broker on %s, generating %.0f events/s of synthetic demo events to %q\n", strings.Join(cfg.Kafka.Brokers, ","), cfg.Gen.Rate, cfg.Kafka.Topics[0])
 	go func() {
-		if err := embedded.Generate(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics[0], cfg.Gen.Rate, cfg.Gen.Hosts, cfg.Gen.EventTypes); err != nil {
-			slog.Error("event generator stopped", "err", err)
+		if err := embedded.Generate(ctx, log, cfg.Kafka.Brokers, cfg.Kafka.Topics[0], cfg.Gen.Rate, cfg.Gen.Hosts, cfg.Gen.EventTypes); err != nil {
+			log.Error("event generator stopped", "err", err)
 		}
 	}()
 	return broker, nil

@@ -138,7 +138,7 @@ func openLake(ctx context.Context, cfg *config.Config) (lake.Store, error) {
 			AccessKey: s.AccessKey, SecretKey: s.SecretKey, SessionToken: s.SessionToken,
 			Profile: s.Profile, STSEndpoint: s.STSEndpoint,
 			Secure: s.Secure, CAFile: s.CAFile, PathStyle: s.PathStyle,
-			SSE: s.SSE, SSEKMSKeyID: s.SSEKMSKeyID, CreateBucket: s.CreateBucket,
+			SSE: s.SSE, SSEKMSKeyID: s.SSEKMSKeyID, CreateBucket: s.CreateBucket, Logger: slog.Default(),
 		})
 	case "local":
 		return lake.NewLocal(cfg.Lake.Root)

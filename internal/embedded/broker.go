@@ -43,8 +43,8 @@ func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
 func (b *Broker) Close() { b.cluster.Close() }
 
 // Generate publishes synthetic game events to topic at about rate events
-// per second until ctx ends.
-func Generate(ctx context.Context, brokers []string, topic string, rate float64, hosts, types []string) error {
+// per second until ctx ends; log gets its end and failed sends.
+func Generate(ctx context.Context, log *slog.Logger, brokers []string, topic string, rate float64, hosts, types []string) error {
 	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
 	if err != nil {
 		return fmt.Errorf("generator kafka client: %w", err)
@@ -58,14 +58,14 @@ func Generate(ctx context.Context, brokers []string, topic string, rate float64,
 	for {
 		select {
 		case <-ctx.Done():
-			slog.Info("generator stopped", "sent", sent)
+			log.Info("generator stopped", "sent", sent)
 			return nil
 		case now := <-tick.C:
 			for i := 0; i < perTick; i++ {
 				ev := events.Next(nil, now)
 				client.Produce(ctx, &kgo.Record{Value: ev.JSON}, func(_ *kgo.Record, err error) {
 					if err != nil && ctx.Err() == nil {
-						slog.Warn("generator produce failed", "err", err)
+						log.Warn("generator produce failed", "err", err)
 					}
 				})
 			}

@@ -48,7 +48,7 @@ const tablesTTL = 5 * time.Second
 // New serves the API over eng (a *catalog.Catalog).
 func New(eng engine, log *slog.Logger) *API {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{eng: eng, log: log, mux: http.NewServeMux(), now: time.Now}
 	a.mux.HandleFunc("GET /api/events/count", a.count)

@@ -23,10 +23,10 @@ type OnDemand struct {
 }
 
 // NewOnDemand serves the API over the catalog get returns (for example
-// catalog.Lazy.Get); log (nil: slog.Default) gets query failures.
+// catalog.Lazy.Get); log (nil: discard) gets query failures.
 func NewOnDemand(get func(ctx context.Context) (*catalog.Catalog, error), log *slog.Logger) *OnDemand {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &OnDemand{get: get, log: log}
 }

@@ -80,7 +80,7 @@ func New(opts Options) *Server {
 		opts.Gatherer = prometheus.DefaultGatherer
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -28,12 +28,16 @@ type Job struct {
 	log   *slog.Logger
 }
 
-// New keeps partitions for keep (by the end of their hour).
-func New(name string, store lake.Store, cat unregisterer, keep time.Duration) (*Job, error) {
+// New keeps partitions for keep (by the end of their hour); log (nil:
+// discard) gets a line per deleted partition.
+func New(name string, store lake.Store, cat unregisterer, keep time.Duration, log *slog.Logger) (*Job, error) {
 	if keep <= 0 {
 		return nil, fmt.Errorf("retention job %s: retention must be positive, e.g. 720h", name)
 	}
-	return &Job{name: name, store: store, cat: cat, keep: keep, log: slog.Default().With("job", name)}, nil
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Job{name: name, store: store, cat: cat, keep: keep, log: log}, nil
 }
 
 func (j *Job) Name() string { return j.name }

@@ -45,7 +45,7 @@ func TestRetentionDeletesOnlyExpiredPartitions(t *testing.T) {
 	// While the catalog cannot unregister them, nothing is deleted: a
 	// registered partition without its files would fail queries.
 	cat := &recordingCatalog{dropped: map[string][]lake.Partition{}, down: true}
-	j, err := New("retention", st, cat, 48*time.Hour)
+	j, err := New("retention", st, cat, 48*time.Hour, nil)
 	require.NoError(t, err)
 	_, err = j.Run(ctx, now)
 	require.ErrorContains(t, err, "trino is down")
@@ -66,6 +66,6 @@ func TestRetentionDeletesOnlyExpiredPartitions(t *testing.T) {
 	require.Empty(t, left)
 	require.Equal(t, map[string][]lake.Partition{"a": {old}, lake.DeadLetterTable: {dead}}, cat.dropped)
 
-	_, err = New("r", st, nil, 0)
+	_, err = New("r", st, nil, 0, nil)
 	require.ErrorContains(t, err, "retention must be positive")
 }
