@@ -19,10 +19,10 @@ import (
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/catalog/catalogtest"
 	"github.com/silt-etl/silt/internal/stack"
-	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/jobs/report"
 	"github.com/silt-etl/silt/lake"
 	reportsql "github.com/silt-etl/silt/sql"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }

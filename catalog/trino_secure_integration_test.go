@@ -15,8 +15,8 @@ import (
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/catalog/catalogtest"
 	"github.com/silt-etl/silt/internal/stack"
-	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 // secureTrino is catalog.trino for the secure stack's Trino (https only,

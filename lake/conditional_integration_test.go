@@ -15,8 +15,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
 
-	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 // openStackS3 opens the stack's bucket under prefix: a client of its own.

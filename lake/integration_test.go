@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }

@@ -19,8 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/internal/config"
-	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/internal/topics"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }

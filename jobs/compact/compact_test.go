@@ -14,9 +14,9 @@ import (
 
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
-	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/jobs/ingest"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 )
 
 // ingested is a local lake that ingest filled with many small objects of

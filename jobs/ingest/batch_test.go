@@ -19,8 +19,8 @@ import (
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
-	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 )
 
 // testSetup is an embedded broker with a topic of 3 partitions and a local lake.

@@ -12,9 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/testbed/stacktest"
-	"github.com/silt-etl/silt/lake"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }

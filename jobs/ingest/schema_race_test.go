@@ -16,8 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/internal/embedded"
-	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 )
 
 // schemaRendezvous makes two jobs race for a table's first schema: the

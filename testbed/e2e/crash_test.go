@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/testbed/lakecheck"
 )
 
 // checkExactlyOnce downloads the world's lake and checks that it holds
