@@ -35,7 +35,7 @@ import (
 func init() {
 	register(&command{
 		name: "run", usage: "[--config F] [--listen ADDR] [--collect]", order: 10,
-		summary: "the scheduler daemon: ingest, register and reports on cron, status page",
+		summary: "the scheduler runDaemon: ingest, register and reports on cron, status page",
 		run:     runRun,
 	})
 }
@@ -136,9 +136,9 @@ func runRun(ctx context.Context, args []string) error {
 	return d.serve(ctx, f, stopGen)
 }
 
-// daemon is silt run's pieces, wired: the lake, the jobs, the scheduler
+// runDaemon is silt run's pieces, wired: the lake, the jobs, the scheduler
 // and the service checks.
-type daemon struct {
+type runDaemon struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	store     lake.Store
@@ -149,7 +149,7 @@ type daemon struct {
 	holder    string
 }
 
-func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *daemon, err error) {
+func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *runDaemon, err error) {
 	store, err := openLake(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *da
 	}
 	deps := &jobDeps{cfg: cfg, store: store, log: log, kafka: kafkaOpts, catalog: lazyCatalog(cfg, store, log),
 		metrics: ingest.NewMetrics(prometheus.DefaultRegisterer)}
-	d := &daemon{cfg: cfg, log: log, store: store, deps: deps, eventsAPI: eventsapi.NewOnDemand(deps.catalog.Get, log), holder: processName(cfg)}
+	d := &runDaemon{cfg: cfg, log: log, store: store, deps: deps, eventsAPI: eventsapi.NewOnDemand(deps.catalog.Get, log), holder: processName(cfg)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -208,14 +208,14 @@ func newScheduler(ctx context.Context, cfg *config.Config, store lake.Store, hol
 }
 
 // close releases the jobs (ingest's group membership) and the catalog.
-func (d *daemon) close() {
+func (d *runDaemon) close() {
 	d.deps.close()
 	d.deps.catalog.Close()
 }
 
 // serve runs the servers and the schedule until a signal (ctx) or until
 // the status server ends on its own, then stops gracefully.
-func (d *daemon) serve(ctx context.Context, f *runFlags, stopGen func()) error {
+func (d *runDaemon) serve(ctx context.Context, f *runFlags, stopGen func()) error {
 	stopping, stop := context.WithCancel(ctx)
 	defer stop()
 	// The status server outlives the signal: /readyz says 503 and the page
@@ -247,7 +247,7 @@ func (d *daemon) serve(ctx context.Context, f *runFlags, stopGen func()) error {
 // startHTTP serves the status page, /metrics, /readyz and the events API
 // on http.listen (nothing for "off") until httpCtx ends. A server that
 // ends on its own calls stop: silt run does not go on without it.
-func (d *daemon) startHTTP(httpCtx, stopping context.Context, stop func(), g *errgroup.Group) error {
+func (d *runDaemon) startHTTP(httpCtx, stopping context.Context, stop func(), g *errgroup.Group) error {
 	if d.cfg.HTTP.Listen == "" || d.cfg.HTTP.Listen == "off" {
 		return nil
 	}
@@ -279,7 +279,7 @@ func (d *daemon) startHTTP(httpCtx, stopping context.Context, stop func(), g *er
 
 // ready answers /readyz: the scheduler is not stopping and every service
 // check passes.
-func (d *daemon) ready() error {
+func (d *runDaemon) ready() error {
 	if err := d.sched.Ready(); err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (d *daemon) ready() error {
 
 // startCollector serves the collector (and the events API) until ctx ends,
 // then drains it: in-flight requests finish and buffered records flush.
-func (d *daemon) startCollector(ctx context.Context, g *errgroup.Group) error {
+func (d *runDaemon) startCollector(ctx context.Context, g *errgroup.Group) error {
 	opts := collect.Options{Registerer: prometheus.DefaultRegisterer, Metrics: promhttp.Handler(), API: d.eventsAPI, Logger: d.log}
 	col, ln, err := listenCollector(ctx, d.cfg, opts)
 	if err != nil {
@@ -306,7 +306,7 @@ func (d *daemon) startCollector(ctx context.Context, g *errgroup.Group) error {
 
 // stopJobs stops scheduling and lets running jobs finish, cancelling them
 // after timeout; ingest batches that hold nothing end at once.
-func (d *daemon) stopJobs(ctx context.Context, timeout time.Duration, stopGen func()) {
+func (d *runDaemon) stopJobs(ctx context.Context, timeout time.Duration, stopGen func()) {
 	running := 0
 	for _, j := range d.sched.Status() {
 		if j.Running {
