@@ -35,7 +35,7 @@ import (
 func init() {
 	register(&command{
 		name: "run", usage: "[--config F] [--listen ADDR] [--collect]", order: 10,
-		summary: "the scheduler runDaemon: ingest, register and reports on cron, status page",
+		summary: "the scheduler daemon: ingest, register and reports on cron, status page",
 		run:     runRun,
 	})
 }
