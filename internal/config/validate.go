@@ -27,7 +27,22 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
+	c.validateKafka(bad)
+	c.validateLake(bad)
+	c.validateIngest(bad)
+	c.validateCatalog(bad)
+	c.validateScheduler(bad)
+	c.validateJobs(bad)
+	c.validateLog(bad)
+	return errors.Join(errs...)
+}
 
+// badKey records what is wrong with one key: the key, then the problem
+// and the fix.
+type badKey func(key, format string, args ...any)
+
+// validateKafka checks the kafka keys.
+func (c *Config) validateKafka(bad badKey) {
 	if !c.Embedded && len(c.Kafka.Brokers) == 0 {
 		bad("kafka.brokers", "no brokers: list host:port addresses, or set SILT_KAFKA_BROKERS=host:9092")
 	}
@@ -54,7 +69,10 @@ func (c *Config) Validate() error {
 		bad("kafka.acks", "%q: use all, leader or none", c.Kafka.Acks)
 	}
 	c.validateKafkaSecurity(bad)
+}
 
+// validateLake checks the lake keys.
+func (c *Config) validateLake(bad badKey) {
 	switch c.Lake.Kind {
 	case "local":
 		if c.Lake.Root == "" {
@@ -92,7 +110,10 @@ func (c *Config) Validate() error {
 	default:
 		bad("lake.kind", "%q: use local or s3", c.Lake.Kind)
 	}
+}
 
+// validateIngest checks the ingest keys.
+func (c *Config) validateIngest(bad badKey) {
 	in := c.Ingest
 	if in.EventTypeField == "" {
 		bad("ingest.event_type_field", "empty: name the JSON field holding the event type, e.g. event_type")
@@ -139,7 +160,10 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+}
 
+// validateCatalog checks the catalog keys.
+func (c *Config) validateCatalog(bad badKey) {
 	switch c.Catalog.Kind {
 	case "duckdb":
 		if c.Catalog.DuckDB.Path == "" {
@@ -178,13 +202,20 @@ func (c *Config) Validate() error {
 	default:
 		bad("catalog.kind", "%q: use duckdb or trino", c.Catalog.Kind)
 	}
+}
 
+// validateScheduler checks the scheduler keys.
+func (c *Config) validateScheduler(bad badKey) {
 	if _, err := time.LoadLocation(c.Scheduler.Timezone); err != nil {
 		bad("scheduler.timezone", "%q: %v: use an IANA zone name like UTC or Europe/Paris (or set SILT_SCHEDULER_TIMEZONE)", c.Scheduler.Timezone, err)
 	}
 	if ttl := c.Scheduler.LeaseTTL.Std(); ttl < 3*time.Second || ttl > time.Hour {
 		bad("scheduler.lease_ttl", "%s: use a duration from 3s to 1h, e.g. 60s (renewed every third of it while a job runs)", c.Scheduler.LeaseTTL)
 	}
+}
+
+// validateJobs checks every job, and that each job an after names exists.
+func (c *Config) validateJobs(bad badKey) {
 	names := map[string]bool{}
 	for i, j := range c.Jobs {
 		key := fmt.Sprintf("jobs[%d]", i)
@@ -220,7 +251,10 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("jobs[%d].after", i), "job %q follows %q, which is not a job", j.Name, j.After)
 		}
 	}
+}
 
+// validateLog checks the log keys.
+func (c *Config) validateLog(bad badKey) {
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -231,7 +265,6 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "%q: use debug, info, warn or error", c.Log.Level)
 	}
-	return errors.Join(errs...)
 }
 
 // schemeless drops s3:// or s3a:// and a trailing '/', so Trino's and
@@ -246,7 +279,7 @@ func schemeless(uri string) string {
 // KafkaSASLMechanisms are the values kafka.sasl.mechanism takes.
 var KafkaSASLMechanisms = []string{"plain", "scram-sha-256", "scram-sha-512", "aws-msk-iam", "oauthbearer"}
 
-func (c *Config) validateKafkaSecurity(bad func(key, format string, args ...any)) {
+func (c *Config) validateKafkaSecurity(bad badKey) {
 	t, s := c.Kafka.TLS, c.Kafka.SASL
 	tlsKeysSet := t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify || t.ServerName != ""
 	if tlsKeysSet && !t.Enabled {
@@ -286,7 +319,7 @@ func (c *Config) validateKafkaSecurity(bad func(key, format string, args ...any)
 
 // checkReadable reports a file key whose file cannot be read now, at
 // start-up, rather than at the first connection.
-func checkReadable(bad func(key, format string, args ...any), key, path string) {
+func checkReadable(bad badKey, key, path string) {
 	if path == "" {
 		return
 	}
