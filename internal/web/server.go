@@ -49,11 +49,30 @@ type PartitionLag struct {
 	Lag       int64
 }
 
+// Freshness reports, per table, how old its newest committed event is and
+// how long records take from Kafka to the lake.
+type Freshness interface {
+	Freshness(ctx context.Context) ([]TableFreshness, error)
+}
+
+// TableFreshness is one table's freshness as the status page shows it.
+type TableFreshness struct {
+	Table       string
+	NewestEvent time.Time
+	Age         time.Duration
+	CommittedAt time.Time
+	// LatencyMin and LatencyMax are the last batch's newest and oldest
+	// record's wait from Kafka append to commit; LatencyMean is over every
+	// committed record.
+	LatencyMin, LatencyMax, LatencyMean time.Duration
+}
+
 // Options configure a Server; every source is optional.
 type Options struct {
-	Jobs   Jobs
-	Tables Tables
-	Lag    Lag
+	Jobs      Jobs
+	Tables    Tables
+	Lag       Lag
+	Freshness Freshness
 	// ReportsDir holds <name>/latest.csv per report.
 	ReportsDir string
 	// Gatherer serves /metrics; default prometheus.DefaultGatherer.

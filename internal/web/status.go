@@ -32,6 +32,9 @@ type pageData struct {
 	HasLag      bool
 	Lag         []PartitionLag
 	LagErr      string
+	HasFresh    bool
+	Fresh       []freshView
+	FreshErr    string
 	Reports     []report
 	ReportErr   string
 }
@@ -75,6 +78,16 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Lag = lag
 	}
+	if s.opts.Freshness != nil {
+		d.HasFresh = true
+		fresh, err := s.opts.Freshness.Freshness(ctx)
+		if err != nil {
+			d.FreshErr = err.Error()
+		}
+		for _, f := range fresh {
+			d.Fresh = append(d.Fresh, viewFreshness(f))
+		}
+	}
 	reports, err := readReports(s.opts.ReportsDir)
 	if err != nil {
 		d.ReportErr = err.Error()
@@ -90,6 +103,21 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(buf.Bytes())
+}
+
+type freshView struct {
+	Table, NewestEvent, Age, Committed, Latency, LatencyMean string
+}
+
+func viewFreshness(f TableFreshness) freshView {
+	return freshView{
+		Table:       f.Table,
+		NewestEvent: f.NewestEvent.UTC().Format(time.DateTime),
+		Age:         f.Age.Round(time.Second).String(),
+		Committed:   f.CommittedAt.UTC().Format(time.DateTime),
+		Latency:     fmt.Sprintf("%s – %s", f.LatencyMin.Round(time.Millisecond), f.LatencyMax.Round(time.Millisecond)),
+		LatencyMean: f.LatencyMean.Round(time.Millisecond).String(),
+	}
 }
 
 func viewJob(j scheduler.JobStatus, now time.Time) jobView {

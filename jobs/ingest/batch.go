@@ -79,6 +79,11 @@ type batch struct {
 	eventsCounter prometheus.Counter
 	changes       map[string]map[lake.Partition]bool
 	stats         BatchStats
+	// fresh is what the batch wrote per event table, for the freshness
+	// series; freshTable's entry is kept at hand, as counterTopic's.
+	fresh      map[string]*batchFreshness
+	freshTable string
+	freshCur   *batchFreshness
 }
 
 func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Time) (*batch, error) {
@@ -101,6 +106,7 @@ func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Tim
 		hours:        map[int64]lake.Partition{},
 		changes:      map[string]map[lake.Partition]bool{},
 		stats:        BatchStats{Rows: map[string]int64{}},
+		fresh:        map[string]*batchFreshness{},
 	}, nil
 }
 
@@ -391,6 +397,14 @@ func (b *batch) write(ctx context.Context, r *kgo.Record, d *decoded, ps *partSt
 		topic: r.Topic, partition: int64(r.Partition), offset: r.Offset, ingested: ps.ingestedAt}
 	row.writeTo(f.w)
 	b.stats.Rows[ev.table]++
+	if ev.table != b.freshTable || b.freshCur == nil {
+		if b.freshCur = b.fresh[ev.table]; b.freshCur == nil {
+			b.freshCur = &batchFreshness{}
+			b.fresh[ev.table] = b.freshCur
+		}
+		b.freshTable = ev.table
+	}
+	b.freshCur.add(ev.eventTime, r.Timestamp)
 	return b.endRow(ctx, f, r, ps)
 }
 

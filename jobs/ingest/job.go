@@ -262,6 +262,9 @@ func (j *Job) RunBatch(ctx context.Context) (BatchStats, error) {
 			j.log.Warn("register batch in catalog failed; the next batch repairs the catalog from the lake", "err", err)
 		}
 	}
+	// Committed, and registered where the catalog answered: the records
+	// are visible now.
+	j.metrics.fresh.commit(b.fresh, j.metrics.fresh.now())
 	return st, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,6 +22,7 @@ type Metrics struct {
 	batches     *prometheus.CounterVec // by outcome
 	duration    prometheus.Histogram
 	lag         *prometheus.GaugeVec // by topic, partition
+	fresh       *freshness
 
 	mu      sync.Mutex
 	lastLag map[tp]int64
@@ -28,8 +30,12 @@ type Metrics struct {
 
 // NewMetrics makes the series and registers them on reg (nil: on no
 // registry, for a job whose metrics nobody reads).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{lastLag: map[tp]int64{},
+func NewMetrics(reg prometheus.Registerer) *Metrics { return NewMetricsAt(reg, time.Now) }
+
+// NewMetricsAt is NewMetrics with the clock that the freshness series
+// (silt_table_freshness_seconds) measure ages on.
+func NewMetricsAt(reg prometheus.Registerer, now func() time.Time) *Metrics {
+	m := &Metrics{lastLag: map[tp]int64{}, fresh: newFreshness(now),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "silt_ingest_events_total", Help: "Kafka records consumed and written (to an event table or the dead-letter table).",
 		}, []string{"topic"}),
@@ -60,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"topic", "partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.rows, m.deadLetters, m.bytesIn, m.bytesOut, m.files, m.batches, m.duration, m.lag)
+		reg.MustRegister(m.events, m.rows, m.deadLetters, m.bytesIn, m.bytesOut, m.files, m.batches, m.duration, m.lag, m.fresh)
 	}
 	return m
 }
@@ -98,3 +104,9 @@ func (m *Metrics) Lag() []PartitionLag {
 	})
 	return out
 }
+
+// Freshness is, per event table this process committed to, the newest
+// event time committed, its age now, and the end-to-end latency of the
+// committed records (what silt_table_freshness_seconds and
+// silt_ingest_end_to_end_latency_seconds say), sorted by table.
+func (m *Metrics) Freshness() []TableFreshness { return m.fresh.snapshot() }
