@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/silt-etl/silt/internal/collect"
@@ -121,11 +122,16 @@ func runRun(ctx context.Context, args []string) error {
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
 	if cfg.Embedded {
-		broker, err := startEmbedded(genCtx, cfg, log)
+		broker, err := startEmbedded(cfg)
 		if err != nil {
 			return err
 		}
 		defer broker.Close()
+	}
+	if cfg.Gen.Enabled {
+		if err := startGenerator(genCtx, cfg, log); err != nil {
+			return err
+		}
 	}
 	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
@@ -324,10 +330,10 @@ func (d *runDaemon) stopJobs(ctx context.Context, timeout time.Duration, stopGen
 	}
 }
 
-// startEmbedded starts the in-process broker (and, in the no-config demo,
-// the event generator) and points cfg at the broker. The broker keeps its
-// log beside the lake, so a restart resumes from the committed offsets.
-func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*embedded.Broker, error) {
+// startEmbedded starts the in-process broker and points cfg at it. The
+// broker keeps its log beside the lake (<lake.root>/_kafka), so a restart
+// resumes from the committed offsets.
+func startEmbedded(cfg *config.Config) (*embedded.Broker, error) {
 	dataDir := filepath.Join(cfg.Lake.Root, "_kafka")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded broker data dir: %w", err)
@@ -345,16 +351,30 @@ func startEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 	// Loud on purpose: someone who meant a real Kafka must see at once
 	// that this is the demo broker (set kafka.brokers or SILT_KAFKA_BROKERS).
 	fmt.Fprintf(os.Stderr, "silt run: EMBEDDED demo Kafka broker on %s (kafka.brokers names no real Kafka; set it or SILT_KAFKA_BROKERS for one)\n", strings.Join(cfg.Kafka.Brokers, ","))
-	if !cfg.Demo {
-		return broker, nil
+	return broker, nil
+}
+
+// startGenerator sends synthetic game events to the first of kafka.topics
+// until ctx ends: on in the no-config demo, otherwise only when
+// gen.enabled asks for it; gen.rate 0 sends none.
+func startGenerator(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	conn, err := kafkaClientOpts(cfg)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(os.Stdout, "silt run: embedded Kafka broker on %s, generating %.0f events/s of synthetic demo events to %q\n", strings.Join(cfg.Kafka.Brokers, ","), cfg.Gen.Rate, cfg.Kafka.Topics[0])
+	if cfg.Gen.Rate <= 0 {
+		fmt.Fprintln(os.Stdout, "silt run: generator off: gen.rate is 0")
+		return nil
+	}
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...)}, conn...)
+	topic := cfg.Kafka.Topics[0]
+	fmt.Fprintf(os.Stdout, "silt run: generating %g events/s of synthetic game events to %q on %s (gen.enabled, gen.rate)\n", cfg.Gen.Rate, topic, strings.Join(cfg.Kafka.Brokers, ","))
 	go func() {
-		if err := embedded.Generate(ctx, log, cfg.Kafka.Brokers, cfg.Kafka.Topics[0], cfg.Gen.Rate, cfg.Gen.Hosts, cfg.Gen.EventTypes); err != nil {
+		if err := embedded.Generate(ctx, log, opts, topic, cfg.Gen.Rate, cfg.Gen.Hosts, cfg.Gen.EventTypes); err != nil {
 			log.Error("event generator stopped", "err", err)
 		}
 	}()
-	return broker, nil
+	return nil
 }
 
 func embeddedPort() int {

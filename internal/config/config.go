@@ -29,7 +29,8 @@ type Config struct {
 	// environment, turn it off. It is never read from YAML.
 	Embedded bool `yaml:"-"`
 	// Demo is the embedded broker without a config file: `silt run` then
-	// also generates synthetic events. With a config file it never does.
+	// also serves the collector and, unless SILT_GEN_ENABLED=false,
+	// generates synthetic events (gen.enabled is on there by default).
 	Demo bool `yaml:"-"`
 
 	Kafka   Kafka   `yaml:"kafka"`
@@ -350,6 +351,10 @@ type Collect struct {
 }
 
 type Gen struct {
+	// Enabled makes `silt run` generate synthetic events into its own
+	// topic (the first of kafka.topics). Off by default with a config
+	// file; on in the no-config demo. gen.rate 0 sends nothing.
+	Enabled    bool     `yaml:"enabled" env:"SILT_GEN_ENABLED"`
 	Rate       float64  `yaml:"rate" env:"SILT_GEN_RATE"`
 	Hosts      []string `yaml:"hosts" env:"SILT_GEN_HOSTS"`
 	EventTypes []string `yaml:"event_types" env:"SILT_GEN_EVENT_TYPES"`
@@ -389,10 +394,15 @@ func Load(path string) (*Config, error) {
 		cfg.Demo = path == ""
 		cfg.Kafka.Brokers = []string{EmbeddedBroker}
 	}
+	// The demo generates events unless told not to; anything else only
+	// when gen.enabled asks for it.
+	if _, set := os.LookupEnv("SILT_GEN_ENABLED"); cfg.Demo && !set {
+		cfg.Gen.Enabled = true
+	}
 	if cfg.Catalog.Trino.Location == "" && cfg.Lake.Kind == "s3" {
 		cfg.Catalog.Trino.Location = cfg.Lake.S3.LakeURI()
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.validateCollectAndGen()); err != nil {
 		if path == "" {
 			return nil, fmt.Errorf("embedded config (from environment): %w", err)
 		}

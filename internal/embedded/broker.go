@@ -43,33 +43,41 @@ func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
 func (b *Broker) Close() { b.cluster.Close() }
 
 // Generate publishes synthetic game events to topic at about rate events
-// per second until ctx ends; log gets its end and failed sends.
-func Generate(ctx context.Context, log *slog.Logger, brokers []string, topic string, rate float64, hosts, types []string) error {
-	client, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+// per second (fractions of an event per tick carry over, so 0.5 is one
+// event every two seconds; 0 or less sends nothing) until ctx ends. opts
+// connect to Kafka (brokers, TLS, SASL); log gets its end and failed sends.
+func Generate(ctx context.Context, log *slog.Logger, opts []kgo.Opt, topic string, rate float64, hosts, types []string) error {
+	if rate <= 0 {
+		log.Info("generator off: gen.rate is 0")
+		return nil
+	}
+	client, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic))...)
 	if err != nil {
 		return fmt.Errorf("generator kafka client: %w", err)
 	}
 	defer client.Close()
 	events := gen.NewEvents(uint64(time.Now().UnixNano()), hosts, types)
-	tick := time.NewTicker(100 * time.Millisecond)
+	const ticksPerSecond = 10
+	tick := time.NewTicker(time.Second / ticksPerSecond)
 	defer tick.Stop()
-	perTick := max(int(rate/10), 1)
 	var sent int64
+	due := 0.0
 	for {
 		select {
 		case <-ctx.Done():
 			log.Info("generator stopped", "sent", sent)
 			return nil
 		case now := <-tick.C:
-			for i := 0; i < perTick; i++ {
+			due += rate / ticksPerSecond
+			for ; due >= 1; due-- {
 				ev := events.Next(nil, now)
 				client.Produce(ctx, &kgo.Record{Value: ev.JSON}, func(_ *kgo.Record, err error) {
 					if err != nil && ctx.Err() == nil {
 						log.Warn("generator produce failed", "err", err)
 					}
 				})
+				sent++
 			}
-			sent += int64(perTick)
 		}
 	}
 }
