@@ -66,7 +66,9 @@ stack-down-secure: build
 # bench: Go benchmarks, then end-to-end ingest of 1M events into a local
 # lake (before the stack starts) and MinIO (peak RSS of the silt process),
 # then a 30 s loopback load on the collector publishing to the stack's real
-# Kafka, then 1M events drained from the plain stack's real Kafka into its
+# Kafka, then 1M purchase_sword events written as Parquet by silt (dictionary
+# encoding off and on) and by Trino (CREATE TABLE AS), with their bytes and
+# Trino's query times side by side, then 1M events drained from the plain stack's real Kafka into its
 # MinIO beside the same from the secure stack (SASL_SSL + SCRAM, MinIO
 # over TLS). Numbers go to the terminal; nothing asserts on time. It fails when
 # either run fails, and the load fails on any lost or duplicated
@@ -77,10 +79,11 @@ bench: build
 	@./$(BIN) stack up --state $(STACK_STATE) > /dev/null
 	@$(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -skip-local; \
 	  ingest=$$?; $(GO) run ./testbed/bench/load --duration 30s --stack $(STACK_STATE); \
-	  load=$$?; ./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null && \
+	  load=$$?; $(GO) run ./testbed/bench/trinoparquet -events 1000000 -stack $(STACK_STATE); \
+	  parquet=$$?; ./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null && \
 	  $(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -secure-stack $(SECURE_STACK_STATE); \
 	  secure=$$?; ./$(BIN) stack down --state $(STACK_STATE); ./$(BIN) stack down --state $(SECURE_STACK_STATE); \
-	  test $$ingest -eq 0 && test $$load -eq 0 && test $$secure -eq 0
+	  test $$ingest -eq 0 && test $$load -eq 0 && test $$parquet -eq 0 && test $$secure -eq 0
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

@@ -1,0 +1,331 @@
+// Command trinoparquet compares the Parquet silt writes with the Parquet
+// Trino writes, side by side on a running stack: the same purchase_sword
+// game events written by silt's writer with dictionary encoding off and on
+// into MinIO as Hive tables, and by Trino itself (CREATE TABLE AS SELECT
+// from silt's table, Snappy, partitioned the same way). It prints each
+// table's files and bytes and Trino's median wall time over a few rounds
+// (the tables interleaved within each round) for the queries the lake is
+// for, with silt's ratio to Trino's. Nothing asserts on time.
+//
+//	go run ./testbed/bench/trinoparquet -stack .cache/stack/state.json -events 1000000
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	_ "github.com/trinodb/trino-go-client/trino"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/gen"
+	"github.com/silt-etl/silt/internal/stack"
+	"github.com/silt-etl/silt/jobs/ingest"
+	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/lake/parquetfile"
+)
+
+func main() {
+	events := flag.Int("events", 1_000_000, "purchase_sword events per table")
+	hours := flag.Int("hours", 6, "hours (partitions) the events span")
+	rounds := flag.Int("rounds", 3, "rounds of the queries")
+	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack`")
+	flag.Parse()
+	if err := run(context.Background(), *stateFile, *events, *hours, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "trinoparquet:", err)
+		os.Exit(1)
+	}
+}
+
+// table is one way of writing the events.
+type table struct {
+	name, by   string
+	dictionary int // parquetfile.Options.MaxDictionaryBytes; unused for Trino's
+	files      int
+	bytes      int64
+	times      map[string][]time.Duration
+}
+
+func run(ctx context.Context, stateFile string, n, hours, rounds int) error {
+	if stateFile == "" {
+		return errors.New("no running stack: pass -stack FILE (make bench starts one)")
+	}
+	st, err := stack.Attach(stateFile)
+	if err != nil {
+		return fmt.Errorf("attach to stack %s: %w", stateFile, err)
+	}
+	ep := st.Endpoints()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	schemaName := "bench_parquet_" + hex.EncodeToString(b)
+	store, err := lake.NewS3(ctx, lake.S3Options{
+		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region, Prefix: schemaName,
+		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
+	})
+	if err != nil {
+		return fmt.Errorf("open MinIO: %w", err)
+	}
+	cat, err := catalog.Open(ctx, catalog.Options{Kind: "trino", Trino: catalog.TrinoOptions{
+		URL: ep.TrinoURL, Catalog: ep.TrinoCatalog, Schema: schemaName, Location: ep.TrinoSchemaLocation + schemaName + "/",
+	}}, store)
+	if err != nil {
+		return fmt.Errorf("open Trino: %w", err)
+	}
+	defer cat.Close()
+	// Trino's own writes in Snappy, as silt's are.
+	db, err := sql.Open("trino", ep.TrinoURL+"?session_properties="+ep.TrinoCatalog+".compression_codec:SNAPPY")
+	if err != nil {
+		return fmt.Errorf("open Trino: %w", err)
+	}
+	defer db.Close()
+
+	fmt.Printf("== Parquet: silt's writer vs Trino's, %d purchase_sword events over %d hours, %d rounds (schema %s)\n", n, hours, rounds, schemaName)
+	cols, rows, sizes, start := gameEvents(n, hours)
+	tables := []*table{
+		{name: "sword_silt_plain", by: "silt, PLAIN only", dictionary: -1},
+		{name: "sword_silt", by: "silt (dictionaries)"},
+		{name: "sword_trino", by: "Trino CREATE TABLE AS"},
+	}
+	for _, t := range tables[:2] {
+		began := time.Now()
+		if err := writeTable(ctx, store, cat, t, cols, rows, sizes); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s in %s\n", t.name, time.Since(began).Round(time.Millisecond))
+	}
+	// Trino's file metastore keeps a managed table's files in its own
+	// directory: a schema of its own, without silt's location.
+	trinoSchema := fmt.Sprintf("%q.%q", ep.TrinoCatalog, schemaName+"_trino")
+	trinoTable := trinoSchema + "." + tables[2].name
+	trinoFiles, err := lake.NewS3(ctx, lake.S3Options{
+		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region, Prefix: "_metastore/" + schemaName + "_trino",
+		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
+	})
+	if err != nil {
+		return fmt.Errorf("open MinIO: %w", err)
+	}
+	began := time.Now()
+	for _, q := range []string{
+		"CREATE SCHEMA " + trinoSchema,
+		fmt.Sprintf(`CREATE TABLE %s WITH (format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour']) AS SELECT * FROM %s`, trinoTable, cat.Qualified(tables[1].name)),
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	fmt.Printf("wrote %s in %s\n", tables[2].name, time.Since(began).Round(time.Millisecond))
+	qualified := func(t *table) string {
+		if t == tables[2] {
+			return trinoTable
+		}
+		return cat.Qualified(t.name)
+	}
+	for _, t := range tables {
+		files := store
+		if t == tables[2] {
+			files = trinoFiles
+		}
+		objs, err := files.List(ctx, t.name+"/")
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if !strings.Contains(o.Key, "/.") { // Trino's hidden files, if any
+				t.files++
+				t.bytes += o.Size
+			}
+		}
+	}
+
+	hour := lake.PartitionOf("", start.Add(time.Duration(hours/2)*time.Hour))
+	queries := []struct{ name, sql string }{
+		{"GROUP BY host", "SELECT host, count(*) FROM %s GROUP BY host"},
+		{"count(*) WHERE host =", "SELECT count(*) FROM %s WHERE host = 'game-1.example.com'"},
+		{"count, max(raw_event) WHERE user_id LIKE", "SELECT count(*), max(raw_event) FROM %s WHERE user_id LIKE 'u-1%%'"},
+		{"SELECT * of one hour", fmt.Sprintf("SELECT * FROM %%s WHERE dt = '%s' AND hour = '%s'", hour.Date, hour.Hour)},
+	}
+	answers := map[string]string{}
+	for _, t := range tables {
+		t.times = map[string][]time.Duration{}
+	}
+	for range rounds {
+		for _, q := range queries {
+			for _, t := range tables {
+				began := time.Now()
+				answer, err := runQuery(ctx, db, fmt.Sprintf(q.sql, qualified(t)))
+				if err != nil {
+					return fmt.Errorf("%s on %s: %w", q.name, t.name, err)
+				}
+				t.times[q.name] = append(t.times[q.name], time.Since(began))
+				if prev, ok := answers[q.name]; ok && prev != answer {
+					return fmt.Errorf("%s: %s answers %s, another table %s", q.name, t.name, answer, prev)
+				}
+				answers[q.name] = answer
+			}
+		}
+	}
+
+	trino := tables[2]
+	fmt.Printf("%-24s %6s %10s %7s", "table", "files", "MB", "bytes")
+	for _, q := range queries {
+		fmt.Printf(" | %-s", q.name)
+	}
+	fmt.Println()
+	for _, t := range tables {
+		fmt.Printf("%-24s %6d %10.1f %6.2fx", t.by, t.files, float64(t.bytes)/1e6, float64(t.bytes)/float64(trino.bytes))
+		for _, q := range queries {
+			m, tm := median(t.times[q.name]), median(trino.times[q.name])
+			fmt.Printf(" | %.2fs (%.2fx)", m.Seconds(), m.Seconds()/tm.Seconds())
+		}
+		fmt.Println()
+	}
+	fmt.Println("(median wall time over the rounds; ratios to Trino's own files)")
+	return nil
+}
+
+// gameEvents is n purchase_sword events from silt's generator, spread
+// evenly over hours, as ingest lays them out: system columns, then the
+// event's fields. A file holds one Kafka partition's records: partition 0,
+// offsets counting up.
+func gameEvents(n, hours int) ([]lake.Column, [][]any, []int, time.Time) {
+	cols := append(append([]lake.Column{}, lake.SystemColumns...),
+		lake.Column{Name: "timestamp", Type: lake.TypeVarchar},
+		lake.Column{Name: "host", Type: lake.TypeVarchar},
+		lake.Column{Name: "user_agent", Type: lake.TypeVarchar},
+		lake.Column{Name: "accept", Type: lake.TypeVarchar},
+		lake.Column{Name: "user_id", Type: lake.TypeVarchar},
+		lake.Column{Name: "session", Type: lake.TypeVarchar},
+		lake.Column{Name: "client", Type: lake.TypeVarchar},
+		lake.Column{Name: "seq", Type: lake.TypeDouble},
+		lake.Column{Name: "sword", Type: lake.TypeVarchar},
+		lake.Column{Name: "price", Type: lake.TypeDouble},
+	)
+	fields := map[string]int{"timestamp": 7, "Host": 8, "User-Agent": 9, "Accept": 10, "user_id": 11, "session": 12, "client": 13, "seq": 14, "sword": 15, "price": 16}
+	g := gen.NewEvents(1, nil, []string{"purchase_sword"})
+	start := time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(hours+1) * time.Hour)
+	ingested := lake.Millis.Of(time.Now())
+	rows := make([][]any, 0, n)
+	sizes := make([]int, 0, n)
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Duration(hours) * time.Hour / time.Duration(n))
+		ev := g.Next(nil, at)
+		var m map[string]any
+		if err := json.Unmarshal(ev.JSON, &m); err != nil {
+			panic(err) // the generator's own JSON
+		}
+		row := make([]any, len(cols))
+		row[0], row[1], row[2], row[3], row[4], row[5], row[6] = lake.Millis.Of(at), "event", "events", int64(0), int64(i), ingested, string(ev.JSON)
+		for k, v := range m {
+			if c, ok := fields[k]; ok {
+				row[c] = v
+			}
+		}
+		rows = append(rows, row)
+		sizes = append(sizes, len(ev.JSON))
+	}
+	return cols, rows, sizes, start
+}
+
+// writeTable writes the rows as ingest would with its defaults (objects
+// of one hour and up to target_file_bytes of input, its row group size) and
+// registers the table.
+func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *table, cols []lake.Column, rows [][]any, sizes []int) error {
+	defaults := ingest.DefaultOptions()
+	schema := lake.TableSchema{Table: t.name, Columns: cols[len(lake.SystemColumns):]}
+	if err := lake.SaveSchema(ctx, store, schema); err != nil {
+		return err
+	}
+	var parts []lake.Partition
+	var cur lake.Partition
+	var w *parquetfile.Writer
+	var key string
+	var input int64
+	finish := func() error {
+		if w == nil {
+			return nil
+		}
+		defer w.Discard()
+		rs, size, err := w.Finish()
+		if err != nil {
+			return err
+		}
+		w = nil
+		return store.Put(ctx, key, rs, size)
+	}
+	for i, r := range rows {
+		p := lake.PartitionOf(t.name, time.UnixMilli(r[0].(int64)).UTC())
+		if w != nil && (p != cur || input >= defaults.TargetFileBytes) {
+			if err := finish(); err != nil {
+				return err
+			}
+		}
+		if w == nil {
+			var err error
+			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary})
+			if err != nil {
+				return err
+			}
+			key, input, cur = lake.ObjectKey(p, "events", 0, r[4].(int64)), 0, p
+			if !slices.Contains(parts, p) {
+				parts = append(parts, p)
+			}
+		}
+		if err := w.Write(r, sizes[i]); err != nil {
+			return err
+		}
+		input += int64(sizes[i])
+	}
+	if err := finish(); err != nil {
+		return err
+	}
+	return cat.Register(ctx, []catalog.Change{{Schema: schema, Partitions: parts}})
+}
+
+// runQuery runs q and returns its rows as text (every row read).
+func runQuery(ctx context.Context, db *sql.DB, q string) (string, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	var n int
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var all []string
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		n++
+		if len(cols) <= 2 { // an aggregate: compared across tables
+			all = append(all, fmt.Sprint(vals...))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	slices.Sort(all)
+	return fmt.Sprintf("%d %s", n, strings.Join(all, ";")), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
