@@ -73,6 +73,11 @@ type Options struct {
 	Tables    Tables
 	Lag       Lag
 	Freshness Freshness
+	// TableStats is the tables view (/tables): rows, bytes, files, small
+	// files, columns per table (LakeTableStats).
+	TableStats TableStatsSource
+	// DeadLetters is the dead-letters view (/deadletters).
+	DeadLetters DeadLetters
 	// ReportsDir holds <name>/latest.csv per report.
 	ReportsDir string
 	// Gatherer serves /metrics; default prometheus.DefaultGatherer.
@@ -111,6 +116,8 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /{$}", s.statusPage)
+	s.mux.HandleFunc("GET /tables", s.tablesView)
+	s.mux.HandleFunc("GET /deadletters", s.deadLettersView)
 	return s
 }
 
