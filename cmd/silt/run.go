@@ -257,17 +257,21 @@ func (d *runDaemon) startHTTP(httpCtx, stopping context.Context, stop func(), g 
 	if d.cfg.HTTP.Listen == "" || d.cfg.HTTP.Listen == "off" {
 		return nil
 	}
+	fresh, tables, dead, closeViews := opsViews(d.cfg, d.store, d.deps.metrics)
 	srv := web.New(web.Options{
 		Jobs: d.sched, Tables: web.LakeTables{Store: d.store}, Lag: ingestLag{d.deps.metrics}, ReportsDir: d.cfg.Reports.Out,
+		Freshness: fresh, TableStats: tables, DeadLetters: dead,
 		Ready: d.ready, Connections: d.monitor.Results, Logger: d.log,
 	})
 	srv.Handle("GET /api/events/", d.eventsAPI)
 	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
 	if err != nil {
+		closeViews()
 		return fmt.Errorf("listen on %s (http.listen, or --listen): %w", d.cfg.HTTP.Listen, err)
 	}
 	fmt.Fprintf(os.Stdout, "silt run: status page http://%s/ (metrics at /metrics)\n", ln.Addr())
 	g.Go(func() error {
+		defer closeViews()
 		err := srv.Serve(httpCtx, ln)
 		switch {
 		case stopping.Err() == nil:
