@@ -304,7 +304,13 @@ func (d *runDaemon) startCollector(ctx context.Context, g *errgroup.Group) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stdout, "silt run: collector http://%s/events (GET / , /purchase_a_sword, /join_the_guild)\n", ln.Addr())
+	routes := make([]string, 0, len(d.cfg.Collect.Routes))
+	for path := range d.cfg.Collect.Routes {
+		routes = append(routes, path)
+	}
+	sort.Strings(routes)
+	fmt.Fprintf(os.Stdout, "silt run: collector http://%s/ (POST %s; GET %s)\n", ln.Addr(),
+		strings.Join(d.cfg.Collect.PostPaths, ", "), strings.Join(routes, ", "))
 	g.Go(func() error {
 		if err := col.Serve(ctx, ln); err != nil {
 			d.log.Warn("collector", "err", err)

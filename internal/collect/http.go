@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -16,19 +17,31 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/silt-etl/silt/internal/config"
 )
 
 var parsers = sync.Pool{New: func() any { return new(fastjson.Parser) }}
 
 func (c *Collector) routes(opts Options) (http.Handler, error) {
 	mux := http.NewServeMux()
-	mux.Handle("POST /events", c.wrap("events", c.auth(http.HandlerFunc(c.postEvents))))
+	postPaths := c.cfg.PostPaths
+	if len(postPaths) == 0 {
+		postPaths = []string{"/events"}
+	}
+	for _, path := range postPaths {
+		pat, err := routePattern(path)
+		if err != nil {
+			return nil, fmt.Errorf("collect.post_paths: %w", err)
+		}
+		mux.Handle("POST "+strings.TrimPrefix(pat, "GET "), c.wrap("events", c.auth(http.HandlerFunc(c.postEvents))))
+	}
 	for path, typ := range c.cfg.Routes {
 		pat, err := routePattern(path)
 		if err != nil {
 			return nil, err
 		}
-		mux.Handle(pat, c.wrap("route", c.auth(c.getRoute(typ))))
+		mux.Handle(pat, c.wrap("route", c.auth(c.getRoute(typ, c.cfg.Responses[path]))))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -167,14 +180,27 @@ func (c *Collector) postEvents(w http.ResponseWriter, r *http.Request) {
 	c.accepted(w, len(events))
 }
 
-func (c *Collector) getRoute(eventType string) http.Handler {
+// getRoute records one event of eventType per request and, once Kafka has
+// it, answers resp (a zero resp: 202 with {"accepted":1}).
+func (c *Collector) getRoute(eventType string, resp config.RouteResponse) http.Handler {
+	ctype := resp.ContentType
+	if ctype == "" {
+		ctype = "text/plain; charset=utf-8"
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ev := c.en.routeEvent(eventType, c.en.extras(r, time.Now()))
 		if err := c.publish(r.Context(), [][]byte{ev}, requestID(r)); err != nil {
 			c.fail(w, r, 1, err)
 			return
 		}
-		c.accepted(w, 1)
+		if resp.Status == 0 {
+			c.accepted(w, 1)
+			return
+		}
+		c.metrics.events.WithLabelValues("accepted").Inc()
+		w.Header().Set("Content-Type", ctype)
+		w.WriteHeader(resp.Status)
+		_, _ = io.WriteString(w, resp.Body)
 	})
 }
 

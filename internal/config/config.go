@@ -339,15 +339,32 @@ type HTTP struct {
 }
 
 type Collect struct {
-	Listen        string            `yaml:"listen" env:"SILT_COLLECT_LISTEN"`
-	Topic         string            `yaml:"topic" env:"SILT_COLLECT_TOPIC"`
-	MaxBodyBytes  Size              `yaml:"max_body_bytes" env:"SILT_COLLECT_MAX_BODY_BYTES"`
-	MaxEventBytes Size              `yaml:"max_event_bytes" env:"SILT_COLLECT_MAX_EVENT_BYTES"`
-	Headers       []string          `yaml:"headers" env:"SILT_COLLECT_HEADERS"`
-	Routes        map[string]string `yaml:"routes"`
-	Token         string            `yaml:"token" env:"SILT_COLLECT_TOKEN" secret:"true"`
-	TokenFile     string            `yaml:"token_file" env:"SILT_COLLECT_TOKEN_FILE" secretfile:"Token"`
-	MaxBuffered   int               `yaml:"max_buffered" env:"SILT_COLLECT_MAX_BUFFERED"`
+	Listen        string   `yaml:"listen" env:"SILT_COLLECT_LISTEN"`
+	Topic         string   `yaml:"topic" env:"SILT_COLLECT_TOPIC"`
+	MaxBodyBytes  Size     `yaml:"max_body_bytes" env:"SILT_COLLECT_MAX_BODY_BYTES"`
+	MaxEventBytes Size     `yaml:"max_event_bytes" env:"SILT_COLLECT_MAX_EVENT_BYTES"`
+	Headers       []string `yaml:"headers" env:"SILT_COLLECT_HEADERS"`
+	// PostPaths are the paths that take POSTed events (a JSON object,
+	// an array of them, or NDJSON).
+	PostPaths []string `yaml:"post_paths" env:"SILT_COLLECT_POST_PATHS"`
+	// Routes map a GET path to the event type each request records.
+	Routes map[string]string `yaml:"routes"`
+	// Responses give a GET route its own answer once Kafka has its event
+	// (default: 202 with {"accepted":1}); failures still answer the JSON
+	// error with its status.
+	Responses   map[string]RouteResponse `yaml:"responses"`
+	Token       string                   `yaml:"token" env:"SILT_COLLECT_TOKEN" secret:"true"`
+	TokenFile   string                   `yaml:"token_file" env:"SILT_COLLECT_TOKEN_FILE" secretfile:"Token"`
+	MaxBuffered int                      `yaml:"max_buffered" env:"SILT_COLLECT_MAX_BUFFERED"`
+}
+
+// RouteResponse is what a GET route answers on success.
+type RouteResponse struct {
+	// Status is a 2xx status code.
+	Status int    `yaml:"status"`
+	Body   string `yaml:"body"`
+	// ContentType defaults to text/plain; charset=utf-8.
+	ContentType string `yaml:"content_type"`
 }
 
 type Gen struct {

@@ -52,6 +52,7 @@ func Default() *Config {
 			MaxBodyBytes:  8 << 20,
 			MaxEventBytes: 1 << 20,
 			Headers:       []string{"Host", "User-Agent", "Accept"},
+			PostPaths:     []string{"/events"},
 			Routes: map[string]string{
 				"/":                 "default",
 				"/purchase_a_sword": "purchase_sword",

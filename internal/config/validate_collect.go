@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // validateCollectAndGen checks the collector's routes and responses and
@@ -12,8 +14,55 @@ func (c *Config) validateCollectAndGen() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
+	c.validateCollectPaths(bad)
 	if c.Gen.Rate < 0 {
 		bad("gen.rate", "%g: use events per second, 0 for none (SILT_GEN_RATE)", c.Gen.Rate)
 	}
 	return errors.Join(errs...)
+}
+
+// reservedPaths are the collector's own; no route or POST path may take them.
+var reservedPaths = map[string]bool{"/healthz": true, "/metrics": true}
+
+// validateCollectPaths checks collect.post_paths, collect.routes and
+// collect.responses: paths start with '/', no path is taken twice, and
+// every response belongs to a route and answers 2xx.
+func (c *Config) validateCollectPaths(bad func(key, format string, args ...any)) {
+	col := c.Collect
+	if len(col.PostPaths) == 0 {
+		bad("collect.post_paths", "empty: list at least one path, e.g. [/events] (SILT_COLLECT_POST_PATHS=/events,/api/events)")
+	}
+	seen := map[string]string{}
+	checkPath := func(key, p string) {
+		switch {
+		case !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "{} \t"):
+			bad(key, "%q: a path starts with / and holds no braces or spaces", p)
+		case reservedPaths[p] || strings.HasPrefix(p, "/api/events/"):
+			bad(key, "%q is the collector's own (/healthz, /metrics, the events API under /api/events/): choose another path", p)
+		case seen[p] != "":
+			bad(key, "%q is also in %s: each path once", p, seen[p])
+		default:
+			seen[p] = key
+		}
+	}
+	for _, p := range col.PostPaths {
+		checkPath("collect.post_paths", p)
+	}
+	routes := make([]string, 0, len(col.Routes))
+	for p := range col.Routes {
+		routes = append(routes, p)
+	}
+	sort.Strings(routes)
+	for _, p := range routes {
+		checkPath("collect.routes", p)
+	}
+	for p, r := range col.Responses {
+		key := "collect.responses." + p
+		if _, ok := col.Routes[p]; !ok {
+			bad(key, "%q is not a GET route: add it to collect.routes, or remove the response", p)
+		}
+		if r.Status < 200 || r.Status > 299 {
+			bad(key+".status", "%d: a route answers success with a 2xx status, e.g. 200", r.Status)
+		}
+	}
 }
