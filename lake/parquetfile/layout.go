@@ -45,10 +45,23 @@ type fileLayout struct {
 type chunk struct {
 	pages  []page
 	dict   dictionary
-	noDict bool         // the chunk's remaining pages are PLAIN
-	stats  columnBuffer // only its statistics fields: min and max over the pages
-	nulls  int64
+	noDict bool // the chunk's remaining pages are PLAIN
+	// PLAIN bytes of the values of the chunk's dictionary pages, and the
+	// bytes of their indexes: whether the dictionary pays.
+	sampledPlain, sampledIndexes int64
+	stats                        columnBuffer // only its statistics fields: min and max over the pages
+	nulls                        int64
 }
+
+// When a column chunk stops using its dictionary (see addPage): a first
+// page of at least minJudgedValues values that are all distinct, or, after
+// judgeDictionaryBytes of values, a dictionary and indexes no smaller than
+// the values PLAIN (parquet-java makes this call after its first page of
+// about 1 MiB; silt's pages are smaller, so it judges over several).
+const (
+	minJudgedValues      = 64
+	judgeDictionaryBytes = 64 << 10
+)
 
 // page is an encoded data page and what the indexes say about it.
 type page struct {
@@ -110,19 +123,27 @@ func (l *fileLayout) addPage(col int, c *columnBuffer, rows int64, sc *scratch) 
 	levelsEnd := len(sc.body)
 	dict := false
 	if m.kind != kindBool && !ch.noDict && c.nulls < rows && l.opts.MaxDictionaryBytes > 0 {
-		dictBefore := len(ch.dict.plain)
+		dictBefore, entriesBefore := len(ch.dict.plain), ch.dict.n
 		sc.idx = ch.dict.encode(m.kind, c.plain, sc.idx[:0])
 		sc.body = appendIndexes(sc.body, sc.idx, bitWidth(ch.dict.n))
-		if !ch.dict.used && len(ch.dict.plain)+len(sc.body)-levelsEnd >= len(c.plain) {
-			// On the chunk's first page a dictionary does not beat PLAIN:
-			// the column's values hardly repeat, PLAIN for the whole chunk.
+		values := rows - c.nulls
+		if !ch.dict.used && values >= minJudgedValues && int64(ch.dict.n-entriesBefore) == values {
+			// Every value of the chunk's first page is distinct: the
+			// column's values do not repeat (ids, offsets, raw events).
+			// PLAIN for the whole chunk, without growing a dictionary.
 			ch.noDict = true
 			ch.dict.reset()
 			sc.body = sc.body[:levelsEnd]
 		} else {
 			dict, ch.dict.used = true, true
 			l.groupBytes += int64(len(ch.dict.plain) - dictBefore)
-			ch.noDict = len(ch.dict.plain) > l.opts.MaxDictionaryBytes
+			ch.sampledPlain += int64(len(c.plain))
+			ch.sampledIndexes += int64(len(sc.body) - levelsEnd)
+			// Later pages are PLAIN once the dictionary is full, or once
+			// enough values were seen to tell that the dictionary and its
+			// indexes are no smaller than the values themselves.
+			ch.noDict = len(ch.dict.plain) > l.opts.MaxDictionaryBytes ||
+				ch.sampledPlain >= judgeDictionaryBytes && int64(len(ch.dict.plain))+ch.sampledIndexes >= ch.sampledPlain
 		}
 	}
 	if !dict {

@@ -267,11 +267,15 @@ func TestParquetWriterRejectsMisuse(t *testing.T) {
 // outgrows the bound, and checks each chunk's encodings and dictionary page
 // against the bytes, and every value as DuckDB and parquet-go read them.
 func TestDictionaryEncodingFallsBackToPlain(t *testing.T) {
-	cols := []lake.Column{{Name: "host", Type: lake.TypeVarchar}, {Name: "id", Type: lake.TypeVarchar}, {Name: "wide", Type: lake.TypeVarchar}, {Name: "level", Type: lake.TypeBigint}, {Name: "price", Type: lake.TypeDouble}, {Name: "rare", Type: lake.TypeBoolean}}
+	cols := []lake.Column{{Name: "host", Type: lake.TypeVarchar}, {Name: "id", Type: lake.TypeVarchar}, {Name: "wide", Type: lake.TypeVarchar}, {Name: "level", Type: lake.TypeBigint}, {Name: "price", Type: lake.TypeDouble}, {Name: "rare", Type: lake.TypeBoolean}, {Name: "drawn", Type: lake.TypeDouble}, {Name: "user", Type: lake.TypeVarchar}}
 	const n = 40_000
 	rows := make([][]any, n)
+	rng := rand.New(rand.NewPCG(5, 6))
 	for i := range rows {
-		rows[i] = []any{fmt.Sprintf("game-%d.example.com", i%5), fmt.Sprintf("id-%d", i), fmt.Sprintf("%0100d", i/2), int64(i % 7), float64(i%3) / 2, nil}
+		// drawn: prices from 5000, which repeat across pages more than
+		// within one; user: ids from a million, which hardly repeat.
+		drawn, user := float64(rng.IntN(5000))/100, fmt.Sprintf("u-%d", rng.IntN(1_000_000))
+		rows[i] = []any{fmt.Sprintf("game-%d.example.com", i%5), fmt.Sprintf("id-%d", i), fmt.Sprintf("%0100d", i/2), int64(i % 7), float64(i%3) / 2, nil, drawn, user}
 		if i > n/2 {
 			rows[i][5] = i%2 == 0 // pages of only NULLs before
 		}
@@ -330,6 +334,8 @@ func TestDictionaryEncodingFallsBackToPlain(t *testing.T) {
 	require.Equal(t, plain, encodings["id"], "unique values are not worth a dictionary")
 	require.NotContains(t, dictValues, "id")
 	require.Equal(t, []parquet.Encoding{parquet.Encoding_PLAIN, parquet.Encoding_RLE_DICTIONARY}, encodings["wide"], "dictionary pages, then PLAIN once the dictionary is full")
+	require.Equal(t, dict, encodings["drawn"], "values that repeat across pages keep the dictionary")
+	require.Equal(t, []parquet.Encoding{parquet.Encoding_PLAIN, parquet.Encoding_RLE_DICTIONARY}, encodings["user"], "dictionary pages until the dictionary is seen not to pay, then PLAIN")
 	require.Greater(t, dictBytes["wide"], int32(parquetfile.DefaultMaxDictionaryBytes))
 	require.LessOrEqual(t, dictBytes["wide"], int32(parquetfile.DefaultMaxDictionaryBytes+(256<<10)), "over the bound by at most one page")
 	checkPageIndexes(t, path, rows)
