@@ -16,7 +16,7 @@ import (
 
 func init() {
 	register(&command{
-		name: "gen", usage: "[--rate N] [--count N] [--duration D] [--http URL [--get]] [--seed S]", order: 70,
+		name: "gen", usage: "[--rate N] [--count N] [--duration D] [--http URL [--get]] [--seed S] [--template FILE [--start T --step D]]", order: 70,
 		summary: "publish synthetic game events to Kafka or through a collector",
 		run:     runGen,
 	})
@@ -39,6 +39,9 @@ func runGen(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", 100, "events per POST request or per producer hand-off")
 	workers := fs.Int("workers", 8, "concurrent senders (HTTP connections)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON, with counts per event type and host")
+	template := fs.String("template", "", "a JSON event with placeholders ({{seq}}, {{now_ms}}, {{now_s}}, {{now}}, {{int 1 100}}, {{float 1 100}}, {{choice \"a\" \"b\"}}) instead of the game events")
+	start := fs.String("start", "", "event times from this instant (RFC 3339), one --step apart, instead of the clock: with --seed, the same events every run")
+	step := fs.Duration("step", time.Second, "with --start, the time between consecutive events")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +67,22 @@ func runGen(ctx context.Context, args []string) error {
 	}
 	if *types != "" {
 		o.EventTypes = strings.Split(*types, ",")
+	}
+	if *template != "" {
+		raw, err := os.ReadFile(*template)
+		if err != nil {
+			return fmt.Errorf("--template: %w", err)
+		}
+		if o.Template, err = gen.ParseTemplate(*template, string(raw)); err != nil {
+			return err
+		}
+	}
+	if *start != "" {
+		at, err := time.Parse(time.RFC3339Nano, *start)
+		if err != nil {
+			return fmt.Errorf("--start %q: write an RFC 3339 time like 2026-01-02T15:04:05Z", *start)
+		}
+		o.Now = steppedClock(at, *step)
 	}
 
 	var sink gen.Sink
@@ -112,6 +131,17 @@ func runGen(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d events not accepted; first error: %v", res.Errors, res.FirstErr)
 	}
 	return nil
+}
+
+// steppedClock gives from, from+step, from+2*step, … (gen.Run asks for
+// event times from one goroutine).
+func steppedClock(from time.Time, step time.Duration) func() time.Time {
+	next := from
+	return func() time.Time {
+		at := next
+		next = next.Add(step)
+		return at
+	}
 }
 
 // genSummary is --json's output, for scripts and tests that recount.

@@ -34,6 +34,14 @@ type Options struct {
 	Progress io.Writer
 	// Now gives event times; nil: time.Now.
 	Now func() time.Time
+	// Template, when set, makes the events instead of the game events
+	// (Hosts and EventTypes are then unused).
+	Template *Template
+}
+
+// source makes events one after another.
+type source interface {
+	Next(buf []byte, at time.Time) Event
 }
 
 // Key is one event type on one host, the unit counts are compared in.
@@ -99,7 +107,10 @@ func Run(ctx context.Context, o Options, sink Sink) (*Result, error) {
 		})
 	}
 
-	src := NewEvents(o.Seed, hosts, types)
+	var src source = NewEvents(o.Seed, hosts, types)
+	if o.Template != nil {
+		src = o.Template.Source(o.Seed)
+	}
 	// The burst is a batch or a tenth of a second of events, whichever is
 	// more, so batches do not starve a low rate.
 	tb := newBucket(o.Rate, max(o.Batch, int(o.Rate/10)))
