@@ -34,6 +34,9 @@ type fileLayout struct {
 	chunks     []chunk // the current row group's, per column
 	groupRows  int64
 	groupBytes int64 // encoded pages and dictionaries of the current row group
+	// dictMaps estimates the memory of the current row group's dictionary
+	// maps beyond their values (which groupBytes counts).
+	dictMaps int64
 
 	rowGroups     []*parquet.RowGroup
 	columnIndexes []*parquet.ColumnIndex // per row group and column, in file order
@@ -62,6 +65,10 @@ const (
 	minJudgedValues      = 64
 	judgeDictionaryBytes = 64 << 10
 )
+
+// mapEntryBytes is about what a dictionary map spends per value besides
+// the value's own bytes (key header, index, hash table slack).
+const mapEntryBytes = 48
 
 // page is an encoded data page and what the indexes say about it.
 type page struct {
@@ -137,6 +144,7 @@ func (l *fileLayout) addPage(col int, c *columnBuffer, rows int64, sc *scratch) 
 		} else {
 			dict, ch.dict.used = true, true
 			l.groupBytes += int64(len(ch.dict.plain) - dictBefore)
+			l.dictMaps += int64(ch.dict.n-entriesBefore) * mapEntryBytes
 			ch.sampledPlain += int64(len(c.plain))
 			ch.sampledIndexes += int64(len(sc.body) - levelsEnd)
 			// Later pages are PLAIN once the dictionary is full, or once
@@ -337,7 +345,7 @@ func (l *fileLayout) writeGroup() error {
 	rg.TotalCompressedSize = &compressedTotal
 	l.rowGroups = append(l.rowGroups, rg)
 	l.numRows += l.groupRows
-	l.groupRows, l.groupBytes = 0, 0
+	l.groupRows, l.groupBytes, l.dictMaps = 0, 0, 0
 	return nil
 }
 

@@ -315,7 +315,7 @@ func (w *Writer) encode() error {
 			w.encodeErr = fmt.Errorf("encode parquet rows: %w", err)
 		}
 		w.spare = cols
-		w.encoded.Store(w.file.groupBytes)
+		w.encoded.Store(w.file.groupBytes + w.file.dictMaps)
 	}()
 	return nil
 }
@@ -389,7 +389,7 @@ func packBools(dst, vals []byte) []byte {
 }
 
 // Memory estimates what the writer holds: encoded pages and dictionaries
-// of the current row group and the buffered values.
+// (with their maps) of the current row group and the buffered values.
 func (w *Writer) Memory() int64 {
 	m := w.encoded.Load() + w.inFlight
 	for i := range w.cols {
