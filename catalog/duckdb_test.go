@@ -17,6 +17,7 @@ import (
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
 func duckConfig(t *testing.T, root string) catalog.Options {
+	t.Helper()
 	return catalog.Options{Kind: "duckdb", DuckDBPath: filepath.Join(t.TempDir(), "silt.duckdb")}
 }
 
@@ -57,7 +58,7 @@ func TestDuckDBRegisterGrowRepair(t *testing.T) {
 
 	c, err := catalog.Open(ctx, cfg, store)
 	require.NoError(t, err)
-	defer c.Close()
+	defer func() { require.NoError(t, c.Close()) }()
 	require.NoError(t, c.Register(ctx, changes))
 
 	want := map[string]int64{}
@@ -121,7 +122,7 @@ func TestDuckDBRegisterGrowRepair(t *testing.T) {
 	cfg2 := duckConfig(t, store.Root())
 	c2, err := catalog.Open(ctx, cfg2, store)
 	require.NoError(t, err)
-	defer c2.Close()
+	defer func() { require.NoError(t, c2.Close()) }()
 	require.NoError(t, c2.RepairAll(ctx, store))
 	views5, tables5 := snapshot(t, ctx, c2)
 	require.Equal(t, views3, views5)
@@ -138,7 +139,7 @@ func TestDuckDBEmptyTableAndReader(t *testing.T) {
 
 	c, err := catalog.Open(ctx, cfg, store)
 	require.NoError(t, err)
-	defer c.Close()
+	defer func() { require.NoError(t, c.Close()) }()
 	require.NoError(t, c.RepairAll(ctx, store)) // no files: the view still exists
 	require.Equal(t, int64(0), count(t, c, `SELECT count(*) FROM quiet WHERE host IS NOT NULL`))
 
@@ -158,7 +159,7 @@ func TestDuckDBEmptyTableAndReader(t *testing.T) {
 	require.NoError(t, c.Close())
 	r, err = catalog.OpenReader(ctx, cfg, store)
 	require.NoError(t, err)
-	defer r.Close()
+	defer func() { require.NoError(t, r.Close()) }()
 	require.Equal(t, int64(1), count(t, r, `SELECT count(*) FROM quiet`))
 	require.Error(t, r.Register(ctx, changes), "a read-only catalog does not register")
 }
@@ -169,7 +170,7 @@ func TestRegisterRejectsBadNames(t *testing.T) {
 	require.NoError(t, err)
 	c, err := catalog.Open(ctx, duckConfig(t, store.Root()), store)
 	require.NoError(t, err)
-	defer c.Close()
+	defer func() { require.NoError(t, c.Close()) }()
 	good := lake.TableSchema{Table: "t", Columns: []lake.Column{{Name: "a", Type: lake.TypeVarchar}}}
 	for name, ch := range map[string]catalog.Change{
 		"table":        {Schema: lake.TableSchema{Table: `t"; DROP TABLE x; --`}},

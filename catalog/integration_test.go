@@ -37,6 +37,7 @@ type trinoLake struct {
 }
 
 func newTrinoLake(t *testing.T) *trinoLake {
+	t.Helper()
 	ep := stacktest.Get(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -51,15 +52,17 @@ func newTrinoLake(t *testing.T) *trinoLake {
 }
 
 func (l *trinoLake) open(t *testing.T) *catalog.Catalog {
+	t.Helper()
 	c, err := catalog.Open(t.Context(), l.cfg, l.store)
 	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c
 }
 
 // copyLake copies every object of src into a new local lake: DuckDB reads
 // the very files Trino reads.
 func copyLake(t *testing.T, src lake.Store) *lake.Local {
+	t.Helper()
 	ctx := t.Context()
 	dst, err := lake.NewLocal(t.TempDir())
 	require.NoError(t, err)
@@ -74,15 +77,17 @@ func copyLake(t *testing.T, src lake.Store) *lake.Local {
 }
 
 func openDuck(t *testing.T, store *lake.Local) *catalog.Catalog {
+	t.Helper()
 	cfg := catalog.Options{Kind: "duckdb", DuckDBPath: filepath.Join(t.TempDir(), "silt.duckdb")}
 	c, err := catalog.Open(t.Context(), cfg, store)
 	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	require.NoError(t, c.RepairAll(t.Context(), store))
 	return c
 }
 
 func runCSV(t *testing.T, c *catalog.Catalog, r *reportsql.Report, params map[string]string) (string, int) {
+	t.Helper()
 	values, err := r.Values(params, t0.Add(3*time.Hour))
 	require.NoError(t, err)
 	res, err := report.Execute(t.Context(), c, r, values)
@@ -158,6 +163,7 @@ func TestReportsDifferentialIntegration(t *testing.T) {
 }
 
 func snapshotTrino(t *testing.T, c *catalog.Catalog) []catalog.TableInfo {
+	t.Helper()
 	tables, err := c.Tables(t.Context())
 	require.NoError(t, err)
 	return tables

@@ -82,7 +82,9 @@ func (l *Lazy) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cat != nil {
-		l.cat.Close()
+		if err := l.cat.Close(); err != nil {
+			l.log.Warn("close catalog", "err", err)
+		}
 		l.cat = nil
 	}
 }

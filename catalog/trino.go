@@ -64,7 +64,7 @@ func openTrino(ctx context.Context, t TrinoOptions, log *slog.Logger) (*Catalog,
 	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc, log: log}
 	q := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s.%s WITH (location = %s)", Quote(t.Catalog), Quote(t.Schema), literal(loc))
 	if _, err := db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
-		closeDB()
+		_ = closeDB() // the failed statement is the error to report
 		return nil, redactSecrets(fmt.Errorf("trino at %s: create schema %s.%s: %w", trinoServer(t), t.Catalog, t.Schema, err), t)
 	}
 	return &Catalog{db: db, dialect: Trino, be: be, close: closeDB, log: log}, nil

@@ -46,7 +46,7 @@ func openSecureCatalog(ctx context.Context, t *testing.T, ep *stack.Endpoints, t
 	cfg := catalog.Options{Kind: "trino", Trino: tr}
 	c, err := catalog.Open(ctx, cfg, store)
 	require.NoError(t, err, catalog.ExplainTrinoError(err))
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
 	return c, store
 }
 

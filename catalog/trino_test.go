@@ -100,7 +100,7 @@ func openFast(t *testing.T, tr TrinoOptions) (*Catalog, error) {
 	require.Less(t, time.Since(start), 3*time.Second, "openTrino took %s (err %v)", time.Since(start), err)
 	requireNoSecret(t, err)
 	if c != nil {
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { require.NoError(t, c.Close()) })
 	}
 	return c, err
 }
@@ -246,7 +246,7 @@ func rawServer(t *testing.T, reply []byte) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { _ = l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -256,7 +256,7 @@ func rawServer(t *testing.T, reply []byte) string {
 			buf := make([]byte, 4096)
 			_, _ = c.Read(buf)
 			_, _ = c.Write(reply)
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	return l.Addr().String()

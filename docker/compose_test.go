@@ -349,7 +349,7 @@ func checkNoLiteralSecrets(t *testing.T, file string, blankOK bool) {
 		for k, v := range s.Environment {
 			val, _ := v.(string)
 			// A _FILE variable holds the path of a secret, not the secret.
-			if secretKeyRE.MatchString(k) && !strings.HasSuffix(k, "_FILE") && !(blankOK && val == "") && !requiredRE.MatchString(val) {
+			if secretKeyRE.MatchString(k) && !strings.HasSuffix(k, "_FILE") && (!blankOK || val != "") && !requiredRE.MatchString(val) {
 				t.Errorf("%s: %s: %s = %q: take it from the environment as ${VAR:?message}", file, name, k, val)
 			}
 			// Secrets inside a longer value, like SERVICE_OPTS's JDBC password.
@@ -394,7 +394,7 @@ func envFileValues(t *testing.T, path string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	values := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

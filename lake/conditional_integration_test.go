@@ -21,6 +21,7 @@ import (
 
 // openStackS3 opens the stack's bucket under prefix: a client of its own.
 func openStackS3(t *testing.T, prefix string) *lake.S3 {
+	t.Helper()
 	ep := stacktest.Get(t)
 	st, err := lake.NewS3(context.Background(), lake.S3Options{
 		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Prefix: prefix,

@@ -54,7 +54,7 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	defer func() { _ = os.Remove(tmp.Name()) }() // no-op after a successful rename
 	n, err := io.Copy(tmp, contextReader{ctx, r})
 	if err == nil && size >= 0 && n != size {
 		err = fmt.Errorf("wrote %d bytes, expected %d", n, size)

@@ -52,7 +52,7 @@ func (l *Local) Create(ctx context.Context, key string, data []byte) (Version, e
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", key, err)
 	}
-	defer os.Remove(tmp) // the key keeps its own link to the file
+	defer func() { _ = os.Remove(tmp) }() // the key keeps its own link to the file
 	if err := os.Link(tmp, p); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("create %s: the key exists: %w", key, ErrPreconditionFailed)
@@ -78,7 +78,7 @@ func (l *Local) Replace(ctx context.Context, key string, data []byte, prev Versi
 	if err != nil {
 		return "", fmt.Errorf("replace %s: %w", key, err)
 	}
-	defer os.Remove(tmp) // a no-op after the rename
+	defer func() { _ = os.Remove(tmp) }() // a no-op after the rename
 	err = l.locked(ctx, func() error {
 		_, cur, err := readVersion(p)
 		switch {
@@ -139,7 +139,7 @@ func writeTemp(p string, data []byte) (string, Version, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		_ = os.Remove(f.Name())
 		return "", "", err
 	}
 	return f.Name(), localVersion(data, fi), nil
@@ -152,7 +152,7 @@ func readVersion(p string) ([]byte, Version, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, "", err

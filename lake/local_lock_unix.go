@@ -33,7 +33,7 @@ func (k *lakeLock) acquire(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 		if err := flock(f, syscall.LOCK_EX); err != nil {
-			f.Close()
+			_ = f.Close()
 			k.mu.Unlock()
 			return nil, err
 		}
@@ -44,12 +44,13 @@ func (k *lakeLock) acquire(ctx context.Context) (func(), error) {
 		at, aerr := os.Stat(k.path)
 		if herr == nil && aerr == nil && os.SameFile(held, at) {
 			return func() {
-				flock(f, syscall.LOCK_UN)
-				f.Close()
+				// Closing the file releases the lock too.
+				_ = flock(f, syscall.LOCK_UN)
+				_ = f.Close()
 				k.mu.Unlock()
 			}, nil
 		}
-		f.Close()
+		_ = f.Close()
 		if herr != nil {
 			k.mu.Unlock()
 			return nil, herr

@@ -350,7 +350,7 @@ func speaksTLS(ctx context.Context, endpoint string) bool {
 	if err != nil {
 		return false
 	}
-	conn.Close()
+	_ = conn.Close()
 	return true
 }
 

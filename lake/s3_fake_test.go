@@ -64,6 +64,7 @@ type seenRequest struct {
 }
 
 func newFakeS3(t *testing.T, bucket string) *fakeS3 {
+	t.Helper()
 	f := &fakeS3{bucket: bucket, objects: map[string][]byte{}, uploads: map[string]map[int][]byte{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
@@ -119,7 +120,7 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		w.Header().Set("ETag", fmt.Sprintf(`"part-%d"`, n))
 	case r.Method == http.MethodPost && q.Has("uploadId"):
-		io.Copy(io.Discard, r.Body)
+		_, _ = io.Copy(io.Discard, r.Body)
 		f.mu.Lock()
 		up := f.uploads[q.Get("uploadId")]
 		nums := make([]int, 0, len(up))
@@ -190,7 +191,7 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Last-Modified", time.Now().UTC().Format(http.TimeFormat))
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		if r.Method == http.MethodGet {
-			w.Write(body)
+			_, _ = w.Write(body)
 		}
 	case r.Method == http.MethodDelete:
 		f.mu.Lock()
@@ -237,7 +238,7 @@ func (f *fakeS3) list(w http.ResponseWriter, prefix, maxKeys string) {
 	}
 	f.mu.Unlock()
 	b.WriteString(`</ListBucketResult>`)
-	io.WriteString(w, b.String())
+	_, _ = io.WriteString(w, b.String())
 }
 
 // payload is a request body, decoding aws-chunked (streaming signature) bodies.
@@ -268,7 +269,7 @@ func payload(r *http.Request) ([]byte, error) {
 			return nil, err
 		}
 		out = append(out, chunk...)
-		br.ReadString('\n')
+		_, _ = br.ReadString('\n')
 	}
 }
 
@@ -281,6 +282,7 @@ func s3Error(w http.ResponseWriter, status int, code, message, bucket string) {
 
 // errorServer answers every request with one S3 error, counting requests.
 func errorServer(t *testing.T, tls bool, status int, code, message string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
 	var n atomic.Int32
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
@@ -303,6 +305,7 @@ func hostOf(srv *httptest.Server) string {
 // otherCA writes a self-signed CA certificate that signed nothing the
 // test servers present.
 func otherCA(t *testing.T) string {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -321,6 +324,7 @@ func otherCA(t *testing.T) string {
 }
 
 func writePEM(t *testing.T, der []byte) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -329,18 +333,22 @@ func writePEM(t *testing.T, der []byte) string {
 }
 
 func closedPort(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	if err := l.Close(); err != nil { // else the port is not closed
+		t.Fatal(err)
+	}
 	return addr
 }
 
 // noAWS clears the AWS credential chain's sources and points instance
 // metadata at a closed loopback port (a developer's ~/.aws must not leak in).
 func noAWS(t *testing.T) {
+	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("HOME", dir)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))

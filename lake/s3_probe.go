@@ -26,11 +26,11 @@ func Probe(ctx context.Context, s Store) error {
 	}
 	got, err := ReadAll(ctx, s, key)
 	if err != nil {
-		s.Delete(ctx, key)
+		_ = s.Delete(ctx, key)
 		return fmt.Errorf("probe: read back: %w", err)
 	}
 	if !bytes.Equal(got, body) {
-		s.Delete(ctx, key)
+		_ = s.Delete(ctx, key)
 		return fmt.Errorf("probe: read back %d bytes that differ from the %d written to %s", len(got), len(body), s.URI(key))
 	}
 	if err := s.Delete(ctx, key); err != nil {

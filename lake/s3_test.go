@@ -59,36 +59,42 @@ func TestNewS3ExplainsAndFailsFast(t *testing.T) {
 	}{{
 		name: "wrong secret",
 		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
 			return errorServer(t, false, 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
 		},
 		explain: "the secret key does not match the access key (lake.s3.secret_key / SILT_S3_SECRET_KEY)",
 	}, {
 		name: "unknown access key",
 		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
 			return errorServer(t, false, 403, "InvalidAccessKeyId", "The Access Key Id you provided does not exist in our records.")
 		},
 		explain: "the access key is unknown to the server (lake.s3.access_key / SILT_S3_ACCESS_KEY)",
 	}, {
 		name: "clock skew",
 		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
 			return errorServer(t, false, 403, "RequestTimeTooSkewed", "The difference between the request time and the server's time is too large.")
 		},
 		explain: "the clock differs from the server's by more than 15 minutes (fix the clock: S3 signatures are time-bound)",
 	}, {
 		name: "access denied",
 		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
 			return errorServer(t, false, 403, "AccessDenied", "Access Denied.")
 		},
 		explain: "access to bucket lake is denied to the credentials in use (static keys, access key …TKEY): grant them s3:ListBucket",
 	}, {
 		name: "missing bucket",
 		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
 			return errorServer(t, false, 404, "NoSuchBucket", "The specified bucket does not exist")
 		},
 		explain: "bucket lake does not exist (lake.s3.bucket, or lake.s3.create_bucket: true)",
 	}, {
 		name: "wrong region",
 		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
 			var n atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				n.Add(1)
@@ -100,31 +106,46 @@ func TestNewS3ExplainsAndFailsFast(t *testing.T) {
 		},
 		explain: "the region does not match the bucket's (lake.s3.region / SILT_S3_REGION: the server expects eu-west-1)",
 	}, {
-		name:    "self-signed certificate not in the CA file",
-		server:  func(t *testing.T) (*httptest.Server, *atomic.Int32) { return errorServer(t, true, 200, "", "") },
+		name: "self-signed certificate not in the CA file",
+		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
+			return errorServer(t, true, 200, "", "")
+		},
 		opts:    func(o *lake.S3Options, _ *httptest.Server) { o.Secure, o.CAFile = true, otherCA(t) },
 		explain: "the server's certificate is not signed by a trusted CA (lake.s3.ca_file / SILT_S3_CA_FILE)",
 	}, {
-		name:    "self-signed certificate and no CA file",
-		server:  func(t *testing.T) (*httptest.Server, *atomic.Int32) { return errorServer(t, true, 200, "", "") },
+		name: "self-signed certificate and no CA file",
+		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
+			return errorServer(t, true, 200, "", "")
+		},
 		opts:    func(o *lake.S3Options, _ *httptest.Server) { o.Secure = true },
 		explain: "the server's certificate is not signed by a trusted CA (lake.s3.ca_file / SILT_S3_CA_FILE)",
 	}, {
-		name:   "certificate for another host",
-		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) { return errorServer(t, true, 200, "", "") },
+		name: "certificate for another host",
+		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
+			return errorServer(t, true, 200, "", "")
+		},
 		opts: func(o *lake.S3Options, srv *httptest.Server) {
 			o.Secure, o.CAFile = true, pemOf(srv)
 			o.Endpoint = strings.Replace(o.Endpoint, "127.0.0.1", "localhost", 1)
 		},
 		explain: "the server's certificate is not valid for localhost: it lists example.com, *.example.com, 127.0.0.1, ::1 (lake.s3.endpoint must be one of them)",
 	}, {
-		name:    "https client, plain http server",
-		server:  func(t *testing.T) (*httptest.Server, *atomic.Int32) { return errorServer(t, false, 200, "", "") },
+		name: "https client, plain http server",
+		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
+			return errorServer(t, false, 200, "", "")
+		},
 		opts:    func(o *lake.S3Options, _ *httptest.Server) { o.Secure = true },
 		explain: "the endpoint speaks plain http but lake.s3.secure is true",
 	}, {
-		name:    "plain http client, https server",
-		server:  func(t *testing.T) (*httptest.Server, *atomic.Int32) { return errorServer(t, true, 200, "", "") },
+		name: "plain http client, https server",
+		server: func(t *testing.T) (*httptest.Server, *atomic.Int32) {
+			t.Helper()
+			return errorServer(t, true, 200, "", "")
+		},
 		explain: "the endpoint speaks https: set lake.s3.secure: true (SILT_S3_SECURE=true)",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {

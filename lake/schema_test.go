@@ -2,7 +2,6 @@ package lake_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -25,6 +24,7 @@ func TestAddColumnsRacingWritersLoseNothing(t *testing.T) {
 }
 
 func addColumnsRace(t *testing.T, open func() lake.Store) {
+	t.Helper()
 	ctx := context.Background()
 	const writers = 16
 	committed := make([]lake.TableSchema, writers)
@@ -116,7 +116,7 @@ func TestUpdateSchemaGivesUpAfterLosingEveryRound(t *testing.T) {
 	loser := &alwaysLoses{Store: st}
 	_, err = lake.AddColumns(ctx, loser, "t", []lake.Column{{Name: "b", Type: lake.TypeDouble}})
 	require.Error(t, err)
-	require.True(t, errors.Is(err, lake.ErrPreconditionFailed), "%v", err)
+	require.ErrorIs(t, err, lake.ErrPreconditionFailed, "%v", err)
 	require.Contains(t, err.Error(), "save schema of t: other processes changed it 12 times in a row")
 	require.Equal(t, 12, loser.replaces, "bounded")
 }

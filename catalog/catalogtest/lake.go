@@ -52,7 +52,7 @@ func Write(ctx context.Context, store lake.Store, schemas []lake.TableSchema, ev
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 
 	byTable := map[string]lake.TableSchema{}
 	for _, s := range schemas {

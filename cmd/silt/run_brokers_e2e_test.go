@@ -13,9 +13,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/testbed/stacktest"
-	"github.com/silt-etl/silt/internal/topics"
 )
 
 // TestRunE2EBrokersFromEnvironmentWinOverEmbedded is the production-lake

@@ -21,10 +21,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/internal/stack"
-	"github.com/silt-etl/silt/testbed/stacktest"
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/testbed/lakecheck"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 // TestRunE2ESigtermUnderLoadExactlyOnce stops `silt run` with SIGTERM

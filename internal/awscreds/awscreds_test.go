@@ -46,7 +46,9 @@ func closedPort(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return addr
 }
 
@@ -95,6 +97,7 @@ type fakeSTS struct {
 }
 
 func newFakeSTS(t *testing.T) *fakeSTS {
+	t.Helper()
 	f := &fakeSTS{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.calls.Add(1)
@@ -132,6 +135,7 @@ func newFakeSTS(t *testing.T) *fakeSTS {
 }
 
 func webIdentityEnv(t *testing.T, dir string) {
+	t.Helper()
 	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", writeFile(t, filepath.Join(dir, "token"), "the-web-identity-token"))
 	t.Setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/silt")
 }
@@ -262,7 +266,7 @@ func TestContainerCredentials(t *testing.T) {
 			http.Error(w, "no auth", http.StatusUnauthorized)
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{
+		_ = json.NewEncoder(w).Encode(map[string]any{
 			"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "container-secret", "Token": "container-token",
 			"Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 		})
@@ -294,7 +298,7 @@ func TestEC2InstanceMetadata(t *testing.T) {
 		case r.URL.Path == "/latest/meta-data/iam/security-credentials/":
 			fmt.Fprint(w, "silt-role")
 		case r.URL.Path == "/latest/meta-data/iam/security-credentials/silt-role":
-			json.NewEncoder(w).Encode(map[string]any{
+			_ = json.NewEncoder(w).Encode(map[string]any{
 				"Code": "Success", "AccessKeyId": "ASIAEC2KEY", "SecretAccessKey": "ec2-secret", "Token": "ec2-token",
 				"Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 			})

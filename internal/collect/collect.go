@@ -156,14 +156,18 @@ func (c *Collector) Serve(ctx context.Context, ln net.Listener) error {
 	c.log.Info("collector listening", "addr", ln.Addr().String(), "topic", c.topic)
 	select {
 	case err := <-errc:
-		c.Close(context.WithoutCancel(ctx))
-		return fmt.Errorf("serve collector: %w", err)
+		// The serve error is the cause; a failed close comes after it.
+		return errors.Join(fmt.Errorf("serve collector: %w", err), c.Close(context.WithoutCancel(ctx)))
 	case <-ctx.Done():
 	}
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.produceTimeout+5*time.Second)
 	defer cancel()
 	err := srv.Shutdown(drainCtx)
-	<-errc
+	// Serve returns http.ErrServerClosed once Shutdown starts; anything
+	// else went wrong while serving.
+	if serr := <-errc; err == nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = serr
+	}
 	if cerr := c.Close(drainCtx); err == nil {
 		err = cerr
 	}

@@ -132,7 +132,7 @@ func TestCollectorIntegration(t *testing.T) {
 	}
 
 	recs := readTopic(t, brokers, topic)
-	require.Equal(t, want, len(recs), "records in the topic")
+	require.Len(t, recs, want, "records in the topic")
 	ids := map[string]int{}
 	routes := map[string]string{}
 	for _, r := range recs {
@@ -170,6 +170,7 @@ func TestCollectorIntegration(t *testing.T) {
 // delivers the held events to the real Kafka and the first request gets
 // its 202; the rejected ones are not in the topic.
 func testFullBufferOnRealKafka(t *testing.T, brokers []string) {
+	t.Helper()
 	topic := newTopic(t, brokers)
 	col, srv := realCollectorOpts(t, brokers, topic, func(c *config.Config) { c.Collect.MaxBuffered = 5 },
 		Options{ProduceTimeout: time.Minute, KafkaOpts: []kgo.Opt{kgo.ManualFlushing()}})
@@ -204,7 +205,7 @@ func testFullBufferOnRealKafka(t *testing.T, brokers []string) {
 	require.Equal(t, int64(0), col.Buffered())
 
 	recs := readTopic(t, brokers, topic)
-	require.Equal(t, 5, len(recs), "records in the topic")
+	require.Len(t, recs, 5, "records in the topic")
 	for _, r := range recs {
 		require.Equal(t, "full", decode(t, r)["event_type"])
 		require.Contains(t, string(r.Value), `"id":"held"`)

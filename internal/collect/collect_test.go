@@ -437,7 +437,7 @@ func TestAcksMapToProducerOptions(t *testing.T) {
 			cfg.Kafka.Acks = tc.acks
 			col, err := New(cfg, Options{})
 			require.NoError(t, err)
-			defer col.Close(context.Background())
+			defer func() { require.NoError(t, col.Close(context.Background())) }()
 			cl, ok := col.prod.(*kgo.Client)
 			require.True(t, ok, "the producer is a *kgo.Client")
 			require.Equal(t, tc.want, cl.OptValue(kgo.RequiredAcks))

@@ -82,7 +82,7 @@ func (k *ownKafka) start() {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	k.cmd = exec.Command(k.java, "-Xms128m", "-Xmx384m", "-cp", filepath.Join(k.libs, "*"), "kafka.Kafka", k.conf)
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -133,6 +133,9 @@ func freePort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := ln.Close(); err != nil { // else the port is not free
+		t.Fatal(err)
+	}
+	return port
 }

@@ -58,7 +58,7 @@ func TestBadConfigsNameTheKeyAndTheFix(t *testing.T) {
 			for _, w := range wants {
 				require.Contains(t, err.Error(), w)
 			}
-			require.True(t, strings.Contains(err.Error(), file), "the error names the file")
+			require.Contains(t, err.Error(), file, "the error names the file")
 		})
 	}
 }
@@ -89,7 +89,7 @@ func TestEnvironmentOverridesAndEmbeddedDefault(t *testing.T) {
 	require.ErrorContains(t, err, "SILT_S3_SECURE")
 	t.Setenv("SILT_S3_SECURE", "false")
 
-	os.Unsetenv("SILT_KAFKA_BROKERS")
+	require.NoError(t, os.Unsetenv("SILT_KAFKA_BROKERS"))
 	cfg, err = Load("")
 	require.NoError(t, err)
 	require.Equal(t, []string{EmbeddedBroker}, cfg.Kafka.Brokers)
@@ -136,7 +136,7 @@ func TestSecretFilesFillTheirSecrets(t *testing.T) {
 	require.NotContains(t, err.Error(), "also-set")
 	require.NotContains(t, err.Error(), "s3cr3t-from-file")
 
-	os.Unsetenv("SILT_KAFKA_SASL_PASSWORD")
+	require.NoError(t, os.Unsetenv("SILT_KAFKA_SASL_PASSWORD"))
 	t.Setenv("SILT_KAFKA_SASL_PASSWORD_FILE", filepath.Join(dir, "missing"))
 	_, err = Load("")
 	require.ErrorContains(t, err, "SILT_KAFKA_SASL_PASSWORD_FILE")
@@ -233,9 +233,9 @@ func TestReportsAndDuckDBDefaultBesideALocalLake(t *testing.T) {
 	require.Equal(t, "/srv/reports", cfg.Reports.Out, "an explicit value wins")
 	require.Equal(t, "/srv/catalog.duckdb", cfg.Catalog.DuckDB.Path, "an explicit value wins")
 
-	os.Unsetenv("SILT_LAKE_ROOT")
-	os.Unsetenv("SILT_REPORTS_OUT")
-	os.Unsetenv("SILT_DUCKDB_PATH")
+	require.NoError(t, os.Unsetenv("SILT_LAKE_ROOT"))
+	require.NoError(t, os.Unsetenv("SILT_REPORTS_OUT"))
+	require.NoError(t, os.Unsetenv("SILT_DUCKDB_PATH"))
 	dir := t.TempDir()
 	file := filepath.Join(dir, "silt.yaml")
 	require.NoError(t, os.WriteFile(file, []byte("kafka: {brokers: [k:9092]}\nlake: {root: /data/lake}\nreports: {out: ./out}\n"), 0o644))

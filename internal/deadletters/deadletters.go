@@ -249,7 +249,7 @@ func (r *Reader) copy(ctx context.Context, objs []lake.Object, listed map[string
 	}
 	for key := range r.copies {
 		if !listed[key] {
-			os.Remove(filepath.Join(r.dir, filepath.FromSlash(key)))
+			_ = os.Remove(filepath.Join(r.dir, filepath.FromSlash(key)))
 			delete(r.copies, key)
 		}
 	}
@@ -286,8 +286,8 @@ func download(ctx context.Context, st lake.Store, key, path string) error {
 		return fmt.Errorf("copy %s: %w", key, err)
 	}
 	if _, err := io.Copy(f, rc); err != nil {
-		f.Close()
-		os.Remove(tmp)
+		_ = f.Close()
+		_ = os.Remove(tmp)
 		return fmt.Errorf("copy %s: %w", key, err)
 	}
 	if err := f.Close(); err != nil {

@@ -91,7 +91,7 @@ func TestReadDeadLettersOfARealIngest(t *testing.T) {
 	rem := &remote{Store: store}
 	for name, r := range map[string]*Reader{"local": NewReader(store, ""), "remote": NewReader(rem, "")} {
 		t.Run(name, func(t *testing.T) {
-			defer r.Close()
+			defer func() { _ = r.Close() }()
 			all, err := r.Read(ctx, Filter{})
 			require.NoError(t, err)
 			require.EqualValues(t, 6, all.Total)

@@ -90,7 +90,8 @@ func TestSameSeedSameEvents(t *testing.T) {
 		require.NoError(t, err)
 		return res.PerKey
 	}
-	require.Equal(t, run(), run())
+	first, second := run(), run()
+	require.Equal(t, first, second)
 }
 
 func startCollector(t *testing.T, brokers []string) string {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -61,7 +60,7 @@ func TestGenerateCertsVerify(t *testing.T) {
 	require.True(t, expired.NotBefore.Before(expired.NotAfter))
 	_, err = expired.Verify(clientAuth)
 	var invalid x509.CertificateInvalidError
-	require.True(t, errors.As(err, &invalid), "%v", err)
+	require.ErrorAs(t, err, &invalid, "%v", err)
 	require.Equal(t, x509.Expired, invalid.Reason, "%v", err)
 	// Valid at a time inside its window: expiry is the only thing wrong.
 	clientAuth.CurrentTime = expired.NotBefore.Add(time.Hour)
@@ -109,7 +108,7 @@ func TestGenerateCertsHandshake(t *testing.T) {
 		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: roots,
 	})
 	require.NoError(t, err)
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -117,7 +116,7 @@ func TestGenerateCertsHandshake(t *testing.T) {
 				return
 			}
 			_ = c.(*tls.Conn).Handshake()
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	dial := func(cert, key string) error {
@@ -131,7 +130,7 @@ func TestGenerateCertsHandshake(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		// TLS 1.3: the server's verdict on the client arrives with the first read.
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, err = c.Read(make([]byte, 1))

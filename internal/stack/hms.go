@@ -32,7 +32,7 @@ func (in *installer) installHMS(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { _ = os.RemoveAll(tmp) }()
 		if err := os.WriteFile(filepath.Join(tmp, "pom.xml"), hmsPom, 0o644); err != nil {
 			return err
 		}

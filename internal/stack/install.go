@@ -50,11 +50,11 @@ func (in *installer) once(name string, done func() bool, build func() error) err
 	if err != nil {
 		return fmt.Errorf("lock %s install: %w", name, err)
 	}
-	defer lock.Close()
+	defer func() { _ = lock.Close() }()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("lock %s install: %w", name, err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
 	if done() {
 		return nil
 	}
@@ -126,7 +126,7 @@ func (in *installer) mavenFetch(ctx context.Context, coords, file string) (strin
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	err = in.maven(ctx, tmp, mavenDependencyPlugin("copy"),
 		"-Dartifact="+coords, "-DoutputDirectory="+tmp, "-Dmdep.useBaseVersion=true")
 	if err != nil {
@@ -144,7 +144,7 @@ func untarGz(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	gz, err := gzip.NewReader(f)
 	if err != nil {
 		return fmt.Errorf("unpack %s: %w", src, err)
@@ -183,7 +183,7 @@ func unzip(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("unpack %s: %w", src, err)
 	}
-	defer zr.Close()
+	defer func() { _ = zr.Close() }()
 	for _, f := range zr.File {
 		rel := stripFirst(f.Name)
 		if rel == "" {
@@ -229,7 +229,7 @@ func writeEntry(dst, rel string, mode os.FileMode, dir, symlink bool, link strin
 		return err
 	}
 	if _, err := io.Copy(out, r); err != nil {
-		out.Close()
+		_ = out.Close()
 		return err
 	}
 	return out.Close()

@@ -35,7 +35,7 @@ func (in *installer) installKafka(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { _ = os.RemoveAll(tmp) }()
 		if err := os.WriteFile(filepath.Join(tmp, "pom.xml"), kafkaPom, 0o644); err != nil {
 			return err
 		}

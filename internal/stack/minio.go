@@ -28,14 +28,17 @@ func (in *installer) installMinIO(ctx context.Context) error {
 	return in.once("minio", func() bool { return fileExists(bin) }, func() error {
 		gobin, err := exec.LookPath("go")
 		if err != nil {
-			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			// Only when go is not on PATH: the toolchain that built silt,
+			// right on the machine that built it.
+			gobin = filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // SA1019: a fallback, see above
+
 		}
 		in.say("building MinIO %s@%s with go install into %s (first run only, several minutes)", MinIOModule, MinIOVersion, filepath.Dir(bin))
 		tmp, err := os.MkdirTemp(in.cache, ".minio-")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { _ = os.RemoveAll(tmp) }()
 		cmd := exec.CommandContext(ctx, gobin, "install", "-v", MinIOModule+"@"+MinIOVersion)
 		// GOFLAGS from the caller (e.g. -mod=vendor) would break a module
 		// install outside any module; GOTOOLCHAIN=auto lets MinIO pick its Go.

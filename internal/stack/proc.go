@@ -41,7 +41,7 @@ func startProcess(name string, cmd *exec.Cmd, logPath string, detach bool) (*Pro
 	if err != nil {
 		return nil, fmt.Errorf("open %s log: %w", name, err)
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if !detach {
@@ -161,8 +161,9 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	// Closed before the port is handed out, or it is not free.
+	return port, l.Close()
 }
 
 // logTail is the end of a service log, for error messages.

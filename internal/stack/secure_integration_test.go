@@ -168,7 +168,7 @@ func tlsHandshake(addr string, cfg *tls.Config) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
 	_, err = c.Read(make([]byte, 1))
 	var ne net.Error
@@ -252,7 +252,7 @@ func TestSecureMinIOIntegration(t *testing.T) {
 			obj, err := cl.GetObject(ctx, ep.S3Bucket, key, minio.GetObjectOptions{})
 			require.NoError(t, err)
 			got, err := io.ReadAll(obj)
-			obj.Close()
+			_ = obj.Close()
 			require.NoError(t, err)
 			require.Equal(t, body, got)
 		})

@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -194,6 +193,7 @@ func TestTrinoThriftMetastoreIntegration(t *testing.T) {
 }
 
 func checkHiveCatalog(t *testing.T, ep *stack.Endpoints, catalog string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	s := openLake(t, ep)
@@ -311,7 +311,7 @@ func TestStackStateAttachIntegration(t *testing.T) {
 	require.True(t, names["minio"] && names["kafka"] && names["trino"], "%v", names)
 	require.Equal(t, s.Endpoints().MetastoreURI != "", names["metastore"])
 	_, err = stack.Attach(filepath.Join(t.TempDir(), "missing.json"))
-	require.True(t, errors.Is(err, os.ErrNotExist))
+	require.ErrorIs(t, err, os.ErrNotExist)
 }
 
 // Every process of the stack, and anything it forked, listens on loopback

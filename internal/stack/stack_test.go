@@ -54,7 +54,7 @@ func TestStopKillsProcessGroup(t *testing.T) {
 func TestDownRemovesDirWhenStopFails(t *testing.T) {
 	dir, err := os.MkdirTemp("", "silt-stack-")
 	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	stateFile := filepath.Join(t.TempDir(), "state.json")
 	// Ignores TERM, so only the (here canceled) grace period could end it.
 	cmd := exec.Command("sh", "-c", "trap '' TERM; while :; do sleep 1; done")

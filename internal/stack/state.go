@@ -93,7 +93,7 @@ func (s *Stack) Status(ctx context.Context) []ServiceStatus {
 		if st.Addr != "" {
 			d := net.Dialer{Timeout: 2 * time.Second}
 			if c, err := d.DialContext(ctx, "tcp", st.Addr); err == nil {
-				c.Close()
+				_ = c.Close()
 				st.Listening = true
 			}
 		}

@@ -85,7 +85,7 @@ func (r *report) load(path string) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: ReadAll's error says it all
 	recs, err := csv.NewReader(f).ReadAll()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)

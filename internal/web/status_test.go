@@ -76,7 +76,7 @@ func TestBuildChartPicksFirstNumericByFirstText(t *testing.T) {
 func TestHealthReadyAndMountedHandlers(t *testing.T) {
 	ready := error(nil)
 	s := New(Options{Ready: func() error { return ready }})
-	s.Handle("GET /api/events/count", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, `{"count":3}`) }))
+	s.Handle("GET /api/events/count", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"count":3}`) }))
 	code, body := get(t, s, "/healthz")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "ok\n", body)

@@ -354,7 +354,7 @@ func (j *Job) readRows(ctx context.Context, key string, cols []lake.Column) ([][
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }()
 	_, err = io.Copy(f, rc)
 	if cerr := f.Close(); err == nil {
 		err = cerr

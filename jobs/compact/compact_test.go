@@ -63,6 +63,7 @@ func ingested(t *testing.T, n int) (Options, *lake.Local, map[string]int64) {
 }
 
 func parquetCount(t *testing.T, st lake.Store) int {
+	t.Helper()
 	objs, err := st.List(context.Background(), "")
 	require.NoError(t, err)
 	n := 0

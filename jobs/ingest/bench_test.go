@@ -57,6 +57,7 @@ func BenchmarkDecodeAndEncode(b *testing.B) {
 // decodeAndEncode ingests values into Parquet files in dir, one per
 // table, and returns the bytes written.
 func decodeAndEncode(b *testing.B, values [][]byte, dir string, at time.Time, maxDictionaryBytes int) int64 {
+	b.Helper()
 	d := newDecoder("event_type", "timestamp")
 	tables := map[string]*table{}
 	files := map[string]*parquetFile{}

@@ -122,6 +122,7 @@ func TestTypeFieldsInfersAndRejectsConflicts(t *testing.T) {
 // adoptNew appends the new columns among fs to tbl's schema, as
 // committing them to an empty lake would; it reports whether there were any.
 func adoptNew(t *testing.T, tbl *table, fs []typed) bool {
+	t.Helper()
 	cols := newColumns(fs)
 	s := tbl.schema
 	s.Columns = append(slices.Clone(s.Columns), cols...)

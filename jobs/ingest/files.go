@@ -88,9 +88,6 @@ func (o *openFiles) expired(now time.Time) []fileID {
 	return out
 }
 
-// full reports whether f reached its size bound and must close after this row.
-func (o *openFiles) full(f *parquetFile) bool { return f.inBytes >= o.limits.targetBytes }
-
 // closeAll closes every open file through closeFn, oldest first.
 func (o *openFiles) closeAll(ctx context.Context, closeFn func(context.Context, fileID) error) error {
 	for len(o.order) > 0 {

@@ -187,7 +187,7 @@ func TestTwoJobsRacingForOneSchemaAgree(t *testing.T) {
 			require.Zero(t, rep.Duplicates)
 			if tc.dead > 0 {
 				require.Equal(t, map[string]int64{reasonTypeConflict: tc.dead}, rep.DeadReasons)
-				require.EqualValues(t, tc.dead, stats[1].DeadLetters, "the loser's text scores")
+				require.Equal(t, tc.dead, stats[1].DeadLetters, "the loser's text scores")
 			}
 
 			// No Parquet file disagrees with the schema file.

@@ -192,7 +192,7 @@ func TestE2EIngestThenTrinoCLIAndReport(t *testing.T) {
 		URL: ep.TrinoURL, Catalog: ep.TrinoCatalog, Schema: name, Location: ep.TrinoSchemaLocation + name + "/",
 	}}, store)
 	require.NoError(t, err)
-	defer tc.Close()
+	defer func() { _ = tc.Close() }()
 	rows, err := tc.DB().QueryContext(ctx, byHost)
 	require.NoError(t, err)
 	gotClient := map[string]int{}
@@ -273,7 +273,7 @@ func TestE2EIngestThenTrinoCLIAndReport(t *testing.T) {
 	}
 	dc, err := catalog.Open(ctx, catalog.Options{Kind: "duckdb", DuckDBPath: filepath.Join(t.TempDir(), "silt.duckdb")}, local)
 	require.NoError(t, err)
-	defer dc.Close()
+	defer func() { _ = dc.Close() }()
 	require.NoError(t, dc.RepairAll(ctx, local))
 	reports, err := reportsql.Load("")
 	require.NoError(t, err)

@@ -114,7 +114,7 @@ func (n *Notifier) mail(ctx context.Context, a Alert) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Mail(s.From); err != nil {
 		return fmt.Errorf("smtp mail from: %w", err)
 	}
@@ -145,26 +145,29 @@ func (n *Notifier) dialSMTP(ctx context.Context) (*smtp.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	} else {
-		conn.SetDeadline(time.Now().Add(time.Minute))
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(time.Minute)
+	}
+	if err := conn.SetDeadline(dl); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("smtp: %w", err)
 	}
 	host, _, _ := net.SplitHostPort(s.Addr)
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
-			c.Close()
+			_ = c.Close()
 			return nil, fmt.Errorf("smtp starttls: %w", err)
 		}
 	}
 	if s.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {
-			c.Close()
+			_ = c.Close()
 			return nil, fmt.Errorf("smtp auth (reports.alerts.smtp.username and password): %w", err)
 		}
 	}
@@ -203,7 +206,7 @@ func (n *Notifier) Check(ctx context.Context) (detail string, err error) {
 		if err != nil {
 			return "", fmt.Errorf("webhook %s://%s: %w", u.Scheme, u.Host, err)
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		if u.Scheme == "https" {
 			tc := tls.Client(conn, &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12})
 			if err := tc.HandshakeContext(ctx); err != nil {

@@ -165,7 +165,7 @@ func TestErrorAlert(t *testing.T) {
 			wantFired++
 		}
 	}
-	require.Greater(t, wantFired, 0, "the fixture has windows above the threshold")
+	require.Positive(t, wantFired, "the fixture has windows above the threshold")
 	require.Less(t, wantFired, len(want), "and windows below it")
 
 	values, err := r.Values(params, t0)
@@ -230,7 +230,7 @@ func newDuckCatalog(t *testing.T) (*lake.Local, *catalog.Catalog) {
 	require.NoError(t, err)
 	cat, err := catalog.Open(context.Background(), catalog.Options{Kind: "duckdb", DuckDBPath: filepath.Join(t.TempDir(), "silt.duckdb")}, store)
 	require.NoError(t, err)
-	t.Cleanup(func() { cat.Close() })
+	t.Cleanup(func() { require.NoError(t, cat.Close()) })
 	return store, cat
 }
 

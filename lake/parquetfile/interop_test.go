@@ -442,6 +442,7 @@ func TestParquetInterop(t *testing.T) {
 
 // cacheDir is where .ci/install-deps puts the readers: ~/.cache/silt.
 func cacheDir(t *testing.T) string {
+	t.Helper()
 	home, err := os.UserHomeDir()
 	require.NoError(t, err)
 	return filepath.Join(home, ".cache", "silt")
@@ -450,6 +451,7 @@ func cacheDir(t *testing.T) string {
 // pyarrowPython is the Python of the venv that has pyarrow; without one
 // the test fails in CI and skips elsewhere.
 func pyarrowPython(t *testing.T) string {
+	t.Helper()
 	py := filepath.Join(cacheDir(t), "venv", "bin", "python")
 	if err := exec.Command(py, "-c", "import pyarrow").Run(); err != nil {
 		stacktest.Missing(t, fmt.Sprintf("pyarrow (%s: %v): run bash .ci/install-deps", py, err))
@@ -461,6 +463,7 @@ func pyarrowPython(t *testing.T) string {
 // parquetJavaClasspath is the classpath of parquet-java's jars; without
 // them or java the test fails in CI and skips elsewhere.
 func parquetJavaClasspath(t *testing.T) string {
+	t.Helper()
 	dir := filepath.Join(cacheDir(t), "parquet-java")
 	jars, _ := filepath.Glob(filepath.Join(dir, "parquet-hadoop-*.jar"))
 	if _, err := exec.LookPath("java"); err != nil || len(jars) == 0 {

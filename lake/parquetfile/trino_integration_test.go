@@ -55,7 +55,7 @@ func TestParquetInteropTrinoIntegration(t *testing.T) {
 	require.Len(t, parts, 2)
 	c, err := catalog.Open(ctx, catalog.Options{Kind: "trino", Trino: catalog.TrinoOptions{URL: ep.TrinoURL, Catalog: ep.TrinoCatalog, Schema: name, Location: ep.TrinoSchemaLocation + name + "/"}}, store)
 	require.NoError(t, err)
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	require.NoError(t, c.Register(ctx, []catalog.Change{{Schema: schema, Partitions: parts}}))
 	table := c.Qualified(interopTable)
 

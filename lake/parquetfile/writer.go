@@ -426,8 +426,8 @@ func (w *Writer) Finish() (io.ReadSeeker, int64, error) {
 // Discard removes the spool file.
 func (w *Writer) Discard() {
 	_ = w.wait()
-	w.spool.Close()
-	os.Remove(w.spool.Name())
+	_ = w.spool.Close()
+	_ = os.Remove(w.spool.Name())
 }
 
 // schemaElement declares a column. Every column is OPTIONAL so a field

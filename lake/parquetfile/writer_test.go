@@ -241,6 +241,7 @@ func less(a, b any) bool {
 }
 
 func parseFloat(t *testing.T, s string) string {
+	t.Helper()
 	f, err := strconv.ParseFloat(s, 64)
 	require.NoError(t, err)
 	return fmt.Sprint(f)

@@ -41,6 +41,7 @@ func (w *world) checkExactlyOnce(t *testing.T, n int64, counts map[string]int64)
 // explainGaps logs the missing offset ranges per partition and the
 // manifests, to make a failure of the exactly-once checks debuggable.
 func (w *world) explainGaps(t *testing.T, dir string) {
+	t.Helper()
 	q := fmt.Sprintf(`WITH o AS (SELECT DISTINCT kafka_partition p, kafka_offset o FROM read_parquet('%s/*/*/*/*.parquet', union_by_name=true)),
 		g AS (SELECT p, o, lag(o) OVER (PARTITION BY p ORDER BY o) prev FROM o)
 		SELECT p, prev + 1, o - 1 FROM g WHERE o - prev > 1 ORDER BY p, o`, dir)
@@ -96,9 +97,9 @@ func TestE2EKillNineRecoveryExactlyOnce(t *testing.T) {
 			t.Logf("run finished before its kill at %s", wait)
 		case <-time.After(wait):
 			require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-			<-done
+			waited := <-done // "signal: killed", or an exit just before it
 			kills++
-			t.Logf("kill %d after %s, lag %d", kills, wait, w.groupLag(t))
+			t.Logf("kill %d after %s (%v), lag %d", kills, wait, waited, w.groupLag(t))
 		}
 	}
 	require.Equal(t, wantKills, kills, "runs kept finishing before their kill")

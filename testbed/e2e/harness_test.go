@@ -64,7 +64,7 @@ func newWorld(t *testing.T, partitions int32, extraEnv ...string) *world {
 func sanitize(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
 			if c >= 'A' && c <= 'Z' {
 				b[i] = c + 32
 			} else {

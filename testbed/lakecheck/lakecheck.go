@@ -148,7 +148,7 @@ func download(ctx context.Context, st lake.Store, key, path string) error {
 		return err
 	}
 	if _, err := io.Copy(f, rc); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("download %s: %w", key, err)
 	}
 	return f.Close()

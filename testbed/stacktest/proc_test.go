@@ -60,7 +60,7 @@ func TestListenersSeeOwnSockets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { l.Close() })
+		t.Cleanup(func() { _ = l.Close() })
 		return l.Addr().(*net.TCPAddr).AddrPort()
 	}
 	lo := listen("tcp4", "127.0.0.1:0")

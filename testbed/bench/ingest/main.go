@@ -72,7 +72,7 @@ func run(n int, partitions int32, bin, stateFile string, skipLocal bool) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	env := append(os.Environ(),
 		"SILT_KAFKA_BROKERS="+strings.Join(brokers, ","), "SILT_KAFKA_TOPICS="+topic,
 		"SILT_INGEST_SPOOL_DIR="+tmp, "SILT_LOG_LEVEL=warn",
@@ -153,7 +153,7 @@ func measure(name, bin string, env []string, n int, inBytes int64) error {
 	if err := os.WriteFile(cfg, []byte("log:\n  format: json\n"), 0o644); err != nil {
 		return err
 	}
-	defer os.Remove(cfg)
+	defer func() { _ = os.Remove(cfg) }()
 	cmd := exec.Command(bin, "ingest", "--config", cfg, "--no-register", "--json-stats")
 	cmd.Env = env
 	cmd.Stderr = os.Stderr
@@ -192,7 +192,7 @@ func runPlainVsSecure(n int, partitions int32, bin, plainState, secureState stri
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	// Two rounds in opposite orders: whichever side runs first warms the
 	// page cache and the JVMs for the other, and this machine is shared.
 	plain := struct{ name, state string }{"plaintext", plainState}
