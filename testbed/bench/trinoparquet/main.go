@@ -189,6 +189,9 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int) error {
 		fmt.Println()
 	}
 	fmt.Println("(median wall time over the rounds; ratios to Trino's own files)")
+	for _, q := range queries {
+		fmt.Printf("%s: %.80s\n", q.name, answers[q.name]) // the same from every table
+	}
 	return nil
 }
 
@@ -215,8 +218,9 @@ func gameEvents(n, hours int) ([]lake.Column, [][]any, []int, time.Time) {
 	ingested := lake.Millis.Of(time.Now())
 	rows := make([][]any, 0, n)
 	sizes := make([]int, 0, n)
+	step := time.Duration(hours) * time.Hour / time.Duration(n)
 	for i := range n {
-		at := start.Add(time.Duration(i) * time.Duration(hours) * time.Hour / time.Duration(n))
+		at := start.Add(time.Duration(i) * step)
 		ev := g.Next(nil, at)
 		var m map[string]any
 		if err := json.Unmarshal(ev.JSON, &m); err != nil {
