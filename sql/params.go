@@ -12,7 +12,7 @@ import (
 // Param is one declared parameter: name=type[:default].
 type Param struct {
 	Name    string
-	Type    string // int, float, timestamp or string
+	Type    string // int, float, timestamp, duration or string
 	Default string // empty: required
 }
 
@@ -35,9 +35,9 @@ func parseParams(s string) ([]Param, error) {
 		}
 		seen[p.Name] = true
 		switch p.Type {
-		case "int", "float", "timestamp", "string":
+		case "int", "float", "timestamp", "string", "duration":
 		default:
-			return nil, fmt.Errorf("param %s: type %q: use int, float, timestamp or string", p.Name, p.Type)
+			return nil, fmt.Errorf("param %s: type %q: use int, float, timestamp, duration or string", p.Name, p.Type)
 		}
 		if p.Default != "" {
 			// A default must parse whatever the run time is.
@@ -57,6 +57,9 @@ type (
 	Float     float64
 	Timestamp time.Time
 	String    string
+	// Duration is a whole number of seconds, written 10s, 1m30s or 1h;
+	// it prints as that number of seconds.
+	Duration time.Duration
 )
 
 func (v Int) String() string { return strconv.FormatInt(int64(v), 10) }
@@ -67,6 +70,9 @@ func (v Timestamp) String() string {
 	return "TIMESTAMP '" + time.Time(v).UTC().Format("2006-01-02 15:04:05.000") + "'"
 }
 func (v String) String() string { return "'" + strings.ReplaceAll(string(v), "'", "''") + "'" }
+func (v Duration) String() string {
+	return strconv.FormatInt(int64(time.Duration(v)/time.Second), 10)
+}
 
 // parse turns text into the param's typed value. Timestamps are absolute
 // (RFC 3339, or 2006-01-02[ 15:04[:05]] in UTC) or relative to the run's
@@ -93,6 +99,12 @@ func (p Param) parse(text string, scheduledAt time.Time) (any, error) {
 		return Timestamp(t.UTC().Truncate(time.Millisecond)), nil
 	case "string":
 		return String(text), nil
+	case "duration":
+		d, err := time.ParseDuration(text)
+		if err != nil || d < 0 || d%time.Second != 0 {
+			return nil, fmt.Errorf("%q is not a duration in whole seconds: write it like 10s, 1m or 1h", text)
+		}
+		return Duration(d), nil
 	}
 	return nil, fmt.Errorf("unknown type %q", p.Type)
 }

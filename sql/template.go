@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/silt-etl/silt/internal/ident"
 	"github.com/silt-etl/silt/lake"
@@ -25,8 +26,10 @@ type Engine struct {
 //	    columns, UNION ALL over the tables; an empty relation when none has.
 //	{{from "log" "event_time:timestamp" "level"}}  one table's columns, the
 //	    same empty relation when the table or a column is missing.
-//	{{window "event_time" .window_minutes}}  the start of the N-minute
-//	    window (aligned to the Unix epoch, UTC) holding the timestamp column.
+//	{{window "event_time" .window}}  the start of the window (aligned to
+//	    the Unix epoch, UTC) holding the timestamp column: .window is a
+//	    duration param (10s, 1m, 1h; whole seconds, up to 7 days) or, as
+//	    before durations, an int param counting minutes.
 //
 // Params print as literals: {{.start}} is TIMESTAMP '2024-05-01 10:00:00.000'.
 var placeholderFuncs = template.FuncMap{
@@ -165,23 +168,29 @@ func (g *gen) from(table string, specs ...string) (string, error) {
 // window truncates to whole seconds since the epoch, divides, multiplies
 // back: plain integer arithmetic both engines agree on, where their
 // bucketing functions differ in origin and result type.
-func (g *gen) window(column string, minutes any) (string, error) {
+func (g *gen) window(column string, size any) (string, error) {
 	if !ident.Valid(column) {
 		return "", fmt.Errorf("window: column %q is not an identifier", column)
 	}
-	var m int64
-	switch v := minutes.(type) {
-	case Int:
-		m = int64(v)
-	case int:
-		m = int64(v)
+	var s int64
+	switch v := size.(type) {
+	case Duration:
+		s = int64(time.Duration(v) / time.Second)
+		if s < 1 || s > 7*24*3600 {
+			return "", fmt.Errorf("window: %s: use 1s to 168h", time.Duration(v))
+		}
+	case Int, int:
+		m, _ := v.(Int)
+		if n, ok := v.(int); ok {
+			m = Int(n)
+		}
+		if m < 1 || m > 7*24*60 {
+			return "", fmt.Errorf("window: %d minutes: use 1 to 10080", m)
+		}
+		s = int64(m) * 60
 	default:
-		return "", fmt.Errorf("window: minutes must be an int param, got %T", minutes)
+		return "", fmt.Errorf("window: the size must be a duration param (10s, 1m, 1h) or an int param of minutes, got %T", size)
 	}
-	if m < 1 || m > 7*24*60 {
-		return "", fmt.Errorf("window: %d minutes: use 1 to 10080", m)
-	}
-	s := m * 60
 	const epoch = "TIMESTAMP '1970-01-01 00:00:00'"
 	secs := fmt.Sprintf(`date_diff('second', %s, "%s")`, epoch, column)
 	if g.e.Dialect == "trino" {

@@ -1,0 +1,113 @@
+package catalog_test
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/catalog/catalogtest"
+	"github.com/silt-etl/silt/jobs/report"
+	"github.com/silt-etl/silt/lake"
+	reportsql "github.com/silt-etl/silt/sql"
+)
+
+// windowSizes are the event_counts_by_window sizes checked on each engine:
+// sub-minute, a minute, one not dividing a minute, an hour, and the older
+// window_minutes form.
+var windowSizes = []map[string]string{
+	{"window": "10s"}, {"window": "1m"}, {"window": "90s"}, {"window": "1h"}, {"window_minutes": "7"},
+}
+
+// expectedWindowCounts is event_counts_by_window's CSV computed in Go from
+// the events themselves: windows aligned to the Unix epoch, start
+// inclusive, end exclusive, sorted by window then type.
+func expectedWindowCounts(events []catalogtest.Event, size time.Duration, start, end time.Time) string {
+	type key struct {
+		window time.Time
+		typ    string
+	}
+	counts := map[key]int{}
+	for _, e := range events {
+		if e.Time.Before(start) || !e.Time.Before(end) {
+			continue
+		}
+		secs := e.Time.Unix() / int64(size/time.Second) * int64(size/time.Second)
+		counts[key{time.Unix(secs, 0).UTC(), e.Table}]++
+	}
+	keys := make([]key, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if !keys[i].window.Equal(keys[j].window) {
+			return keys[i].window.Before(keys[j].window)
+		}
+		return keys[i].typ < keys[j].typ
+	})
+	var b strings.Builder
+	b.WriteString("window_start,event_type,events\r\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s,%s,%d\r\n", k.window.Format("2006-01-02T15:04:05.000Z"), k.typ, counts[k])
+	}
+	return b.String()
+}
+
+// windowSize is the size a params set asks for.
+func windowSize(t *testing.T, params map[string]string) time.Duration {
+	t.Helper()
+	if w, ok := params["window"]; ok {
+		d, err := time.ParseDuration(w)
+		require.NoError(t, err)
+		return d
+	}
+	var m int
+	_, err := fmt.Sscan(params["window_minutes"], &m)
+	require.NoError(t, err)
+	return time.Duration(m) * time.Minute
+}
+
+// windowCSV runs event_counts_by_window on c with params over [start, end).
+func windowCSV(t *testing.T, c *catalog.Catalog, params map[string]string, start, end time.Time) (string, int) {
+	t.Helper()
+	reports, err := reportsql.Load("")
+	require.NoError(t, err)
+	all := map[string]string{"start": start.Format(time.RFC3339Nano), "end": end.Format(time.RFC3339Nano)}
+	for k, v := range params {
+		all[k] = v
+	}
+	r := reports["event_counts_by_window"]
+	values, err := r.Values(all, end)
+	require.NoError(t, err)
+	res, err := report.Execute(t.Context(), c, r, values)
+	require.NoError(t, err, "event_counts_by_window %v on %s", params, c.Dialect())
+	var b strings.Builder
+	require.NoError(t, res.WriteCSV(&b))
+	return b.String(), len(res.Rows)
+}
+
+// Windows of 10s, 1m, 90s and 1h on DuckDB count exactly what the events
+// say (the Trino side is TestWindowDurationsDifferentialIntegration).
+func TestWindowDurationsOnDuckDB(t *testing.T) {
+	ctx := t.Context()
+	store, err := lake.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	events := catalogtest.Generate(3, 600, t0, 20*time.Minute)
+	_, err = catalogtest.Write(ctx, store, catalogtest.Schemas(), events, 0)
+	require.NoError(t, err)
+	c, err := catalog.Open(ctx, duckConfig(t, store.Root()), store)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	require.NoError(t, c.RepairAll(ctx, store))
+
+	start, end := t0.Add(95*time.Second), t0.Add(17*time.Minute)
+	for _, params := range windowSizes {
+		got, n := windowCSV(t, c, params, start, end)
+		require.Greater(t, n, 2, "%v", params)
+		require.Equal(t, expectedWindowCounts(events, windowSize(t, params), start, end), got, "%v", params)
+	}
+}
