@@ -94,7 +94,7 @@ func runGen(ctx context.Context, args []string) error {
 				routes[typ] = path
 			}
 		}
-		sink = gen.NewHTTPSink(*httpURL, cfg.Collect.Token, routes, *workers)
+		sink = gen.NewHTTPSink(*httpURL, cfg.Collect.Token, routes, *workers).WithPostPath(cfg.Collect.PostPaths[0])
 	} else {
 		bs := cfg.Kafka.Brokers
 		if *brokers != "" {

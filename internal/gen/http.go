@@ -19,6 +19,8 @@ type HTTPSink struct {
 	token  string
 	// routes maps an event type to its GET path; nil means POST batches.
 	routes map[string]string
+	// postPath is where batches are POSTed (collect.post_paths).
+	postPath string
 }
 
 // NewHTTPSink sends to the collector at base (http://host:port). With
@@ -27,11 +29,21 @@ func NewHTTPSink(base, token string, routes map[string]string, conns int) *HTTPS
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = max(conns, 2)
 	return &HTTPSink{
-		base:   strings.TrimRight(base, "/"),
-		client: &http.Client{Transport: tr, Timeout: time.Minute},
-		token:  token,
-		routes: routes,
+		base:     strings.TrimRight(base, "/"),
+		client:   &http.Client{Transport: tr, Timeout: time.Minute},
+		token:    token,
+		routes:   routes,
+		postPath: "/events",
 	}
+}
+
+// WithPostPath makes batches go to path (one of the collector's
+// collect.post_paths) instead of /events.
+func (h *HTTPSink) WithPostPath(path string) *HTTPSink {
+	if path != "" {
+		h.postPath = path
+	}
+	return h
 }
 
 func (h *HTTPSink) Send(ctx context.Context, batch []Event, done func(Event, error)) {
@@ -46,7 +58,7 @@ func (h *HTTPSink) Send(ctx context.Context, batch []Event, done func(Event, err
 		body.Write(ev.JSON)
 		body.WriteByte('\n')
 	}
-	err := h.do(ctx, http.MethodPost, h.base+"/events", "", &body)
+	err := h.do(ctx, http.MethodPost, h.base+h.postPath, "", &body)
 	for _, ev := range batch {
 		done(ev, err)
 	}

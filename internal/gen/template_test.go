@@ -3,6 +3,8 @@ package gen
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +113,25 @@ func TestRunWithTemplate(t *testing.T) {
 	require.Len(t, counts, 2)
 	require.Equal(t, counts["user_click"], res.PerKey[Key{"user_click", "web-1"}])
 	require.Equal(t, counts["user_view"], res.PerKey[Key{"user_view", "web-1"}])
+}
+
+// With a post path, batches go where the collector takes them
+// (collect.post_paths), e.g. the Flask API's /api/events.
+func TestHTTPSinkPostPath(t *testing.T) {
+	var mu sync.Mutex
+	paths := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths[r.Method+" "+r.URL.Path]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	tpl, err := ParseTemplate("click.json", `{"event_type":"user_click","timestamp":{{now_ms}}}`)
+	require.NoError(t, err)
+	res, err := Run(context.Background(), Options{Seed: 1, Count: 30, Batch: 10, Workers: 1, Template: tpl},
+		NewHTTPSink(srv.URL, "", nil, 1).WithPostPath("/api/events"))
+	require.NoError(t, err)
+	require.EqualValues(t, 30, res.Accepted)
+	require.Equal(t, map[string]int{"POST /api/events": 3}, paths)
 }
