@@ -83,3 +83,11 @@ func TestParseSince(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestSelectLettersByOffsetAndLimit(t *testing.T) {
+	all := sampleDeadLetters().Latest
+	require.Len(t, selectLetters(all, nil, 0), 2)
+	require.Equal(t, all[:1], selectLetters(all, nil, 1))
+	got := selectLetters(all, map[string]bool{"events/0/12": true, "events/9/9": true}, 0)
+	require.Equal(t, []deadletters.Letter{all[1]}, got)
+}
