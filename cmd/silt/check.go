@@ -94,7 +94,7 @@ func printChecks(w io.Writer, results []probe.Result) {
 		fmt.Fprintf(tw, "%s\tFAIL\t%s\t%s\n", r.Service, r.Target, cause)
 		fmt.Fprintf(tw, "\t\t\terror: %s\n", r.Error)
 	}
-	tw.Flush()
+	_ = tw.Flush() // the terminal: no one left to tell
 }
 
 // serviceProbes checks what cfg configures. store, when set, is the lake

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,7 +27,7 @@ func init() {
 // excerptChars is how much of a dead letter's raw text the table shows.
 const excerptChars = 80
 
-func runDeadLetters(ctx context.Context, args []string) error {
+func runDeadLetters(ctx context.Context, args []string) (err error) {
 	fs := flag.NewFlagSet("deadletters", flag.ContinueOnError)
 	var common commonFlags
 	common.bind(fs)
@@ -55,7 +56,7 @@ func runDeadLetters(ctx context.Context, args []string) error {
 		return err
 	}
 	r := deadletters.NewReader(store, "")
-	defer r.Close()
+	defer func() { err = errors.Join(err, r.Close()) }()
 	sum, err := r.Read(ctx, deadletters.Filter{Since: since, Kind: *kind, Limit: *limit})
 	if err != nil {
 		return err

@@ -44,7 +44,9 @@ func main() {
 			if pprof.StartCPUProfile(f) == nil {
 				code := run(os.Args[1:])
 				pprof.StopCPUProfile()
-				f.Close()
+				if err := f.Close(); err != nil {
+					fmt.Fprintln(os.Stderr, "silt: SILT_CPUPROFILE:", err)
+				}
 				os.Exit(code)
 			}
 		}

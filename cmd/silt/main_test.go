@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -27,7 +26,7 @@ func TestPanicMessageIsScrubbedOfSecrets(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SILT_TEST_PANIC=1")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
-	require.True(t, errors.As(err, &exit), "the child must exit non-zero: %v\n%s", err, out)
+	require.ErrorAs(t, err, &exit, "the child must exit non-zero: %v\n%s", err, out)
 	require.Equal(t, 2, exit.ExitCode(), "%s", out)
 	require.Contains(t, string(out), "panic: login with <redacted> failed")
 	require.Contains(t, string(out), "goroutine", "the stack is printed")

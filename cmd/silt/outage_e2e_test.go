@@ -299,9 +299,9 @@ func (o *outageWorld) killAndRestart(t *testing.T) {
 	termed := (killed + 1) % 3
 	began := time.Now()
 	require.NoError(t, o.procs[killed].cmd.Process.Signal(syscall.SIGKILL))
-	<-o.procs[killed].done
+	waited := <-o.procs[killed].done // "signal: killed"
 	o.procs[termed].stop(t)
-	t.Logf("%s: killed silt-%d (held the %s lease), stopped silt-%d", name, killed+1, outageReport, termed+1)
+	t.Logf("%s: killed silt-%d (held the %s lease; %v), stopped silt-%d", name, killed+1, outageReport, waited, termed+1)
 
 	time.Sleep(5 * time.Second)
 	o.procs[termed] = o.startSilt(t, termed)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ func init() {
 	})
 }
 
-func runQuery(ctx context.Context, args []string) error {
+func runQuery(ctx context.Context, args []string) (err error) {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	var common commonFlags
 	common.bind(fs)
@@ -47,7 +48,7 @@ func runQuery(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer cat.Close()
+	defer func() { err = errors.Join(err, cat.Close()) }()
 	res, err := report.Query(ctx, cat.DB(), q)
 	if err != nil {
 		return err

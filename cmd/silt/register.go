@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,7 +18,7 @@ func init() {
 	})
 }
 
-func runRegister(ctx context.Context, args []string) error {
+func runRegister(ctx context.Context, args []string) (err error) {
 	fs := flag.NewFlagSet("register", flag.ContinueOnError)
 	var common commonFlags
 	common.bind(fs)
@@ -40,7 +41,7 @@ func runRegister(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer cat.Close()
+	defer func() { err = errors.Join(err, cat.Close()) }()
 	if err := cat.RepairAll(ctx, store); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ func (p paramFlags) Set(s string) error {
 	return nil
 }
 
-func runReport(ctx context.Context, args []string) error {
+func runReport(ctx context.Context, args []string) (err error) {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	var common commonFlags
 	common.bind(fs)
@@ -75,7 +76,7 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer cat.Close()
+	defer func() { err = errors.Join(err, cat.Close()) }()
 	res, alertErr := report.Run(ctx, cat, r, values)
 	if res == nil {
 		return alertErr

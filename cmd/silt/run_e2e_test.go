@@ -57,7 +57,7 @@ func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon
 	t.Cleanup(func() {
 		if d.cmd.ProcessState == nil {
 			_ = d.cmd.Process.Kill()
-			<-d.done
+			t.Logf("silt stopped at cleanup: %v", <-d.done)
 		}
 	})
 	return d
@@ -188,7 +188,7 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 	f, err := os.Open(latest)
 	require.NoError(t, err)
 	recs, err := csv.NewReader(f).ReadAll()
-	f.Close()
+	require.NoError(t, f.Close())
 	require.NoError(t, err)
 	require.Equal(t, []string{"host", "event_type", "events"}, recs[0])
 	defaults := config.Default()

@@ -170,7 +170,7 @@ func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().String()
 }
 
@@ -203,7 +203,7 @@ func TestSecureE2EPipelineOverTLSAndAuth(t *testing.T) {
 	f, err := os.Open(csvPath)
 	require.NoError(t, err)
 	recs, err := csv.NewReader(f).ReadAll()
-	f.Close()
+	require.NoError(t, f.Close())
 	require.NoError(t, err)
 	reported := map[string]int64{}
 	for _, r := range recs[1:] {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +57,7 @@ func TestStackUpDownE2E(t *testing.T) {
 	out, err = silt("status")
 	require.NoError(t, err, "silt stack status on a running stack:\n%s", out)
 	for name := range names {
-		require.Regexp(t, regexp.MustCompile(`(?m)^`+name+`\s.*\sup\s`), out, "status of %s", name)
+		require.Regexp(t, `(?m)^`+name+`\s.*\sup\s`, out, "status of %s", name)
 	}
 
 	// A failure drill: one service stopped (status says so and fails),
@@ -67,13 +66,13 @@ func TestStackUpDownE2E(t *testing.T) {
 	require.NoError(t, err, "silt stack stop minio:\n%s", out)
 	out, err = silt("status")
 	require.Error(t, err, "status with minio stopped:\n%s", out)
-	require.Regexp(t, regexp.MustCompile(`(?m)^minio\s.*\sdown\s`), out)
-	require.Regexp(t, regexp.MustCompile(`(?m)^kafka\s.*\sup\s`), out, "the other services keep running")
+	require.Regexp(t, `(?m)^minio\s.*\sdown\s`, out)
+	require.Regexp(t, `(?m)^kafka\s.*\sup\s`, out, "the other services keep running")
 	out, err = silt("start", "minio")
 	require.NoError(t, err, "silt stack start minio:\n%s", out)
 	out, err = silt("status")
 	require.NoError(t, err, "status after minio's restart:\n%s", out)
-	require.Regexp(t, regexp.MustCompile(`(?m)^minio\s.*\sup\s`), out)
+	require.Regexp(t, `(?m)^minio\s.*\sup\s`, out)
 	st, err = stack.Attach(state)
 	require.NoError(t, err)
 	for _, p := range st.State().Processes {
@@ -102,7 +101,7 @@ func TestStackUpDownE2E(t *testing.T) {
 
 	out, err = silt("status")
 	require.Error(t, err, "silt stack status after down:\n%s", out)
-	require.True(t, strings.Contains(out, "no stack running"), "status after down: %s", out)
+	require.Contains(t, out, "no stack running", "status after down: %s", out)
 }
 
 // silt stack up --secure, status, trino and down as a user runs them, on a
@@ -142,7 +141,7 @@ func TestSecureStackUpDownE2E(t *testing.T) {
 	out, err = silt("status")
 	require.NoError(t, err, "silt stack status:\n%s", out)
 	for _, name := range []string{"minio", "kafka", "trino"} {
-		require.Regexp(t, regexp.MustCompile(`(?m)^`+name+`\s.*\sup\s`), out, "status of %s", name)
+		require.Regexp(t, `(?m)^`+name+`\s.*\sup\s`, out, "status of %s", name)
 	}
 
 	// TRINO_PASSWORD comes from the state file, not from the caller.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,7 +17,7 @@ func init() {
 	})
 }
 
-func runTables(ctx context.Context, args []string) error {
+func runTables(ctx context.Context, args []string) (err error) {
 	fs := flag.NewFlagSet("tables", flag.ContinueOnError)
 	var common commonFlags
 	common.bind(fs)
@@ -29,7 +30,7 @@ func runTables(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer cat.Close()
+	defer func() { err = errors.Join(err, cat.Close()) }()
 	tables, err := cat.Tables(ctx)
 	if err != nil {
 		return err

@@ -89,7 +89,7 @@ func TestTablesAndDeadLettersViewsOnMinIOIntegration(t *testing.T) {
 	}
 
 	r := deadletters.NewReader(store, "")
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	sum, err := r.Read(ctx, deadletters.Filter{})
 	require.NoError(t, err)
 	require.EqualValues(t, 3, sum.Total)

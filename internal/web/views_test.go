@@ -156,7 +156,7 @@ func TestTablesViewMatchesTheLake(t *testing.T) {
 func TestDeadLettersViewEscapesEverything(t *testing.T) {
 	store := ingestedLake(t)
 	r := deadletters.NewReader(store, "")
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	s := New(Options{DeadLetters: r, Now: func() time.Time { return viewNow }})
 	code, body := get(t, s, "/deadletters")
 	require.Equal(t, http.StatusOK, code)
@@ -189,7 +189,7 @@ func TestDeadLettersAndTablesViewsInHeadlessBrowser(t *testing.T) {
 	bin := chromium(t)
 	store := ingestedLake(t)
 	r := deadletters.NewReader(store, "")
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	srv := httptest.NewServer(New(Options{DeadLetters: r, TableStats: &LakeTableStats{Store: store, TargetFileBytes: 40_000},
 		Now: func() time.Time { return viewNow }}))
 	defer srv.Close()

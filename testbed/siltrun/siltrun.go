@@ -57,7 +57,7 @@ func Start(t *testing.T, dir string, env []string, args ...string) *Daemon {
 	t.Cleanup(func() {
 		if d.cmd.ProcessState == nil {
 			_ = d.cmd.Process.Kill()
-			<-d.done
+			t.Logf("silt stopped at cleanup: %v", <-d.done)
 		}
 	})
 	return d
