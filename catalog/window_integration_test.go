@@ -34,3 +34,21 @@ func TestWindowDurationsDifferentialIntegration(t *testing.T) {
 		t.Logf("window %v: %d rows identical on Trino and DuckDB", params, n)
 	}
 }
+
+// The generic moving average (table, key and value as params) gives the
+// same rows on Trino and DuckDB, and the averages computed in Go.
+func TestGenericMovingAverageDifferentialIntegration(t *testing.T) {
+	tl := newTrinoLake(t)
+	tc := tl.open(t)
+	events := catalogtest.Generate(4, 300, t0, 20*time.Minute)
+	changes, err := catalogtest.Write(t.Context(), tl.store, catalogtest.Schemas(), events, 0)
+	require.NoError(t, err)
+	require.NoError(t, tc.Register(t.Context(), changes))
+	dc := openDuck(t, copyLake(t, tl.store))
+
+	start, end := t0, t0.Add(15*time.Minute)
+	trino := reportCSV(t, tc, "moving_average", movingAverageParams, start, end)
+	duck := reportCSV(t, dc, "moving_average", movingAverageParams, start, end)
+	require.Equal(t, duck, trino, "Trino and DuckDB differ")
+	requireMovingAverage(t, expectedMovingAverage(events, start, end), trino)
+}

@@ -26,6 +26,10 @@ type Engine struct {
 //	    columns, UNION ALL over the tables; an empty relation when none has.
 //	{{from "log" "event_time:timestamp" "level"}}  one table's columns, the
 //	    same empty relation when the table or a column is missing.
+//	{{name .key}}  a string param as a column or table name, checked to be
+//	    an identifier ([a-z_][a-z0-9_]*): "{{name .key}}" in the query, or
+//	    (name .table) and (printf "%s:double" (name .value)) as arguments
+//	    of from, so one report serves any table and columns.
 //	{{window "event_time" .window}}  the start of the window (aligned to
 //	    the Unix epoch, UTC) holding the timestamp column: .window is a
 //	    duration param (10s, 1m, 1h; whole seconds, up to 7 days) or, as
@@ -33,6 +37,7 @@ type Engine struct {
 //
 // Params print as literals: {{.start}} is TIMESTAMP '2024-05-01 10:00:00.000'.
 var placeholderFuncs = template.FuncMap{
+	"name":   func(any) (string, error) { return "", nil },
 	"events": func(...string) (string, error) { return "", nil },
 	"from":   func(string, ...string) (string, error) { return "", nil },
 	"window": func(string, any) (string, error) { return "", nil },
@@ -54,7 +59,7 @@ func (r *Report) Render(e Engine, values map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t.Funcs(template.FuncMap{"events": g.events, "from": g.from, "window": g.window})
+	t.Funcs(template.FuncMap{"name": paramName, "events": g.events, "from": g.from, "window": g.window})
 	var b strings.Builder
 	if err := t.Execute(&b, values); err != nil {
 		return "", fmt.Errorf("render %s: %w", r.Name, err)
@@ -197,4 +202,22 @@ func (g *gen) window(column string, size any) (string, error) {
 		return fmt.Sprintf("date_add('second', %s / %d * %d, %s)", secs, s, s, epoch), nil
 	}
 	return fmt.Sprintf("(%s + to_seconds(%s // %d * %d))", epoch, secs, s, s), nil
+}
+
+// paramName is a string param's text when it is an identifier; anything
+// else (quotes, spaces, SQL) is an error, so a name never carries SQL.
+func paramName(v any) (string, error) {
+	var text string
+	switch n := v.(type) {
+	case String:
+		text = string(n)
+	case string:
+		text = n
+	default:
+		return "", fmt.Errorf("name: want a string param, got %T", v)
+	}
+	if !ident.Valid(text) {
+		return "", fmt.Errorf("name: %q is not a table or column name (letters, digits and _)", text)
+	}
+	return text, nil
 }

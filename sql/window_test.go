@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/silt-etl/silt/lake"
 )
 
 func TestDurationParam(t *testing.T) {
@@ -64,5 +66,36 @@ func TestWindowedReportsTakeBothForms(t *testing.T) {
 		q, err := reports[name].Render(engine, values)
 		require.NoError(t, err)
 		require.Contains(t, q, "// 30 * 30", "%s: window wins over window_minutes", name)
+	}
+}
+
+// moving_average takes any table, key and value; a name that is not an
+// identifier never reaches the SQL.
+func TestMovingAverageTakesAnyTableAndColumns(t *testing.T) {
+	reports, err := Load("")
+	require.NoError(t, err)
+	r := reports["moving_average"]
+	ticks := map[string][]lake.Column{"tick": {{Name: "event_time", Type: "timestamp"}, {Name: "kafka_partition", Type: "bigint"},
+		{Name: "kafka_offset", Type: "bigint"}, {Name: "symbol", Type: "varchar"}, {Name: "price", Type: "double"}}}
+	engine := Engine{Dialect: "trino", Tables: ticks, Qualify: func(s string) string { return `"q"."` + s + `"` }}
+	values, err := r.Values(map[string]string{"table": "tick", "key": "symbol", "value": "price"}, time.Unix(0, 0))
+	require.NoError(t, err)
+	q, err := r.Render(engine, values)
+	require.NoError(t, err)
+	require.Contains(t, q, `SELECT "symbol", event_time, "price"`)
+	require.Contains(t, q, `PARTITION BY "symbol"`)
+	require.Contains(t, q, `CAST("price" AS double) AS "price" FROM "q"."tick"`)
+
+	values, err = r.Values(nil, time.Unix(0, 0))
+	require.NoError(t, err)
+	q, err = r.Render(engine, values)
+	require.NoError(t, err)
+	require.Contains(t, q, `SELECT "sword", event_time, "price"`, "the defaults are the sword price per sword")
+
+	for _, bad := range []map[string]string{{"key": `sword" FROM x; --`}, {"table": "a b"}, {"value": "Price"}} {
+		values, err := r.Values(bad, time.Unix(0, 0))
+		require.NoError(t, err)
+		_, err = r.Render(engine, values)
+		require.ErrorContains(t, err, "is not a table or column name", "%v", bad)
 	}
 }
