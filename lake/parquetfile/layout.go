@@ -82,7 +82,7 @@ type page struct {
 
 func newFileLayout(f io.Writer, meta []columnMeta, opts Options) fileLayout {
 	ts := thrift.NewTSerializer()
-	ts.Protocol = thrift.NewTCompactProtocolFactory().GetProtocol(ts.Transport)
+	ts.Protocol = thrift.NewTCompactProtocolConf(ts.Transport, &thrift.TConfiguration{})
 	return fileLayout{out: bufio.NewWriterSize(f, 256<<10), meta: meta, opts: opts, ts: ts, chunks: make([]chunk, len(meta))}
 }
 

@@ -336,8 +336,8 @@ func (w *Writer) wait() error {
 // scratch is an encoding's working memory, reused across encodings: the
 // pages themselves are the only allocations that stay.
 type scratch struct {
-	body, packed, compressed []byte
-	idx                      []int32
+	body, compressed []byte
+	idx              []int32
 }
 
 var pageScratch = sync.Pool{New: func() any { return new(scratch) }}
