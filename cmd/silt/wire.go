@@ -188,7 +188,7 @@ func ingestOptions(cfg *config.Config, kafkaOpts []kgo.Opt) ingest.Options {
 			Brokers: k.Brokers, Topics: k.Topics, Group: k.Group, SessionTimeout: k.SessionTimeout.Std(),
 			InstanceID: k.InstanceID, CreateTopics: k.CreateTopics, Partitions: k.Partitions, ClientOpts: kafkaOpts,
 		},
-		EventTypeField: in.EventTypeField, TimeField: in.TimeField, TimestampUnit: lake.ParseTimeUnit(in.TimestampUnit),
+		EventTypeField: in.EventTypeField, DefaultEventType: in.DefaultEventType, TimeField: in.TimeField, TimestampUnit: lake.ParseTimeUnit(in.TimestampUnit),
 		MaxRecords: in.MaxRecords, MaxBytes: int64(in.MaxBytes), MaxWait: in.MaxWait.Std(),
 		TargetFileBytes: int64(in.TargetFileBytes), RowGroupBytes: int64(in.RowGroupBytes),
 		MaxOpenFiles: in.MaxOpenFiles, MaxBufferedBytes: int64(in.MaxBufferedBytes), MaxFileAge: in.MaxFileAge.Std(),

@@ -37,3 +37,12 @@ collect:
 		require.ErrorContains(t, err, want, body)
 	}
 }
+
+func TestDefaultEventType(t *testing.T) {
+	unsetenv(t, "SILT_INGEST_DEFAULT_EVENT_TYPE")
+	cfg, err := Load(writeConfig(t, "kafka: {brokers: [embedded]}\ningest: {default_event_type: tick}\n"))
+	require.NoError(t, err)
+	require.Equal(t, "tick", cfg.Ingest.DefaultEventType)
+	_, err = Load(writeConfig(t, "kafka: {brokers: [embedded]}\ningest: {default_event_type: Stock-Tick}\n"))
+	require.ErrorContains(t, err, `ingest.default_event_type: "Stock-Tick" is not a table name`)
+}

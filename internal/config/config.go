@@ -161,7 +161,11 @@ func (s S3) LakeURI() string {
 
 type Ingest struct {
 	EventTypeField string `yaml:"event_type_field" env:"SILT_INGEST_EVENT_TYPE_FIELD"`
-	TimeField      string `yaml:"time_field" env:"SILT_INGEST_TIME_FIELD"`
+	// DefaultEventType is the table of events without event_type_field
+	// (it is missing or null), e.g. stock ticks on a topic of their own;
+	// empty: such events go to the dead-letter table.
+	DefaultEventType string `yaml:"default_event_type" env:"SILT_INGEST_DEFAULT_EVENT_TYPE"`
+	TimeField        string `yaml:"time_field" env:"SILT_INGEST_TIME_FIELD"`
 	// TimestampUnit is the Parquet unit of every timestamp column: "millis" or "micros".
 	TimestampUnit string `yaml:"timestamp_unit" env:"SILT_INGEST_TIMESTAMP_UNIT"`
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/silt-etl/silt/internal/ident"
 )
 
 // validateCollectAndGen checks the collector's routes and responses and
@@ -15,6 +17,9 @@ func (c *Config) validateCollectAndGen() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	c.validateCollectPaths(bad)
+	if t := c.Ingest.DefaultEventType; t != "" && !ident.Valid(t) {
+		bad("ingest.default_event_type", "%q is not a table name: use lowercase letters, digits and _, starting with a letter (SILT_INGEST_DEFAULT_EVENT_TYPE)", t)
+	}
 	if c.Gen.Rate < 0 {
 		bad("gen.rate", "%g: use events per second, 0 for none (SILT_GEN_RATE)", c.Gen.Rate)
 	}

@@ -101,7 +101,7 @@ func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Tim
 			maxBuffered:   int64(j.cfg.MaxBufferedBytes),
 			maxAge:        j.cfg.MaxFileAge,
 		}),
-		dec:          newDecoder(j.cfg.EventTypeField, j.cfg.TimeField),
+		dec:          newDecoder(j.cfg.EventTypeField, j.cfg.TimeField).withDefaultTable(j.cfg.DefaultEventType),
 		decodeChunks: newDecodeChunks(),
 		hours:        map[int64]lake.Partition{},
 		changes:      map[string]map[lake.Partition]bool{},

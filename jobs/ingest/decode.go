@@ -60,10 +60,12 @@ type event struct {
 type decoder struct {
 	typeField string
 	timeField string
-	parser    fastjson.Parser
-	fields    []field
-	names     map[string]string // field name -> column ("" when it does not normalize)
-	slots     []keySlot         // the last key seen at each position of an object
+	// defaultTable takes events without typeField; "" makes them dead letters.
+	defaultTable string
+	parser       fastjson.Parser
+	fields       []field
+	names        map[string]string // field name -> column ("" when it does not normalize)
+	slots        []keySlot         // the last key seen at each position of an object
 }
 
 // keySlot remembers the column of the key last seen at one position:
@@ -76,6 +78,13 @@ type keySlot struct {
 
 func newDecoder(typeField, timeField string) *decoder {
 	return &decoder{typeField: typeField, timeField: timeField, names: map[string]string{}}
+}
+
+// withDefaultTable routes events without the type field to table (an
+// identifier, checked by the config) instead of the dead-letter table.
+func (d *decoder) withDefaultTable(table string) *decoder {
+	d.defaultTable = table
+	return d
 }
 
 // decode parses value. recordTime is the Kafka record time, used when the
@@ -104,16 +113,20 @@ func (d *decoder) parse(p *fastjson.Parser, fields *[]field, value []byte, recor
 		return event{}, dead(reasonNotObject, "top level is a JSON %s, want an object", v.Type())
 	}
 	tv := obj.Get(d.typeField)
-	if tv == nil || tv.Type() == fastjson.TypeNull {
+	var table string
+	switch {
+	case (tv == nil || tv.Type() == fastjson.TypeNull) && d.defaultTable != "":
+		table = d.defaultTable
+	case tv == nil || tv.Type() == fastjson.TypeNull:
 		return event{}, dead(reasonNoEventType, "field %q is missing", d.typeField)
-	}
-	if tv.Type() != fastjson.TypeString {
+	case tv.Type() != fastjson.TypeString:
 		return event{}, dead(reasonNoEventType, "field %q is a %s, want a string", d.typeField, tv.Type())
-	}
-	raw := tv.GetStringBytes()
-	table, nerr := ident.Normalize(string(raw))
-	if nerr != nil {
-		return event{}, dead(reasonBadEventType, "%s %s: %v", d.typeField, quoteShort(raw), nerr)
+	default:
+		raw := tv.GetStringBytes()
+		var nerr error
+		if table, nerr = ident.Normalize(string(raw)); nerr != nil {
+			return event{}, dead(reasonBadEventType, "%s %s: %v", d.typeField, quoteShort(raw), nerr)
+		}
 	}
 
 	ev := event{table: table}

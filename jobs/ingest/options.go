@@ -22,6 +22,9 @@ type Options struct {
 	// TimeField is its event time (else the Kafka record's timestamp).
 	EventTypeField string
 	TimeField      string
+	// DefaultEventType is the table of events without the type field
+	// (missing or null); empty: they are dead letters.
+	DefaultEventType string
 	// TimestampUnit is the Parquet unit of every timestamp column.
 	TimestampUnit lake.TimeUnit
 
