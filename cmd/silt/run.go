@@ -52,7 +52,8 @@ once with status 130; that is safe too: an interrupted ingest batch is
 replayed exactly on the next start, so no event is lost or written twice.
 `
 
-// embeddedPartitions is the partition count of the in-process broker's topics.
+// embeddedPartitions is the partition count of the in-process broker's
+// topics when kafka.partitions does not say.
 const embeddedPartitions = 3
 
 // runFlags are silt run's own flags.
@@ -350,9 +351,15 @@ func startEmbedded(cfg *config.Config) (*embedded.Broker, error) {
 	}
 	// The well-known port lets `silt gen` and `silt ingest` without a
 	// config find this broker; when it is taken, any free port will do.
-	broker, err := embedded.StartBroker(embeddedPort(), dataDir, cfg.Kafka.Topics, embeddedPartitions)
+	// The topics get kafka.partitions partitions (3 by default), as
+	// topics.Ensure makes them on a real Kafka.
+	partitions := cfg.Kafka.Partitions
+	if partitions < 1 {
+		partitions = embeddedPartitions
+	}
+	broker, err := embedded.StartBroker(embeddedPort(), dataDir, cfg.Kafka.Topics, partitions)
 	if err != nil {
-		broker, err = embedded.StartBroker(0, dataDir, cfg.Kafka.Topics, embeddedPartitions)
+		broker, err = embedded.StartBroker(0, dataDir, cfg.Kafka.Topics, partitions)
 	}
 	if err != nil {
 		return nil, err

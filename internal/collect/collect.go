@@ -117,6 +117,7 @@ func newCollector(cfg *config.Config, opts Options, p producer, maxBuf int) (*Co
 		cancel:         cancel,
 		en: enricher{
 			typeField:     cfg.Ingest.EventTypeField,
+			typeOptional:  cfg.Ingest.DefaultEventType != "",
 			maxEventBytes: int(cfg.Collect.MaxEventBytes),
 		},
 	}

@@ -33,7 +33,10 @@ func reject(status int, format string, args ...any) error {
 // (a generator posting on behalf of many hosts keeps its Host), but
 // received_at is always the collector's: it is the only clock we trust.
 type enricher struct {
-	typeField     string
+	typeField string
+	// typeOptional accepts events without typeField: ingest routes them
+	// to ingest.default_event_type.
+	typeOptional  bool
 	maxEventBytes int
 	headers       []string // canonical header names
 }
@@ -139,11 +142,14 @@ func (en *enricher) event(v *fastjson.Value, x *extraFields) ([]byte, error) {
 		return nil, reject(http.StatusUnprocessableEntity, "not a JSON object (%s)", v.Type())
 	}
 	t := o.Get(en.typeField)
-	if t == nil {
+	switch {
+	case t == nil && en.typeOptional:
+	case t == nil:
 		return nil, reject(http.StatusUnprocessableEntity, "missing %q", en.typeField)
-	}
-	if s, err := t.StringBytes(); err != nil || len(bytes.TrimSpace(s)) == 0 {
-		return nil, reject(http.StatusUnprocessableEntity, "%q must be a non-empty string", en.typeField)
+	default:
+		if s, err := t.StringBytes(); err != nil || len(bytes.TrimSpace(s)) == 0 {
+			return nil, reject(http.StatusUnprocessableEntity, "%q must be a non-empty string", en.typeField)
+		}
 	}
 	var a fastjson.Arena
 	o.Set("received_at", a.NewString(x.receivedAt))

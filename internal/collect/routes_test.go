@@ -121,3 +121,28 @@ func TestRouteResponseNotSentWhenKafkaFails(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, a.status)
 	require.Equal(t, "error", a.body["status"])
 }
+
+// With ingest.default_event_type the collector takes events without the
+// type field (ingest routes them to that table); without it, a 422.
+func TestEventsWithoutTypeWhenIngestHasADefault(t *testing.T) {
+	kc := newFake(t)
+	tick := `{"symbol":"ACME","price":10.5,"ts":1465484000000}`
+	cfg := testConfig(kc.ListenAddrs())
+	_, strict := startCollector(t, cfg)
+	a := do(t, "POST", strict.URL+"/events", "application/json", tick, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, a.status)
+
+	cfg = testConfig(kc.ListenAddrs())
+	cfg.Ingest.DefaultEventType = "tick"
+	_, srv := startCollector(t, cfg)
+	a = do(t, "POST", srv.URL+"/events", "application/json", tick, nil)
+	require.Equal(t, http.StatusAccepted, a.status, "%v", a.body)
+	a = do(t, "POST", srv.URL+"/events", "application/json", `{"event_type":"","symbol":"ACME"}`, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, a.status, "an empty type is still refused")
+
+	recs := readAll(t, kc.ListenAddrs())
+	require.Len(t, recs, 1)
+	m := decode(t, recs[0])
+	require.Equal(t, "ACME", m["symbol"])
+	require.NotContains(t, m, "event_type")
+}
