@@ -49,4 +49,3 @@ func TestStaleOwnerCannotOverwriteTheNewOwnersManifest(t *testing.T) {
 	require.EqualValues(t, 199, ms[0].To)
 	require.Len(t, ms[0].Objects, 1)
 }
-

@@ -32,7 +32,7 @@ type offsetList []string
 func (o *offsetList) String() string     { return strings.Join(*o, ",") }
 func (o *offsetList) Set(v string) error { *o = append(*o, v); return nil }
 
-func runReplayDeadLetters(ctx context.Context, args []string) error {
+func runReplayDeadLetters(ctx context.Context, args []string) (err error) {
 	fs := flag.NewFlagSet("replay-dead-letters", flag.ContinueOnError)
 	var common commonFlags
 	common.bind(fs)
@@ -76,7 +76,7 @@ func runReplayDeadLetters(ctx context.Context, args []string) error {
 		return err
 	}
 	r := deadletters.NewReader(store, "")
-	defer r.Close()
+	defer func() { err = errors.Join(err, r.Close()) }()
 	lim := *limit
 	if len(want) > 0 {
 		lim = 0 // the offsets select; the limit applies after

@@ -102,7 +102,7 @@ func TestFlaskEventAPIExampleE2E(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only: polled until it holds every row
 		recs, err = csv.NewReader(f).ReadAll()
 		if err != nil || len(recs) == 0 {
 			return false

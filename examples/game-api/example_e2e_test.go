@@ -50,53 +50,10 @@ func TestGameAPIExampleE2E(t *testing.T) {
 		"--config", "silt.yaml", "--collect")
 	base := d.CollectorURL(t)
 
-	texts := map[string]string{"/": "Welcome to the game!\n", "/purchase_a_sword": "You bought a sword!\n", "/join_the_guild": "You joined the guild!\n"}
-	requests := []struct {
-		host, path string
-		n          int
-	}{
-		{"game-1.example.com", "/", 2}, {"game-1.example.com", "/purchase_a_sword", 3}, {"game-1.example.com", "/join_the_guild", 1},
-		{"game-2.example.com", "/", 1}, {"game-2.example.com", "/join_the_guild", 4},
-		{"game-3.example.com", "/purchase_a_sword", 5},
-	}
-	type counts struct{ home, swords, guilds int }
-	perHost := map[string]*counts{}
-	for _, r := range requests {
-		if perHost[r.host] == nil {
-			perHost[r.host] = &counts{}
-		}
-		c := perHost[r.host]
-		for range r.n {
-			code, body := siltrun.Do(t, http.MethodGet, base+r.path, "", "", "Host", r.host, "User-Agent", "ApacheBench/2.3", "Accept", "*/*")
-			require.Equal(t, http.StatusOK, code, "GET %s", r.path)
-			require.Equal(t, texts[r.path], body, "GET %s", r.path)
-		}
-		switch r.path {
-		case "/":
-			c.home += r.n
-		case "/purchase_a_sword":
-			c.swords += r.n
-		default:
-			c.guilds += r.n
-		}
-	}
-	want := [][]string{{"host", "home_visits", "swords_bought", "guilds_joined", "requests"}}
-	for _, h := range []string{"game-1.example.com", "game-2.example.com", "game-3.example.com"} {
-		c := perHost[h]
-		want = append(want, []string{h, strconv.Itoa(c.home), strconv.Itoa(c.swords), strconv.Itoa(c.guilds), strconv.Itoa(c.home + c.swords + c.guilds)})
-	}
+	want := sendGameRequests(t, base)
 
 	latest := filepath.Join(dir, "silt-data", "reports", "game_host_breakdown", "latest.csv")
-	var got [][]string
-	d.WaitFor(t, "the host breakdown of every request", 3*time.Minute, func() bool {
-		f, err := os.Open(latest)
-		if err != nil {
-			return false
-		}
-		defer f.Close()
-		got, _ = csv.NewReader(f).ReadAll()
-		return reflect.DeepEqual(got, want)
-	})
+	waitForCSV(t, d, latest, want)
 	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d game_host_breakdown +ok .*rows=3`, d.Output())
 	d.Stop(t)
 
@@ -124,4 +81,63 @@ func TestGameAPIExampleE2E(t *testing.T) {
 			return nil
 		}))
 	require.Equal(t, map[string]int{"game-1.example.com": 3, "game-3.example.com": 5}, hosts)
+}
+
+// gameRequests are the E2E tests' requests: host, route, how many.
+var gameRequests = []struct {
+	host, path string
+	n          int
+}{
+	{"game-1.example.com", "/", 2}, {"game-1.example.com", "/purchase_a_sword", 3}, {"game-1.example.com", "/join_the_guild", 1},
+	{"game-2.example.com", "/", 1}, {"game-2.example.com", "/join_the_guild", 4},
+	{"game-3.example.com", "/purchase_a_sword", 5},
+}
+
+// sendGameRequests sends gameRequests to the collector at base, requiring
+// each route's 200 and text, and returns the host breakdown they make.
+func sendGameRequests(t *testing.T, base string) [][]string {
+	t.Helper()
+	texts := map[string]string{"/": "Welcome to the game!\n", "/purchase_a_sword": "You bought a sword!\n", "/join_the_guild": "You joined the guild!\n"}
+	type counts struct{ home, swords, guilds int }
+	perHost := map[string]*counts{}
+	for _, r := range gameRequests {
+		if perHost[r.host] == nil {
+			perHost[r.host] = &counts{}
+		}
+		c := perHost[r.host]
+		for range r.n {
+			code, body := siltrun.Do(t, http.MethodGet, base+r.path, "", "", "Host", r.host, "User-Agent", "ApacheBench/2.3", "Accept", "*/*")
+			require.Equal(t, http.StatusOK, code, "GET %s", r.path)
+			require.Equal(t, texts[r.path], body, "GET %s", r.path)
+		}
+		switch r.path {
+		case "/":
+			c.home += r.n
+		case "/purchase_a_sword":
+			c.swords += r.n
+		default:
+			c.guilds += r.n
+		}
+	}
+	want := [][]string{{"host", "home_visits", "swords_bought", "guilds_joined", "requests"}}
+	for _, h := range []string{"game-1.example.com", "game-2.example.com", "game-3.example.com"} {
+		c := perHost[h]
+		want = append(want, []string{h, strconv.Itoa(c.home), strconv.Itoa(c.swords), strconv.Itoa(c.guilds), strconv.Itoa(c.home + c.swords + c.guilds)})
+	}
+
+	return want
+}
+
+// waitForCSV waits until the CSV file at path holds exactly want.
+func waitForCSV(t *testing.T, d *siltrun.Daemon, path string, want [][]string) {
+	t.Helper()
+	d.WaitFor(t, "the host breakdown of every request", 3*time.Minute, func() bool {
+		f, err := os.Open(path)
+		if err != nil {
+			return false
+		}
+		defer func() { _ = f.Close() }() // read only: polled until it holds every row
+		got, _ := csv.NewReader(f).ReadAll()
+		return reflect.DeepEqual(got, want)
+	})
 }

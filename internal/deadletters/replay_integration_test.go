@@ -104,7 +104,7 @@ func TestReplayDeadLettersExactlyOnceIntegration(t *testing.T) {
 	ingestBad([]byte(`{"event_type":"join guild!"}`), []byte("\xff\xfe{\"event_type\":\"x\"}"), []byte(`{"no_type":1}`))
 
 	r := NewReader(store, "")
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	read := func() []Letter {
 		sum, err := r.Read(ctx, Filter{})
 		require.NoError(t, err)

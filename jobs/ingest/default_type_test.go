@@ -12,8 +12,8 @@ import (
 func TestDefaultEventType(t *testing.T) {
 	d := newDecoder("event_type", "ts").withDefaultTable("tick")
 	for in, table := range map[string]string{
-		`{"symbol":"ACME","price":10.5,"ts":1465484000}`:                    "tick",
-		`{"event_type":null,"symbol":"ACME","price":10.5}`:                  "tick",
+		`{"symbol":"ACME","price":10.5,"ts":1465484000}`:                   "tick",
+		`{"event_type":null,"symbol":"ACME","price":10.5}`:                 "tick",
 		`{"event_type":"Split","symbol":"ACME","ratio":2,"ts":1465484000}`: "split",
 	} {
 		ev, dl := d.decode([]byte(in), recordTime)
@@ -31,7 +31,7 @@ func TestDefaultEventType(t *testing.T) {
 	require.Equal(t, []string{"symbol", "price", "ts"}, cols)
 
 	for in, reason := range map[string]string{
-		`{"event_type":7,"price":1}`:       reasonNoEventType,
+		`{"event_type":7,"price":1}`:      reasonNoEventType,
 		`{"event_type":"../x","price":1}`: reasonBadEventType,
 	} {
 		_, dl := d.decode([]byte(in), recordTime)
