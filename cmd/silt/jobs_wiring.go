@@ -97,7 +97,7 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 		// A bad parameter fails now, at start-up, not at the first run; the
 		// catalog is opened by the first run that finds it up.
 		return report.NewJob(j.Name, report.JobOptions{
-			Report: r, Params: j.Params, Catalog: d.catalog.Get, OutDir: d.cfg.Reports.Out,
+			Report: r, Params: j.Params, Catalog: d.catalog.Get, OutDir: d.cfg.Reports.Out, OnlyOnAlert: j.On == "alert",
 			Notifier: report.NewNotifier(alertOptions(d.cfg)), Logger: d.log,
 		})
 	case "compact":

@@ -46,3 +46,13 @@ func TestDefaultEventType(t *testing.T) {
 	_, err = Load(writeConfig(t, "kafka: {brokers: [embedded]}\ningest: {default_event_type: Stock-Tick}\n"))
 	require.ErrorContains(t, err, `ingest.default_event_type: "Stock-Tick" is not a table name`)
 }
+
+func TestJobOn(t *testing.T) {
+	cfg, err := Load(writeConfig(t, "kafka: {brokers: [embedded]}\njobs:\n  - {name: errors, kind: report, report: error_alert, schedule: \"@every 1m\", on: alert}\n"))
+	require.NoError(t, err)
+	require.Equal(t, "alert", cfg.Jobs[0].On)
+	_, err = Load(writeConfig(t, "kafka: {brokers: [embedded]}\njobs:\n  - {name: errors, kind: report, report: error_alert, schedule: \"@every 1m\", on: sometimes}\n"))
+	require.ErrorContains(t, err, `jobs[0].on: job "errors": "sometimes": use always or alert`)
+	_, err = Load(writeConfig(t, "kafka: {brokers: [embedded]}\njobs:\n  - {name: ingest, kind: ingest, schedule: \"@every 1m\", on: alert}\n"))
+	require.ErrorContains(t, err, `jobs[0].on: job "ingest": on: alert is for report jobs`)
+}

@@ -333,6 +333,10 @@ type Job struct {
 	Retries    int      `yaml:"retries"`
 	RetryDelay Duration `yaml:"retry_delay"`
 	Catchup    bool     `yaml:"catchup"`
+	// On is when a report job writes its CSV (and sends its alert):
+	// "always" (the default) or "alert", only on runs where the report's
+	// alert condition holds for some row.
+	On string `yaml:"on"`
 	// Retention is how long partitions are kept, for retention jobs.
 	Retention Duration `yaml:"retention"`
 }

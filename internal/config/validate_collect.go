@@ -17,6 +17,16 @@ func (c *Config) validateCollectAndGen() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	c.validateCollectPaths(bad)
+	for i, j := range c.Jobs {
+		switch {
+		case j.On == "" || j.On == "always":
+		case j.On == "alert" && j.Kind == "report":
+		case j.On == "alert":
+			bad(fmt.Sprintf("jobs[%d].on", i), "job %q: on: alert is for report jobs", j.Name)
+		default:
+			bad(fmt.Sprintf("jobs[%d].on", i), "job %q: %q: use always or alert", j.Name, j.On)
+		}
+	}
 	if t := c.Ingest.DefaultEventType; t != "" && !ident.Valid(t) {
 		bad("ingest.default_event_type", "%q is not a table name: use lowercase letters, digits and _, starting with a letter (SILT_INGEST_DEFAULT_EVENT_TYPE)", t)
 	}

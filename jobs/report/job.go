@@ -23,6 +23,8 @@ type Job struct {
 	out      string
 	notifier *Notifier
 	log      *slog.Logger
+	// onlyOnAlert: see JobOptions.OnlyOnAlert.
+	onlyOnAlert bool
 }
 
 // JobOptions configure a report job.
@@ -38,6 +40,9 @@ type JobOptions struct {
 	Catalog func(ctx context.Context) (*catalog.Catalog, error)
 	// OutDir holds a directory of CSVs per job.
 	OutDir string
+	// OnlyOnAlert writes the CSV (and notifies) only on runs where the
+	// report's alert holds for some row (a job's on: alert).
+	OnlyOnAlert bool
 	// Notifier, when set and enabled, is sent the alerts.
 	Notifier *Notifier
 	// Logger gets a line per alert; nil discards it.
@@ -50,7 +55,10 @@ func NewJob(name string, opts JobOptions) (*Job, error) {
 	if _, err := opts.Report.Values(opts.Params, time.Now()); err != nil {
 		return nil, fmt.Errorf("job %s: %w", name, err)
 	}
-	j := &Job{name: name, report: opts.Report, params: opts.Params, out: opts.OutDir, notifier: opts.Notifier, log: opts.Logger}
+	if opts.OnlyOnAlert && opts.Report.Alert == nil {
+		return nil, fmt.Errorf("job %s: on: alert, but report %s has no alert condition (add an -- alert: header, or drop on: alert)", name, opts.Report.Name)
+	}
+	j := &Job{name: name, report: opts.Report, params: opts.Params, out: opts.OutDir, notifier: opts.Notifier, log: opts.Logger, onlyOnAlert: opts.OnlyOnAlert}
 	switch {
 	case opts.Engine != nil:
 		j.engine = func(context.Context) (Engine, error) { return opts.Engine, nil }
@@ -87,6 +95,10 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 	out, alertErr := Run(ctx, eng, j.report, values)
 	if out == nil {
 		return nil, alertErr
+	}
+	if j.onlyOnAlert && alertErr == nil && len(out.Fired) == 0 {
+		// Quiet runs leave nothing behind: latest.csv is the last alert.
+		return map[string]int64{"rows": int64(len(out.Result.Rows)), "alert_rows": 0}, nil
 	}
 	dir := filepath.Join(j.out, j.name)
 	path := filepath.Join(dir, scheduledAt.UTC().Format("20060102T150405.000Z")+".csv")

@@ -130,8 +130,8 @@ func TestErrorAlert(t *testing.T) {
 	r := f.reports["error_alert"]
 	params := map[string]string{"window_minutes": "10", "threshold": "4", "start": "2024-05-01 10:00", "end": "2024-05-01 13:00"}
 	recs := f.run(t, "error_alert", params)
-	require.Equal(t, []string{"window_start", "lines", "errors", "warnings", "infos", "others"}, recs[0])
-	type counts struct{ lines, errors, warnings, infos, others int }
+	require.Equal(t, []string{"window_start", "lines", "errors", "warnings", "infos", "debugs", "others"}, recs[0])
+	type counts struct{ lines, errors, warnings, infos, debugs, others int }
 	want := map[string]*counts{}
 	for _, e := range f.events {
 		if e.Table != "log" {
@@ -151,6 +151,8 @@ func TestErrorAlert(t *testing.T) {
 			c.warnings++
 		case "INFO":
 			c.infos++
+		case "DEBUG":
+			c.debugs++
 		default:
 			c.others++
 		}
@@ -160,7 +162,7 @@ func TestErrorAlert(t *testing.T) {
 	for _, r := range recs[1:] {
 		c := want[r[0]]
 		require.NotNil(t, c, r[0])
-		require.Equal(t, []string{strconv.Itoa(c.lines), strconv.Itoa(c.errors), strconv.Itoa(c.warnings), strconv.Itoa(c.infos), strconv.Itoa(c.others)}, r[1:], r[0])
+		require.Equal(t, []string{strconv.Itoa(c.lines), strconv.Itoa(c.errors), strconv.Itoa(c.warnings), strconv.Itoa(c.infos), strconv.Itoa(c.debugs), strconv.Itoa(c.others)}, r[1:], r[0])
 		if c.errors > 4 {
 			wantFired++
 		}

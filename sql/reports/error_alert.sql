@@ -12,7 +12,8 @@ SELECT {{window "event_time" (or .window .window_minutes)}} AS window_start,
   count(CASE WHEN upper(level) = 'ERROR' THEN 1 END) AS errors,
   count(CASE WHEN upper(level) IN ('WARN', 'WARNING') THEN 1 END) AS warnings,
   count(CASE WHEN upper(level) = 'INFO' THEN 1 END) AS infos,
-  count(CASE WHEN upper(level) NOT IN ('ERROR', 'WARN', 'WARNING', 'INFO') OR level IS NULL THEN 1 END) AS others
+  count(CASE WHEN upper(level) = 'DEBUG' THEN 1 END) AS debugs,
+  count(CASE WHEN upper(level) NOT IN ('ERROR', 'WARN', 'WARNING', 'INFO', 'DEBUG') OR level IS NULL THEN 1 END) AS others
 FROM {{from "log" "event_time" "level"}} l
 WHERE event_time >= {{.start}} AND event_time < {{.end}}
 GROUP BY 1
