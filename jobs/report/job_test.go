@@ -2,6 +2,8 @@ package report_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -160,13 +162,18 @@ func TestJobWritesCSVAndAlerts(t *testing.T) {
 			break
 		}
 		require.NoError(t, err)
-		if p.FileName() == "error_alert.csv" {
+		if p.FileName() == "error_alert.csv.gz" {
+			require.Equal(t, "application/gzip", p.Header.Get("Content-Type"))
 			raw, _ := io.ReadAll(p)
-			attached, err = base64.StdEncoding.DecodeString(strings.ReplaceAll(string(raw), "\r\n", ""))
+			gz, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(string(raw), "\r\n", ""))
+			require.NoError(t, err)
+			zr, err := gzip.NewReader(bytes.NewReader(gz))
+			require.NoError(t, err)
+			attached, err = io.ReadAll(zr)
 			require.NoError(t, err)
 		}
 	}
-	require.Equal(t, csvBytes, attached, "the mail carries the CSV")
+	require.Equal(t, csvBytes, attached, "the mail carries the CSV, gzipped")
 
 	// A report without an alert writes CSV and notifies nobody.
 	job2, err := report.NewJob("hosts", report.JobOptions{Report: f.reports["host_breakdown"], Engine: f.cat, OutDir: out, Notifier: n})

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -102,7 +103,7 @@ func (n *Notifier) webhook(ctx context.Context, a Alert) error {
 	return nil
 }
 
-// mail sends the alert with the CSV attached. net/smtp has no context, so
+// mail sends the alert with the CSV attached, gzipped. net/smtp has no context, so
 // the connection is dialled with one and given its deadline.
 func (n *Notifier) mail(ctx context.Context, a Alert) error {
 	s := n.cfg.SMTP
@@ -233,15 +234,25 @@ func buildMail(from string, to []string, a Alert) ([]byte, error) {
 	if a.CSVPath != "" {
 		fmt.Fprintf(text, "CSV: %s\r\n", a.CSVPath)
 	}
+	// The CSV goes gzipped: a day of windows compresses tenfold, and
+	// mail servers cap message sizes.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(a.csv); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
 	att, err := mw.CreatePart(textproto.MIMEHeader{
-		"Content-Type":              {"text/csv; charset=utf-8"},
+		"Content-Type":              {"application/gzip"},
 		"Content-Transfer-Encoding": {"base64"},
-		"Content-Disposition":       {fmt.Sprintf(`attachment; filename="%s.csv"`, a.Report)},
+		"Content-Disposition":       {fmt.Sprintf(`attachment; filename="%s.csv.gz"`, a.Report)},
 	})
 	if err != nil {
 		return nil, err
 	}
-	enc := base64.StdEncoding.EncodeToString(a.csv)
+	enc := base64.StdEncoding.EncodeToString(gz.Bytes())
 	for len(enc) > 76 {
 		fmt.Fprintf(att, "%s\r\n", enc[:76])
 		enc = enc[76:]
