@@ -96,7 +96,7 @@ func TestStockMovingAveragesExampleE2E(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only: polled until it holds every row
 		got, _ = csv.NewReader(f).ReadAll()
 		return len(got) == len(want)
 	})
