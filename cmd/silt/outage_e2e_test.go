@@ -595,49 +595,32 @@ type countReader struct {
 	catalog, schema string
 	load            *steadyLoad
 
+	loop       everySecond
 	mu         sync.Mutex
 	ok, failed int
 	overCounts []string
-	cancel     context.CancelFunc
-	done       chan struct{}
 }
 
-func (r *countReader) start(ctx context.Context) {
-	ctx, r.cancel = context.WithCancel(ctx)
-	r.done = make(chan struct{})
-	go func() {
-		defer close(r.done)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			for _, typ := range outageEventTypes {
-				n, err := r.count(ctx, typ)
-				bound := r.load.sentOf(typ) // read after the count: an upper bound at that moment
-				r.mu.Lock()
-				switch {
-				case err != nil:
-					r.failed++
-				case n > bound:
-					r.overCounts = append(r.overCounts, fmt.Sprintf("%s: %d rows seen, %d produced", typ, n, bound))
-					r.ok++
-				default:
-					r.ok++
-				}
-				r.mu.Unlock()
-			}
+func (r *countReader) start(ctx context.Context) { r.loop.start(ctx, r.countEach) }
+
+func (r *countReader) stop() { r.loop.stop() }
+
+// countEach counts every table once.
+func (r *countReader) countEach(ctx context.Context) {
+	for _, typ := range outageEventTypes {
+		n, err := r.count(ctx, typ)
+		bound := r.load.sentOf(typ) // read after the count: an upper bound at that moment
+		r.mu.Lock()
+		switch {
+		case err != nil:
+			r.failed++
+		case n > bound:
+			r.overCounts = append(r.overCounts, fmt.Sprintf("%s: %d rows seen, %d produced", typ, n, bound))
+			r.ok++
+		default:
+			r.ok++
 		}
-	}()
-}
-
-func (r *countReader) stop() {
-	if r.cancel != nil {
-		r.cancel()
-		<-r.done
+		r.mu.Unlock()
 	}
 }
 
@@ -694,41 +677,23 @@ type lagMonitor struct {
 	adm          *kadm.Client
 	group, topic string
 
-	mu     sync.Mutex
-	phase  string
-	max    map[string]int64
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop  everySecond
+	mu    sync.Mutex
+	phase string
+	max   map[string]int64
 }
 
 func (m *lagMonitor) start(ctx context.Context) {
-	ctx, m.cancel = context.WithCancel(ctx)
-	m.done = make(chan struct{})
-	go func() {
-		defer close(m.done)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if lag, err := m.lag(ctx); err == nil {
-				m.mu.Lock()
-				m.max[m.phase] = max(m.max[m.phase], lag)
-				m.mu.Unlock()
-			}
+	m.loop.start(ctx, func(ctx context.Context) {
+		if lag, err := m.lag(ctx); err == nil {
+			m.mu.Lock()
+			m.max[m.phase] = max(m.max[m.phase], lag)
+			m.mu.Unlock()
 		}
-	}()
+	})
 }
 
-func (m *lagMonitor) stop() {
-	if m.cancel != nil {
-		m.cancel()
-		<-m.done
-	}
-}
+func (m *lagMonitor) stop() { m.loop.stop() }
 
 func (m *lagMonitor) setPhase(p string) {
 	m.mu.Lock()
@@ -790,4 +755,38 @@ func (m *lagMonitor) lag(ctx context.Context) (int64, error) {
 		lag += end - max(committed[p], 0)
 	}
 	return lag, nil
+}
+
+// everySecond runs a function once a second in its own goroutine until
+// stopped: the reader's and the lag monitor's loop.
+type everySecond struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (e *everySecond) start(ctx context.Context, fn func(context.Context)) {
+	ctx, e.cancel = context.WithCancel(ctx)
+	e.done = make(chan struct{})
+	go func() {
+		defer close(e.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			fn(ctx)
+		}
+	}()
+}
+
+// stop ends the loop and waits for its last round; a loop never started
+// has nothing to stop.
+func (e *everySecond) stop() {
+	if e.cancel != nil {
+		e.cancel()
+		<-e.done
+	}
 }
