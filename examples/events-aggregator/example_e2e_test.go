@@ -44,8 +44,11 @@ func copyExample(t *testing.T) string {
 
 // sdkEvent is what the template makes, as far as the test needs.
 type sdkEvent struct {
-	Type string `json:"event_type"`
-	TS   int64  `json:"ts"`
+	Type   string `json:"event_type"`
+	TS     int64  `json:"ts"`
+	Params struct {
+		OSType string `json:"os_type"`
+	} `json:"params"`
 }
 
 // expectedEvents makes the events `silt gen --template events.json --seed
@@ -144,10 +147,13 @@ func TestEventsAggregatorExampleE2E(t *testing.T) {
 	// The count API for one event type over a time range, and the search
 	// API's page of the same range: the events of that range, in time order.
 	from, to := start.Add(30*time.Second), start.Add(90*time.Second)
-	wantCount := 0
+	wantCount, wantAndroid := 0, 0
 	for _, e := range events {
 		if e.Type == "session_start" && e.TS >= from.Unix() && e.TS < to.Unix() {
 			wantCount++
+			if e.Params.OSType == "android" {
+				wantAndroid++
+			}
 		}
 	}
 	q := url.Values{"event_type": {"session_start"}, "start_time": {from.Format(time.RFC3339)}, "end_time": {to.Format(time.RFC3339)}}
@@ -158,6 +164,16 @@ func TestEventsAggregatorExampleE2E(t *testing.T) {
 	var page eventsapi.SearchResult
 	apiGet(t, status+"api/events/search?"+q.Encode(), &page)
 	require.Len(t, page.Events, min(5, wantCount))
+	require.EqualValues(t, wantCount, page.Total, "the search's total")
+
+	// A nested field of the event: params.os_type, stored as JSON text.
+	q.Del("limit")
+	q.Set("field.params.os_type", "android")
+	var android int
+	apiGet(t, status+"api/events/count?"+q.Encode(), &android)
+	require.Equal(t, wantAndroid, android, "count of session_start on android in [%s, %s)", from, to)
+	require.Positive(t, android)
+	require.Less(t, android, wantCount, "the filter leaves some out")
 	for i, e := range page.Events {
 		require.Equal(t, "session_start", e.EventType)
 		require.False(t, e.EventTime.Before(from) || !e.EventTime.Before(to), "event %d at %s outside the range", i, e.EventTime)

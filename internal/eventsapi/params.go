@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +30,41 @@ type filter struct {
 	start, end time.Time // zero: unbounded; end is exclusive
 	limit      int
 	after      *cursor
+	// fields are field.<column>[.<key>…]=value conditions, all of which
+	// must hold.
+	fields []fieldFilter
+}
+
+// fieldFilter is one field.<column>[.<key>…]=value: a text column equal
+// to value, or, with keys, the text at that path in a JSON column (nested
+// event fields like params.os_type are stored as JSON text).
+type fieldFilter struct {
+	column string
+	keys   []string
+	value  string
+}
+
+// fieldPrefix starts the query keys that filter on event fields.
+const fieldPrefix = "field."
+
+// jsonKey is what a key in field.<column>.<key> may hold: it is written
+// into a JSON path, so nothing that could end or escape it.
+var jsonKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// parseField reads field.<column>[.<key>…]; the column is normalized like
+// ingest names columns (User-Agent: user_agent).
+func parseField(key, value string) (fieldFilter, error) {
+	parts := strings.Split(strings.TrimPrefix(key, fieldPrefix), ".")
+	col, err := ident.Normalize(parts[0])
+	if err != nil {
+		return fieldFilter{}, &badRequest{fmt.Sprintf("%s: %q is not a column: %v", key, parts[0], err)}
+	}
+	for _, k := range parts[1:] {
+		if !jsonKey.MatchString(k) {
+			return fieldFilter{}, &badRequest{fmt.Sprintf("%s: %q is not a field name (letters, digits and _)", key, k)}
+		}
+	}
+	return fieldFilter{column: col, keys: parts[1:], value: value}, nil
 }
 
 func parseFilter(q url.Values, allowed ...string) (*filter, error) {
@@ -35,12 +72,20 @@ func parseFilter(q url.Values, allowed ...string) (*filter, error) {
 	for _, k := range allowed {
 		ok[k] = true
 	}
-	for k := range q {
-		if !ok[k] {
-			return nil, &badRequest{fmt.Sprintf("unknown parameter %q", k)}
+	f := &filter{limit: defaultLimit, host: q.Get("host")}
+	for _, k := range sortedKeys(q) {
+		switch {
+		case ok[k]:
+		case strings.HasPrefix(k, fieldPrefix):
+			ff, err := parseField(k, q.Get(k))
+			if err != nil {
+				return nil, err
+			}
+			f.fields = append(f.fields, ff)
+		default:
+			return nil, &badRequest{fmt.Sprintf("unknown parameter %q (filter on event fields with field.<name>=value)", k)}
 		}
 	}
-	f := &filter{limit: defaultLimit, host: q.Get("host")}
 	if et := q.Get("event_type"); et != "" {
 		t, err := ident.Normalize(et)
 		if err != nil {
@@ -126,4 +171,15 @@ func decodeCursor(s string) (*cursor, error) {
 		return nil, fmt.Errorf("bad cursor")
 	}
 	return &c, nil
+}
+
+// sortedKeys are q's keys in order, so conditions (and errors) do not
+// depend on map order.
+func sortedKeys(q url.Values) []string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -9,14 +9,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/silt-etl/silt/catalog"
 )
 
 // where renders the filter on one table as SQL with ? placeholders and
 // its arguments. Times are bound as strings and cast, so both engines
 // compare them as plain UTC timestamps like the lake's event_time; dt
 // bounds let Trino prune Hive partitions (dt is the event time's date).
-// hasHost is false when the table has no host column: nothing matches.
-func (f *filter) where(hasHost bool) (string, []any) {
+// cols are the table's columns: a host or field filter on a column the
+// table lacks matches nothing. Field filters on JSON keys use each
+// engine's JSON function; a value that is not JSON matches nothing.
+func (f *filter) where(cols map[string]bool, dialect catalog.Dialect) (string, []any) {
+	hasHost := cols["host"]
 	var conds []string
 	var args []any
 	if !f.start.IsZero() {
@@ -33,6 +38,26 @@ func (f *filter) where(hasHost bool) (string, []any) {
 		} else {
 			conds = append(conds, "host = ?")
 			args = append(args, f.host)
+		}
+	}
+	for _, ff := range f.fields {
+		switch {
+		case !cols[ff.column]:
+			conds = append(conds, "1 = 0")
+		case len(ff.keys) == 0:
+			conds = append(conds, `CAST("`+ff.column+`" AS VARCHAR) = ?`)
+			args = append(args, ff.value)
+		default:
+			// jsonKey admits only identifier keys, so the path is safe as
+			// a literal, which both engines require.
+			path := "'$." + strings.Join(ff.keys, ".") + "'"
+			col := `"` + ff.column + `"`
+			if dialect == catalog.Trino {
+				conds = append(conds, "json_extract_scalar("+col+", "+path+") = ?")
+			} else {
+				conds = append(conds, "(CASE WHEN json_valid("+col+") THEN json_extract_string("+col+", "+path+") END) = ?")
+			}
+			args = append(args, ff.value)
 		}
 	}
 	if c := f.after; c != nil {
@@ -77,20 +102,29 @@ func (a *API) count(w http.ResponseWriter, r *http.Request) {
 		a.ok(w, 0) // an event type nobody sent yet has no events
 		return
 	}
+	n, err := a.countMatching(r.Context(), f, tables, cols)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.ok(w, n)
+}
+
+// countMatching counts the events of tables that f matches.
+func (a *API) countMatching(ctx context.Context, f *filter, tables []string, cols map[string]map[string]bool) (int64, error) {
 	var parts []string
 	var args []any
 	for _, t := range tables {
-		wh, wargs := f.where(cols[t]["host"])
+		wh, wargs := f.where(cols[t], a.eng.Dialect())
 		parts = append(parts, "SELECT count(*) AS n FROM "+a.eng.Qualified(t)+wh)
 		args = append(args, wargs...)
 	}
 	q := "SELECT CAST(sum(n) AS BIGINT) FROM (" + strings.Join(parts, " UNION ALL ") + ") AS c"
 	var n sql.NullInt64
-	if err := a.eng.DB().QueryRowContext(r.Context(), q, args...).Scan(&n); err != nil {
-		a.fail(w, r, fmt.Errorf("count events: %w", err))
-		return
+	if err := a.eng.DB().QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
 	}
-	a.ok(w, n.Int64)
+	return n.Int64, nil
 }
 
 // Event is one search hit: where it is in Kafka and the event as sent.
@@ -103,10 +137,12 @@ type Event struct {
 	Event          json.RawMessage `json:"event"`
 }
 
-// SearchResult is one page; NextCursor is empty on the last page.
+// SearchResult is one page; NextCursor is empty on the last page. Total
+// is how many events match the filter on every page together.
 type SearchResult struct {
 	Events     []Event `json:"events"`
 	NextCursor string  `json:"next_cursor,omitempty"`
+	Total      int64   `json:"total"`
 }
 
 func (a *API) search(w http.ResponseWriter, r *http.Request) {
@@ -130,7 +166,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	var parts []string
 	var args []any
 	for _, t := range tables {
-		wh, wargs := f.where(cols[t]["host"])
+		wh, wargs := f.where(cols[t], a.eng.Dialect())
 		// Each table is limited on its own too, so the engine never
 		// sorts more than limit+1 rows of any table.
 		parts = append(parts, "SELECT * FROM (SELECT '"+t+"' AS event_type, event_time, kafka_topic, kafka_partition, kafka_offset, raw_event FROM "+
@@ -162,6 +198,12 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := rows.Err(); err != nil {
 		a.fail(w, r, fmt.Errorf("search events: %w", err))
+		return
+	}
+	all := *f
+	all.after = nil
+	if res.Total, err = a.countMatching(r.Context(), &all, tables, cols); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	if len(res.Events) > f.limit {
