@@ -120,7 +120,7 @@ func composeConfigFiles(t *testing.T, envFile string, files ...string) (composeP
 	for _, f := range files {
 		args = append(args, "-f", filepath.Join(root, "docker", f))
 	}
-	args = append(args, "--env-file", envFile, "--profile", "load", "config", "--format", "json")
+	args = append(args, "--env-file", envFile, "--profile", "load", "--profile", "observability", "config", "--format", "json")
 	cmd := exec.Command(composeCLI.path(t), args...)
 	// Nothing from the caller's environment may fill a ${VAR}: the file and
 	// the env file alone must resolve.
@@ -144,7 +144,7 @@ func TestComposeResolves(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker compose config: %v\n%s", err, stderr)
 	}
-	want := []string{"kafka", "minio", "create-bucket", "postgres", "hive-metastore", "trino", "silt", "collector", "gen"}
+	want := []string{"kafka", "minio", "create-bucket", "postgres", "hive-metastore", "trino", "silt", "collector", "gen", "prometheus", "grafana"}
 	for _, name := range want {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("service %s is missing", name)
@@ -155,6 +155,11 @@ func TestComposeResolves(t *testing.T) {
 	}
 	if got := p.Services["gen"].Profiles; len(got) != 1 || got[0] != "load" {
 		t.Errorf("gen profiles = %v, want [load]: load must not start with a plain up", got)
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		if got := p.Services[name].Profiles; len(got) != 1 || got[0] != "observability" {
+			t.Errorf("%s profiles = %v, want [observability]: it starts only when asked for", name, got)
+		}
 	}
 }
 
