@@ -157,3 +157,27 @@ func TestAppendTimesCoarsenWithoutLosingRecords(t *testing.T) {
 	require.GreaterOrEqual(t, hi, base+(n-1)*7)
 	require.Less(t, hi, base+(n-1)*7+a.resMs+1)
 }
+
+// BenchmarkFreshnessPerRecord is what freshness adds to each written row:
+// the table lookup as batch.write does it (tables interleaved, as game
+// events are) and batchFreshness.add, records in append order.
+func BenchmarkFreshnessPerRecord(b *testing.B) {
+	tables := []string{"purchase_sword", "join_guild", "default"}
+	fresh := map[string]*batchFreshness{}
+	var curTable string
+	var cur *batchFreshness
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		name := tables[i%3]
+		if name != curTable || cur == nil {
+			if cur = fresh[name]; cur == nil {
+				cur = &batchFreshness{}
+				fresh[name] = cur
+			}
+			curTable = name
+		}
+		at := base.Add(time.Duration(i) * 2 * time.Microsecond) // 500k records/s
+		cur.add(at, at)
+	}
+}
