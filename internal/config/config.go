@@ -44,6 +44,7 @@ type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	Collect   Collect   `yaml:"collect"`
 	Gen       Gen       `yaml:"gen"`
+	Ship      Ship      `yaml:"ship"`
 	Log       Log       `yaml:"log"`
 }
 
@@ -385,6 +386,32 @@ type Gen struct {
 	EventTypes []string `yaml:"event_types" env:"SILT_GEN_EVENT_TYPES"`
 }
 
+// Ship is `silt ship`: log files followed and published to Kafka, a
+// JSON event per line.
+type Ship struct {
+	// Paths are globs, re-evaluated while shipping so new files are found.
+	Paths []string `yaml:"paths" env:"SILT_SHIP_PATHS"`
+	// Pattern is a regular expression whose named groups become fields.
+	Pattern string `yaml:"pattern" env:"SILT_SHIP_PATTERN"`
+	// TimeField is the group holding the line's time, parsed with
+	// TimeLayout (a Go layout, e.g. 15:04:05.000).
+	TimeField  string `yaml:"time_field" env:"SILT_SHIP_TIME_FIELD"`
+	TimeLayout string `yaml:"time_layout" env:"SILT_SHIP_TIME_LAYOUT"`
+	// Date (YYYY-MM-DD) dates lines that carry only a time; empty: each
+	// file's modification date. Past midnight the date moves on.
+	Date string `yaml:"date" env:"SILT_SHIP_DATE"`
+	// Timezone is where the log's times are (IANA name; default UTC).
+	Timezone  string `yaml:"timezone" env:"SILT_SHIP_TIMEZONE"`
+	EventType string `yaml:"event_type" env:"SILT_SHIP_EVENT_TYPE"`
+	// Host is the host field of every event; empty: this machine's name.
+	Host string `yaml:"host" env:"SILT_SHIP_HOST"`
+	// StateFile keeps each file's offset, written after Kafka acknowledged.
+	StateFile string `yaml:"state_file" env:"SILT_SHIP_STATE_FILE"`
+	// Topic defaults to the first of kafka.topics.
+	Topic string   `yaml:"topic" env:"SILT_SHIP_TOPIC"`
+	Poll  Duration `yaml:"poll" env:"SILT_SHIP_POLL"`
+}
+
 type Log struct {
 	Format string `yaml:"format" env:"SILT_LOG_FORMAT"`
 	Level  string `yaml:"level" env:"SILT_LOG_LEVEL"`
@@ -427,7 +454,11 @@ func Load(path string) (*Config, error) {
 	if cfg.Catalog.Trino.Location == "" && cfg.Lake.Kind == "s3" {
 		cfg.Catalog.Trino.Location = cfg.Lake.S3.LakeURI()
 	}
-	if err := errors.Join(cfg.Validate(), cfg.validateCollectAndGen()); err != nil {
+	var shipErr error
+	if len(cfg.Ship.Paths) > 0 {
+		shipErr = cfg.ValidateShip()
+	}
+	if err := errors.Join(cfg.Validate(), cfg.validateCollectAndGen(), shipErr); err != nil {
 		if path == "" {
 			return nil, fmt.Errorf("embedded config (from environment): %w", err)
 		}

@@ -65,6 +65,15 @@ func Default() *Config {
 			Hosts:      []string{"game-1.example.com", "game-2.example.com", "game-3.example.com"},
 			EventTypes: []string{"purchase_sword", "join_guild", "default"},
 		},
+		Ship: Ship{
+			Pattern:    `^(?P<time>\d{2}:\d{2}:\d{2}\.\d{3}) \[(?P<thread>[^\]]+)\] (?P<level>\w+)\s+(?P<logger>\S+) - (?P<message>.*)$`,
+			TimeField:  "time",
+			TimeLayout: "15:04:05.000",
+			Timezone:   "UTC",
+			EventType:  "log",
+			StateFile:  "./silt-ship.state",
+			Poll:       Duration(250 * time.Millisecond),
+		},
 		Log: Log{Format: "text", Level: "info"},
 	}
 }
