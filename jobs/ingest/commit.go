@@ -15,8 +15,9 @@ import (
 	"github.com/silt-etl/silt/lake"
 )
 
-// finish uploads what is open, marks manifests committed, then commits
-// the Kafka offsets: the order that makes a crash anywhere recoverable.
+// finish uploads what is open and waits for every upload, marks manifests
+// committed, then commits the Kafka offsets: the order that makes a crash
+// anywhere recoverable.
 func (b *batch) finish(ctx context.Context) error {
 	for _, f := range b.files.files {
 		if err := f.w.EncodeBuffered(); err != nil {
@@ -26,6 +27,10 @@ func (b *batch) finish(ctx context.Context) error {
 	if err := b.files.closeAll(ctx, func(ctx context.Context, id fileID) error {
 		return b.closeFile(ctx, id, "batch_end")
 	}); err != nil {
+		return err
+	}
+	// Every object in the store before its manifest says committed.
+	if err := b.uploads.wait(); err != nil {
 		return err
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}

@@ -76,6 +76,15 @@ func (o *openFiles) overLimit() (fileID, bool) {
 	return fileID{}, false
 }
 
+// overMemory returns the oldest file when the open files hold more than
+// the memory bound, so that it is closed even when no other file opens.
+func (o *openFiles) overMemory() (fileID, bool) {
+	if len(o.order) == 0 || o.buffered() < o.limits.maxBuffered {
+		return fileID{}, false
+	}
+	return o.order[0], true
+}
+
 // expired lists files older than the age bound, so a quiet partition's file
 // is closed even when no new data arrives for it.
 func (o *openFiles) expired(now time.Time) []fileID {
