@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,8 +40,14 @@ func main() {
 	hours := flag.Int("hours", 6, "hours (partitions) the events span")
 	rounds := flag.Int("rounds", 3, "rounds of the queries")
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack`")
+	rowGroups := flag.String("row-groups", "", "instead of dictionaries off and on, silt's files with each of these row group sizes in MB (e.g. 16,32,64,128), dictionaries on")
 	flag.Parse()
-	if err := run(context.Background(), *stateFile, *events, *hours, *rounds); err != nil {
+	tables, err := silTables(*rowGroups)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "trinoparquet:", err)
+		os.Exit(2)
+	}
+	if err := run(context.Background(), *stateFile, *events, *hours, *rounds, tables); err != nil {
 		fmt.Fprintln(os.Stderr, "trinoparquet:", err)
 		os.Exit(1)
 	}
@@ -48,14 +55,35 @@ func main() {
 
 // table is one way of writing the events.
 type table struct {
-	name, by   string
-	dictionary int // parquetfile.Options.MaxDictionaryBytes; unused for Trino's
-	files      int
-	bytes      int64
-	times      map[string][]time.Duration
+	name, by      string
+	dictionary    int   // parquetfile.Options.MaxDictionaryBytes; unused for Trino's
+	rowGroupBytes int64 // 0: ingest's default; unused for Trino's
+	files         int
+	bytes         int64
+	times         map[string][]time.Duration
 }
 
-func run(ctx context.Context, stateFile string, n, hours, rounds int) error {
+// silTables are the tables silt's writer writes: dictionaries off and on
+// with ingest's defaults, or one table per row group size in rowGroupsMB.
+func silTables(rowGroupsMB string) ([]*table, error) {
+	if rowGroupsMB == "" {
+		return []*table{
+			{name: "sword_silt_plain", by: "silt, PLAIN only", dictionary: -1},
+			{name: "sword_silt", by: "silt (dictionaries)"},
+		}, nil
+	}
+	var out []*table
+	for _, f := range strings.Split(rowGroupsMB, ",") {
+		mb, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || mb <= 0 {
+			return nil, fmt.Errorf("-row-groups %q: sizes in MB, comma-separated", rowGroupsMB)
+		}
+		out = append(out, &table{name: fmt.Sprintf("sword_silt_rg%d", mb), by: fmt.Sprintf("silt, %d MB row groups", mb), rowGroupBytes: int64(mb) << 20})
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*table) error {
 	if stateFile == "" {
 		return errors.New("no running stack: pass -stack FILE (make bench starts one)")
 	}
@@ -90,12 +118,9 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int) error {
 
 	fmt.Printf("== Parquet: silt's writer vs Trino's, %d purchase_sword events over %d hours, %d rounds (schema %s)\n", n, hours, rounds, schemaName)
 	cols, rows, sizes, start := gameEvents(n, hours)
-	tables := []*table{
-		{name: "sword_silt_plain", by: "silt, PLAIN only", dictionary: -1},
-		{name: "sword_silt", by: "silt (dictionaries)"},
-		{name: "sword_trino", by: "Trino CREATE TABLE AS"},
-	}
-	for _, t := range tables[:2] {
+	trino := &table{name: "sword_trino", by: "Trino CREATE TABLE AS"}
+	tables := append(slices.Clone(silt), trino)
+	for _, t := range silt {
 		began := time.Now()
 		if err := writeTable(ctx, store, cat, t, cols, rows, sizes); err != nil {
 			return err
@@ -105,7 +130,7 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int) error {
 	// Trino's file metastore keeps a managed table's files in its own
 	// directory: a schema of its own, without silt's location.
 	trinoSchema := fmt.Sprintf("%q.%q", ep.TrinoCatalog, schemaName+"_trino")
-	trinoTable := trinoSchema + "." + tables[2].name
+	trinoTable := trinoSchema + "." + trino.name
 	trinoFiles, err := lake.NewS3(ctx, lake.S3Options{
 		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region, Prefix: "_metastore/" + schemaName + "_trino",
 		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
@@ -116,22 +141,22 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int) error {
 	began := time.Now()
 	for _, q := range []string{
 		"CREATE SCHEMA " + trinoSchema,
-		fmt.Sprintf(`CREATE TABLE %s WITH (format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour']) AS SELECT * FROM %s`, trinoTable, cat.Qualified(tables[1].name)),
+		fmt.Sprintf(`CREATE TABLE %s WITH (format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour']) AS SELECT * FROM %s`, trinoTable, cat.Qualified(silt[len(silt)-1].name)),
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	fmt.Printf("wrote %s in %s\n", tables[2].name, time.Since(began).Round(time.Millisecond))
+	fmt.Printf("wrote %s in %s\n", trino.name, time.Since(began).Round(time.Millisecond))
 	qualified := func(t *table) string {
-		if t == tables[2] {
+		if t == trino {
 			return trinoTable
 		}
 		return cat.Qualified(t.name)
 	}
 	for _, t := range tables {
 		files := store
-		if t == tables[2] {
+		if t == trino {
 			files = trinoFiles
 		}
 		objs, err := files.List(ctx, t.name+"/")
@@ -152,6 +177,11 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int) error {
 		{"count(*) WHERE host =", "SELECT count(*) FROM %s WHERE host = 'game-1.example.com'"},
 		{"count, max(raw_event) WHERE user_id LIKE", "SELECT count(*), max(raw_event) FROM %s WHERE user_id LIKE 'u-1%%'"},
 		{"SELECT * of one hour", fmt.Sprintf("SELECT * FROM %%s WHERE dt = '%s' AND hour = '%s'", hour.Date, hour.Hour)},
+	}
+	if silt[0].rowGroupBytes > 0 {
+		// Moving a whole hour through the client dominates SELECT * (it
+		// varied most), and says nothing of the row groups.
+		queries = queries[:3]
 	}
 	answers := map[string]string{}
 	for _, t := range tables {
@@ -174,7 +204,6 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int) error {
 		}
 	}
 
-	trino := tables[2]
 	fmt.Printf("%-24s %6s %10s %7s", "table", "files", "MB", "bytes")
 	for _, q := range queries {
 		fmt.Printf(" | %-s", q.name)
@@ -244,6 +273,9 @@ func gameEvents(n, hours int) ([]lake.Column, [][]any, []int, time.Time) {
 // registers the table.
 func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *table, cols []lake.Column, rows [][]any, sizes []int) error {
 	defaults := ingest.DefaultOptions()
+	if t.rowGroupBytes > 0 {
+		defaults.RowGroupBytes = t.rowGroupBytes
+	}
 	schema := lake.TableSchema{Table: t.name, Columns: cols[len(lake.SystemColumns):]}
 	if err := lake.SaveSchema(ctx, store, schema); err != nil {
 		return err
