@@ -261,7 +261,13 @@ func (s *Shipper) findRenamedWhileDown() {
 	}
 }
 
-const maxLineBytes = 1 << 20
+// maxLineBytes keeps a record under Kafka's default 1 MB message limit:
+// a longer line goes in pieces.
+const maxLineBytes = 256 << 10
+
+// stopGrace is how long a batch in flight may still take after the
+// shipper was told to stop.
+const stopGrace = 30 * time.Second
 
 // shipFile sends t's complete lines past its offset, a batch at a time,
 // persisting the offset after each acknowledged batch. drained is true
@@ -331,10 +337,13 @@ func (s *Shipper) shipBatch(ctx context.Context, t *tracked, size int64) (int, e
 	if len(recs) == 0 {
 		return 0, nil
 	}
-	// The batch goes even when ctx ends meanwhile: it is acknowledged and
-	// persisted before the shipper stops, within a bound.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// The producer retries while Kafka is away. The batch goes on when ctx
+	// ends meanwhile, so it is acknowledged and persisted before the
+	// shipper stops, but only for stopGrace more.
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	stopAfterGrace := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, cancel) })
+	defer stopAfterGrace()
 	results := s.cl.ProduceSync(pctx, recs...)
 	if err := results.FirstErr(); err != nil {
 		// Some of the batch may be in Kafka: read back what is before
