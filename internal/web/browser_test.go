@@ -52,10 +52,12 @@ func runChromium(t *testing.T, bin string, args ...string) []byte {
 }
 
 // TestStatusPageInHeadlessBrowser loads the status page in a real browser
-// and checks what it rendered: the jobs and a bar chart with bars.
+// and checks what it rendered: the jobs, a bar chart with bars and the
+// time series charts with the values sampled.
 func TestStatusPageInHeadlessBrowser(t *testing.T) {
 	bin := chromium(t)
-	srv := httptest.NewServer(fixture(t))
+	status := chartFixture(t)
+	srv := httptest.NewServer(status)
 	defer srv.Close()
 
 	dom := string(runChromium(t, bin, "--dump-dom", srv.URL+"/"))
@@ -72,8 +74,19 @@ func TestStatusPageInHeadlessBrowser(t *testing.T) {
 	}
 	require.Contains(t, dom, "game-1.example.com")
 
+	// The time series as the browser parsed them carry the sampled values.
+	for _, c := range status.opts.Charts.Charts() {
+		svg := regexp.MustCompile(`(?s)<svg class="timeseries" id="chart-` + c.ID + `".*?</svg>`).FindString(dom)
+		require.NotEmpty(t, svg, "chart %s not in the rendered DOM", c.ID)
+		drawn := svgSeries(t, svg)
+		require.Len(t, drawn, len(c.Series), c.ID)
+		for _, s := range c.Series {
+			require.Equal(t, s.Points, drawn[s.Name], "%s %s", c.ID, s.Name)
+		}
+	}
+
 	shot := filepath.Join(artifactDir(t), "status-page.png")
-	runChromium(t, bin, "--screenshot="+shot, "--window-size=1280,900", srv.URL+"/")
+	runChromium(t, bin, "--screenshot="+shot, "--window-size=1366,1100", srv.URL+"/")
 	png, err := os.ReadFile(shot)
 	require.NoError(t, err)
 	require.Greater(t, len(png), 1000)

@@ -78,6 +78,9 @@ type Options struct {
 	TableStats TableStatsSource
 	// DeadLetters is the dead-letters view (/deadletters).
 	DeadLetters DeadLetters
+	// Charts are the time series drawn at the top of the status page
+	// (NewTimeSeries; its owner runs its sampling).
+	Charts *TimeSeries
 	// ReportsDir holds <name>/latest.csv per report.
 	ReportsDir string
 	// Gatherer serves /metrics; default prometheus.DefaultGatherer.

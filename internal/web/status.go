@@ -37,6 +37,8 @@ type pageData struct {
 	FreshErr    string
 	Reports     []report
 	ReportErr   string
+	Charts      []template.HTML
+	ChartWindow string
 }
 
 type jobView struct {
@@ -86,6 +88,18 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, f := range fresh {
 			d.Fresh = append(d.Fresh, viewFreshness(f))
+		}
+	}
+	if s.opts.Charts != nil {
+		window := s.opts.Charts.Window()
+		d.ChartWindow = fmt.Sprintf("%d minutes", int(window.Round(time.Minute).Minutes()))
+		for _, c := range s.opts.Charts.Charts() {
+			svg, err := renderChart(c, now.Add(-window), now)
+			if err != nil {
+				s.opts.Logger.Error("render chart", "chart", c.ID, "err", err)
+				continue
+			}
+			d.Charts = append(d.Charts, svg)
 		}
 	}
 	reports, err := readReports(s.opts.ReportsDir)
