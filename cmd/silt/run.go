@@ -151,6 +151,7 @@ type runDaemon struct {
 	store     lake.Store
 	deps      *jobDeps
 	sched     *scheduler.Scheduler
+	history   *scheduler.History // the scheduler's, read by the status page's charts
 	monitor   *probe.Monitor
 	eventsAPI http.Handler
 	holder    string
@@ -178,7 +179,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *ru
 		// the events API catch up once the catalog answers.
 		log.Warn("catalog unavailable at start: ingest runs, registration and reports retry until it answers", "err", err)
 	}
-	if d.sched, err = newScheduler(ctx, cfg, store, d.holder, log); err != nil {
+	if d.sched, d.history, err = newScheduler(ctx, cfg, store, d.holder, log); err != nil {
 		return nil, err
 	}
 	if err := addJobs(d.sched, deps, cfg.Jobs); err != nil {
@@ -201,17 +202,18 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *ru
 // ingest is cluster-wide (jobSpec): of the silt processes sharing this
 // lake, one runs each slot of it, through a lease in the lake (see
 // "Running more than one silt").
-func newScheduler(ctx context.Context, cfg *config.Config, store lake.Store, holder string, log *slog.Logger) (*scheduler.Scheduler, error) {
+func newScheduler(ctx context.Context, cfg *config.Config, store lake.Store, holder string, log *slog.Logger) (*scheduler.Scheduler, *scheduler.History, error) {
 	hist, err := scheduler.OpenHistory(ctx, store, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	loc, err := cfg.Scheduler.Location()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return scheduler.New(scheduler.Options{History: hist, Location: loc, Logger: log, OnRun: printRun,
+	sched, err := scheduler.New(scheduler.Options{History: hist, Location: loc, Logger: log, OnRun: printRun,
 		Leases: store, Holder: holder, LeaseTTL: cfg.Scheduler.LeaseTTL.Std()})
+	return sched, hist, err
 }
 
 // close releases the jobs (ingest's group membership) and the catalog.
@@ -259,9 +261,17 @@ func (d *runDaemon) startHTTP(httpCtx, stopping context.Context, stop func(), g 
 		return nil
 	}
 	fresh, tables, dead, closeViews := opsViews(d.cfg, d.store, d.deps.metrics)
+	lag := ingestLag{d.deps.metrics}
+	jobNames := make([]string, 0, len(d.cfg.Jobs))
+	for _, j := range d.cfg.Jobs {
+		jobNames = append(jobNames, j.Name)
+	}
+	// The charts' first sample rebuilds the last hour's rates and
+	// durations from the run history.
+	charts := web.NewTimeSeries(web.TimeSeriesOptions{JobNames: jobNames, History: d.history, Lag: lag, Freshness: fresh})
 	srv := web.New(web.Options{
-		Jobs: d.sched, Tables: web.LakeTables{Store: d.store}, Lag: ingestLag{d.deps.metrics}, ReportsDir: d.cfg.Reports.Out,
-		Freshness: fresh, TableStats: tables, DeadLetters: dead,
+		Jobs: d.sched, Tables: web.LakeTables{Store: d.store}, Lag: lag, ReportsDir: d.cfg.Reports.Out,
+		Freshness: fresh, TableStats: tables, DeadLetters: dead, Charts: charts,
 		Ready: d.ready, Connections: d.monitor.Results, Logger: d.log,
 	})
 	srv.Handle("GET /api/events/", d.eventsAPI)
@@ -271,6 +281,7 @@ func (d *runDaemon) startHTTP(httpCtx, stopping context.Context, stop func(), g 
 		return fmt.Errorf("listen on %s (http.listen, or --listen): %w", d.cfg.HTTP.Listen, err)
 	}
 	fmt.Fprintf(os.Stdout, "silt run: status page http://%s/ (metrics at /metrics)\n", ln.Addr())
+	g.Go(func() error { return charts.Run(httpCtx) })
 	g.Go(func() error {
 		defer closeViews()
 		err := srv.Serve(httpCtx, ln)

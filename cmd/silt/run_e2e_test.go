@@ -30,6 +30,8 @@ import (
 
 	"github.com/silt-etl/silt/internal/config"
 	"github.com/silt-etl/silt/internal/eventsapi"
+	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/scheduler"
 	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
@@ -232,9 +234,19 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 	require.GreaterOrEqual(t, metricSum(t, metrics, "silt_job_runs_total"), 2.0)
 	require.Positive(t, metricSum(t, metrics, "silt_ingest_rows_total"))
 	require.Equal(t, "ready\n", httpGet(t, url+"readyz"))
-	browse(t, url, "run-status-page.png", "ingest", "host_breakdown")
+	// A 10 s bucket is charted once complete, one interval after its end.
+	eventsSeries := regexp.MustCompile(`(?s)id="chart-events".*?data-values="([^"]*)"`)
+	d.waitFor(t, "a charted events/s bucket with events", time.Minute, func() bool {
+		m := eventsSeries.FindStringSubmatch(httpGet(t, url))
+		return m != nil && strings.Trim(m[1], "0 ") != ""
+	})
+	dom := browse(t, url, "run-status-page.png", "ingest", "host_breakdown")
+	for _, id := range []string{"events", "lag", "freshness", "deadletters", "durations"} {
+		require.Contains(t, dom, `id="chart-`+id+`"`)
+	}
 
 	d.stop(t)
+	checkEventsChart(t, dom, filepath.Join(dir, "silt-data"))
 	// The lake holds at least what the report counted, each event once.
 	rep, err := lakecheck.Check(context.Background(), filepath.Join(dir, "silt-data"))
 	require.NoError(t, err)
@@ -295,7 +307,7 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 // browse loads url in headless Chromium (make test installs it through
 // .ci/install-deps) and checks the rendered DOM; the screenshot stays in
 // test-artifacts/.
-func browse(t *testing.T, url, shot string, jobs ...string) {
+func browse(t *testing.T, url, shot string, jobs ...string) (dom string) {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -313,7 +325,7 @@ func browse(t *testing.T, url, shot string, jobs ...string) {
 		require.NoError(t, err, stderr.String())
 		return string(out)
 	}
-	dom := run("--dump-dom", url)
+	dom = run("--dump-dom", url)
 	for _, j := range jobs {
 		require.Contains(t, dom, `data-job="`+j+`"`)
 	}
@@ -322,5 +334,40 @@ func browse(t *testing.T, url, shot string, jobs ...string) {
 	_, file, _, _ := runtime.Caller(0)
 	artifacts := filepath.Join(filepath.Dir(file), "..", "..", "test-artifacts")
 	require.NoError(t, os.MkdirAll(artifacts, 0o755))
-	run("--screenshot="+filepath.Join(artifacts, shot), "--window-size=1280,900", url)
+	run("--screenshot="+filepath.Join(artifacts, shot), "--window-size=1366,1100", url)
+	return dom
+}
+
+// checkEventsChart: every point of the status page's events/s chart is
+// the events the ingest runs in the lake's run history counted in its
+// 10 s bucket, per second; some points are not zero.
+func checkEventsChart(t *testing.T, dom, lakeDir string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)id="chart-events".*?data-times="([^"]*)" data-values="([^"]*)"`).FindStringSubmatch(dom)
+	require.NotNil(t, m, "no events/s series on the status page")
+	store, err := lake.NewLocal(lakeDir)
+	require.NoError(t, err)
+	hist, err := scheduler.OpenHistory(context.Background(), store, 0)
+	require.NoError(t, err)
+	runs := hist.Last("ingest", scheduler.DefaultKeep)
+	times, values := strings.Fields(m[1]), strings.Fields(m[2])
+	require.Len(t, values, len(times))
+	var charted float64
+	for i := range times {
+		ms, err := strconv.ParseInt(times[i], 10, 64)
+		require.NoError(t, err)
+		v, err := strconv.ParseFloat(values[i], 64)
+		require.NoError(t, err)
+		end := time.UnixMilli(ms)
+		var events int64
+		for _, r := range runs {
+			if r.End.After(end.Add(-10*time.Second)) && !r.End.After(end) {
+				events += r.Counts["events"]
+			}
+		}
+		require.InDelta(t, float64(events)/10, v, 1e-9, "events/s in the bucket ending %s", end.UTC())
+		charted += v * 10
+	}
+	require.Positive(t, charted, "the events/s chart is all zero")
+	t.Logf("events/s chart: %d points, %.0f events charted, as the run history counts them", len(times), charted)
 }
