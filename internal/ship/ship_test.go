@@ -244,36 +244,57 @@ func TestShipRestartMidFile(t *testing.T) {
 var errCrash = errors.New("crash before the state write")
 
 func TestShipCrashBetweenProduceAndStateWrite(t *testing.T) {
+	// Batch 1: the state has never seen the file; batch 2: it is a batch behind.
+	for _, crashAt := range []int{1, 2} {
+		t.Run(fmt.Sprintf("batch %d", crashAt), func(t *testing.T) {
+			f := newFixture(t)
+			path := filepath.Join(f.dir, "app.log")
+			f.appendLines(path, "a", 0, 10)
+			other := filepath.Join(t.TempDir(), "other.log")
+			f.appendLines(other, "o", 0, 3)
+			batches := 0
+			s := f.shipper(func(o *Options) {
+				o.MaxBatchLines = 4
+				o.AfterProduce = func() error {
+					if batches++; batches == crashAt {
+						return errCrash // Kafka has the batch; the state does not
+					}
+					return nil
+				}
+			})
+			require.ErrorIs(t, s.poll(context.Background()), errCrash)
+			s.Close()
+			require.Equal(t, names("a", 0, 4*crashAt), f.messages())
+
+			// Another shipper writes to the topic meanwhile: its records are not ours.
+			web2 := f.shipper(func(o *Options) {
+				o.Host, o.StateFile = "web-2", filepath.Join(t.TempDir(), "web2.state")
+				o.Paths = []string{other}
+			})
+			require.NoError(t, web2.poll(context.Background()))
+			web2.Close()
+
+			s2 := f.shipper(nil)
+			require.NoError(t, s2.poll(context.Background()))
+			require.Equal(t, sorted(names("a", 0, 10), names("o", 0, 3)), f.messages(), "each line once after the crash")
+		})
+	}
+}
+
+func TestShipRotationToAMatchedName(t *testing.T) {
 	f := newFixture(t)
 	path := filepath.Join(f.dir, "app.log")
-	f.appendLines(path, "a", 0, 10)
-	other := filepath.Join(t.TempDir(), "other.log")
-	f.appendLines(other, "o", 0, 3)
-	batches := 0
-	s := f.shipper(func(o *Options) {
-		o.MaxBatchLines = 4
-		o.AfterProduce = func() error {
-			if batches++; batches == 2 {
-				return errCrash // Kafka has the batch; the state does not
-			}
-			return nil
-		}
-	})
-	require.ErrorIs(t, s.poll(context.Background()), errCrash)
-	s.Close()
-	require.Equal(t, names("a", 0, 8), f.messages())
-
-	// Another shipper writes to the topic meanwhile: its records are not ours.
-	web2 := f.shipper(func(o *Options) {
-		o.Host, o.StateFile = "web-2", filepath.Join(t.TempDir(), "web2.state")
-		o.Paths = []string{other}
-	})
-	require.NoError(t, web2.poll(context.Background()))
-	web2.Close()
-
-	s2 := f.shipper(nil)
-	require.NoError(t, s2.poll(context.Background()))
-	require.Equal(t, sorted(names("a", 0, 10), names("o", 0, 3)), f.messages(), "each line once after the crash")
+	f.appendLines(path, "a", 0, 5)
+	s := f.shipper(nil)
+	require.NoError(t, s.poll(context.Background()))
+	// Rotated to a name the glob still matches: the same file, followed
+	// on under its new name, not shipped again.
+	require.NoError(t, os.Rename(path, filepath.Join(f.dir, "app-1.log")))
+	f.appendLines(filepath.Join(f.dir, "app-1.log"), "a", 5, 7)
+	f.appendLines(path, "b", 0, 3)
+	require.NoError(t, s.poll(context.Background()))
+	require.Equal(t, sorted(names("a", 0, 7), names("b", 0, 3)), f.messages())
+	require.Len(t, s.state.Files, 2)
 }
 
 func TestShipRenamedWhileDown(t *testing.T) {
