@@ -42,6 +42,7 @@ func runGen(ctx context.Context, args []string) error {
 	template := fs.String("template", "", "a JSON event with placeholders ({{seq}}, {{now_ms}}, {{now_s}}, {{now}}, {{int 1 100}}, {{float 1 100}}, {{choice \"a\" \"b\"}}) instead of the game events")
 	start := fs.String("start", "", "event times from this instant (RFC 3339), one --step apart, instead of the clock: with --seed, the same events every run")
 	step := fs.Duration("step", time.Second, "with --start, the time between consecutive events")
+	progress := fs.Bool("progress", false, "print a progress line a second on stderr (rate, sent of --count, ETA) even when stderr is not a terminal")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,7 +55,10 @@ func runGen(ctx context.Context, args []string) error {
 	}
 	o := gen.Options{
 		Seed: *seed, Rate: cfg.Gen.Rate, Count: *count, Duration: *duration, Batch: *batch, Workers: *workers,
-		Hosts: cfg.Gen.Hosts, EventTypes: cfg.Gen.EventTypes, Progress: os.Stderr,
+		Hosts: cfg.Gen.Hosts, EventTypes: cfg.Gen.EventTypes,
+	}
+	if *progress || isTerminal(os.Stderr) {
+		o.Progress = os.Stderr
 	}
 	if *rate >= 0 {
 		o.Rate = *rate
@@ -181,4 +185,11 @@ func printGen(res *gen.Result, seed uint64, asJSON bool) {
 	for _, c := range s.Counts {
 		fmt.Printf("  %-20s %-28s %d\n", c.EventType, c.Host, c.Count)
 	}
+}
+
+// isTerminal: f is a terminal (a character device), where progress lines
+// are for a person; a pipe or a file (CI logs) gets none unless asked.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -92,7 +92,7 @@ func Run(ctx context.Context, o Options, sink Sink) (*Result, error) {
 	st := &stats{perKey: map[Key]int64{}}
 	done := st.done
 	start := time.Now()
-	stopProgress := st.progress(o.Progress, start)
+	stopProgress := st.progress(o.Progress, start, o.Count)
 
 	batches := make(chan []Event, o.Workers)
 	// The workers send until batches closes; a send reports its outcome
@@ -181,8 +181,9 @@ func (s *stats) result(elapsed time.Duration) *Result {
 	}
 }
 
-// progress prints a line a second until the returned stop is called.
-func (s *stats) progress(w io.Writer, start time.Time) (stop func()) {
+// progress prints a line a second until the returned stop is called;
+// with a count (0: none) the line says how far along and the ETA.
+func (s *stats) progress(w io.Writer, start time.Time, count int64) (stop func()) {
 	if w == nil {
 		return func() {}
 	}
@@ -198,8 +199,7 @@ func (s *stats) progress(w io.Writer, start time.Time) (stop func()) {
 			acc := s.accepted.Load()
 			rate := float64(acc-last) / now.Sub(lastAt).Seconds()
 			last, lastAt = acc, now
-			fmt.Fprintf(w, "gen: %6.1fs  rate %8.0f/s  sent %d  accepted %d  errors %d\n",
-				now.Sub(start).Seconds(), rate, s.sent.Load(), acc, s.errors.Load())
+			fmt.Fprintln(w, progressLine(now.Sub(start), rate, s.sent.Load(), count, acc, s.errors.Load()))
 		}
 		for {
 			select {
@@ -212,4 +212,24 @@ func (s *stats) progress(w io.Writer, start time.Time) (stop func()) {
 		}
 	}()
 	return func() { close(quit); <-finished }
+}
+
+// progressLine is one progress line: elapsed time, the rate over the last
+// second, the totals, and with a count (0: none) the share sent and an
+// ETA at the average rate so far.
+func progressLine(elapsed time.Duration, rate float64, sent, count, accepted, errors int64) string {
+	line := fmt.Sprintf("gen: %6.1fs  rate %8.0f/s  sent %d", elapsed.Seconds(), rate, sent)
+	if count > 0 {
+		line += fmt.Sprintf(" of %d (%d%%)", count, sent*100/count)
+	}
+	line += fmt.Sprintf("  accepted %d  errors %d", accepted, errors)
+	if count > 0 && sent < count {
+		if sent > 0 && elapsed > 0 {
+			eta := time.Duration(float64(count-sent) / float64(sent) * float64(elapsed))
+			line += "  ETA " + eta.Round(time.Second).String()
+		} else {
+			line += "  ETA unknown"
+		}
+	}
+	return line
 }

@@ -246,12 +246,25 @@ func TestProgressLine(t *testing.T) {
 
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	require.NotEmpty(t, lines)
-	re := regexp.MustCompile(`^gen: +(\d+\.\d)s  rate +(\d+)/s  sent (\d+)  accepted (\d+)  errors (\d+)$`)
+	re := regexp.MustCompile(`^gen: +(\d+\.\d)s  rate +(\d+)/s  sent (\d+) of 300 \((\d+)%\)  accepted (\d+)  errors (\d+)(  ETA \S+)?$`)
 	for _, l := range lines {
 		require.Regexp(t, re, l)
 	}
 	last := re.FindStringSubmatch(lines[len(lines)-1])
-	require.Equal(t, []string{"300", fmt.Sprint(res.Accepted), fmt.Sprint(res.Errors)}, last[3:])
+	require.Equal(t, []string{"300", "100", fmt.Sprint(res.Accepted), fmt.Sprint(res.Errors), ""}, last[3:])
+}
+
+// The ETA is what is left at the average rate so far; done, there is none;
+// without a count, neither share nor ETA.
+func TestProgressLineETA(t *testing.T) {
+	require.Equal(t, "gen:   10.0s  rate      250/s  sent 2500 of 10000 (25%)  accepted 2490  errors 10  ETA 30s",
+		progressLine(10*time.Second, 250, 2500, 10000, 2490, 10))
+	require.Equal(t, "gen:    0.0s  rate        0/s  sent 0 of 10 (0%)  accepted 0  errors 0  ETA unknown",
+		progressLine(0, 0, 0, 10, 0, 0))
+	require.Equal(t, "gen:    4.0s  rate       10/s  sent 10 of 10 (100%)  accepted 10  errors 0",
+		progressLine(4*time.Second, 10, 10, 10, 10, 0))
+	require.Equal(t, "gen:    4.0s  rate       10/s  sent 40  accepted 40  errors 0",
+		progressLine(4*time.Second, 10, 40, 0, 40, 0))
 }
 
 // The token bucket holds the rate. 0.5 s at 400/s is the 40 saved up
