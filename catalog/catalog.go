@@ -181,6 +181,19 @@ func (c *Catalog) Register(ctx context.Context, changes []Change) error {
 // RepairAll re-derives the whole catalog from the lake: every table with a
 // schema, every partition holding an object.
 func (c *Catalog) RepairAll(ctx context.Context, store lake.Store) error {
+	return c.RepairAllProgress(ctx, store, nil)
+}
+
+// RepairProgress is how far RepairAllProgress got: tables and partitions
+// registered of those found in the lake.
+type RepairProgress struct {
+	Tables, TablesTotal         int
+	Partitions, PartitionsTotal int
+}
+
+// RepairAllProgress is RepairAll calling progress (when not nil) once the
+// lake is listed and after each table is registered.
+func (c *Catalog) RepairAllProgress(ctx context.Context, store lake.Store, progress func(RepairProgress)) error {
 	tables, err := lake.Tables(ctx, store)
 	if err != nil {
 		return fmt.Errorf("repair catalog: %w", err)
@@ -208,8 +221,23 @@ func (c *Catalog) RepairAll(ctx context.Context, store lake.Store) error {
 	if len(dead) > 0 {
 		changes = append(changes, Change{Schema: lake.TableSchema{Table: lake.DeadLetterTable}, Partitions: dead})
 	}
-	if err := c.Register(ctx, changes); err != nil {
-		return fmt.Errorf("repair catalog: %w", err)
+	p := RepairProgress{TablesTotal: len(changes)}
+	for _, ch := range changes {
+		p.PartitionsTotal += len(ch.Partitions)
+	}
+	if progress != nil {
+		progress(p)
+	}
+	// One table at a time, as Register would, so progress can follow.
+	for _, ch := range changes {
+		if err := c.Register(ctx, []Change{ch}); err != nil {
+			return fmt.Errorf("repair catalog: %w", err)
+		}
+		p.Tables++
+		p.Partitions += len(ch.Partitions)
+		if progress != nil {
+			progress(p)
+		}
 	}
 	c.log.Info("catalog repaired from the lake", "tables", len(changes))
 	return nil

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/silt-etl/silt/catalog"
 )
 
 func init() {
 	register(&command{
-		name: "register", usage: "--all", order: 60,
+		name: "register", usage: "--all [--progress]", order: 60,
 		summary: "re-derive the catalog from the lake (tables, columns, partitions)",
 		run:     runRegister,
 	})
@@ -23,6 +26,7 @@ func runRegister(ctx context.Context, args []string) (err error) {
 	var common commonFlags
 	common.bind(fs)
 	all := fs.Bool("all", false, "register every table and partition found in the lake (idempotent)")
+	progress := fs.Bool("progress", false, "print progress on stderr (partitions and tables done of the total, rate, ETA) even when stderr is not a terminal")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,7 +46,15 @@ func runRegister(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, cat.Close()) }()
-	if err := cat.RepairAll(ctx, store); err != nil {
+	var out io.Writer
+	if *progress || isTerminal(os.Stderr) {
+		out = os.Stderr
+	}
+	pp := newProgress(out, "register", "partitions", time.Now)
+	err = cat.RepairAllProgress(ctx, store, func(p catalog.RepairProgress) {
+		pp.update(int64(p.Partitions), int64(p.PartitionsTotal), fmt.Sprintf("tables %d of %d", p.Tables, p.TablesTotal), p.Tables == p.TablesTotal)
+	})
+	if err != nil {
 		return err
 	}
 	tables, err := cat.Tables(ctx)
