@@ -78,6 +78,18 @@ func generate(start time.Time, hosts []string) map[string][]logLine {
 	return out
 }
 
+// newLog writes a new log file as its server would have over the time of
+// its lines: its modification time is its first line's, which is where
+// silt ship takes the date of time-only lines from. It appears under its
+// name at once (written beside it, then renamed), so the shipper never
+// sees it with the time of the test's writing.
+func newLog(t *testing.T, path string, lines []logLine) {
+	t.Helper()
+	appendLines(t, path+".new", lines)
+	require.NoError(t, os.Chtimes(path+".new", lines[0].at, lines[0].at))
+	require.NoError(t, os.Rename(path+".new", path))
+}
+
 func appendLines(t *testing.T, path string, lines []logLine) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
@@ -186,9 +198,10 @@ func TestLogAlertsExampleE2E(t *testing.T) {
 	broker := brokerLine.FindStringSubmatch(d.Output())[1]
 
 	// In the report's default range (the last hour); a run just after
-	// midnight has lines on both days, which ship dates as a log would.
+	// midnight has lines on both days, which ship dates as a live log's:
+	// from the file's modification date, moving on at midnight.
 	start := time.Now().UTC().Truncate(time.Minute).Add(-15 * time.Minute)
-	shipEnv := append(env, "SILT_KAFKA_BROKERS="+broker, "SILT_SHIP_DATE="+start.Format("2006-01-02"))
+	shipEnv := append(env, "SILT_KAFKA_BROKERS="+broker)
 	hosts := []string{"web-1", "web-2", "web-3"}
 	lines := generate(start, hosts)
 	half := map[string]int{}
@@ -199,7 +212,7 @@ func TestLogAlertsExampleE2E(t *testing.T) {
 
 	ships := map[string]*shipper{}
 	for _, h := range hosts {
-		appendLines(t, logPath(h), lines[h][:half[h]])
+		newLog(t, logPath(h), lines[h][:half[h]])
 		ships[h] = startShip(t, dir, shipEnv, h)
 	}
 	for _, h := range hosts {
@@ -208,7 +221,7 @@ func TestLogAlertsExampleE2E(t *testing.T) {
 
 	// web-1: rotated by rename; the new file under the old name.
 	require.NoError(t, os.Rename(logPath("web-1"), logPath("web-1")+".1"))
-	appendLines(t, logPath("web-1"), lines["web-1"][half["web-1"]:])
+	newLog(t, logPath("web-1"), lines["web-1"][half["web-1"]:])
 	// web-2: copytruncate; the copy is not matched by *.log. The first
 	// line after the truncation is shorter than what was read, so the
 	// shipper sees the file shrink before it grows again.

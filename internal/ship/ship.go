@@ -130,7 +130,8 @@ func (s *Shipper) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(s.o.Progress, "silt ship: stopped: %d lines shipped in %s, state in %s\n", s.lines, time.Since(started).Round(time.Second), s.o.StateFile)
+			took := time.Since(started)
+			fmt.Fprintf(s.o.Progress, "silt ship: stopped: %d lines shipped in %s (%.0f lines/s), state in %s\n", s.lines, took.Round(time.Second), float64(s.lines)/took.Seconds(), s.o.StateFile)
 			return nil
 		case now := <-progress.C:
 			fmt.Fprintf(s.o.Progress, "silt ship: %d lines from %d files (%.0f lines/s)\n", s.lines, len(s.tracked), float64(s.lines-lastLines)/now.Sub(lastAt).Seconds())
