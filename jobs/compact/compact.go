@@ -44,6 +44,7 @@ type Job struct {
 	spoolDir string
 	grace    time.Duration // a partition is compacted once its hour ended this long ago
 	log      *slog.Logger
+	progress func(Progress)
 }
 
 // Options configure a compaction job. Its outputs are written as ingest
@@ -58,6 +59,14 @@ type Options struct {
 	SpoolDir string
 	// Logger gets the job's log lines; nil discards them.
 	Logger *slog.Logger
+	// Progress, when set, is called once the partitions due are listed
+	// and after each is compacted (silt compact prints it).
+	Progress func(Progress)
+}
+
+// Progress is how far a run got: partitions done of those due.
+type Progress struct {
+	Partitions, PartitionsTotal int
 }
 
 // New makes a compaction job.
@@ -69,7 +78,7 @@ func New(name string, opts Options, store lake.Store) *Job {
 	return &Job{
 		name: name, store: store, unit: opts.TimestampUnit,
 		target: opts.TargetFileBytes, rowGroup: opts.RowGroupBytes,
-		spoolDir: opts.SpoolDir, grace: time.Hour, log: log,
+		spoolDir: opts.SpoolDir, grace: time.Hour, log: log, progress: opts.Progress,
 	}
 }
 
@@ -100,6 +109,12 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 	}
 	tables = append(tables, lake.DeadLetterTable)
 	committed := newCommitted(j.store)
+	// Every partition due is listed first so that progress has a total.
+	type due struct {
+		p    lake.Partition
+		cols []lake.Column
+	}
+	var work []due
 	for _, table := range tables {
 		cols, err := j.columns(ctx, table)
 		if err != nil {
@@ -114,23 +129,33 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 			if err != nil || start.Add(time.Hour+j.grace).After(scheduledAt) {
 				continue
 			}
-			plans, err := j.plan(ctx, p, committed)
+			work = append(work, due{p: p, cols: cols})
+		}
+	}
+	if j.progress != nil {
+		j.progress(Progress{PartitionsTotal: len(work)})
+	}
+	for i, w := range work {
+		p := w.p
+		plans, err := j.plan(ctx, p, committed)
+		if err != nil {
+			return counts, err
+		}
+		for _, pl := range plans {
+			err := j.compact(ctx, pl, w.cols)
+			if errors.Is(err, errPlanTaken) {
+				j.log.Warn("compaction left to the run that owns its plan", "partition", p.String(), "plan", planKey(pl))
+				counts["taken"]++
+				continue
+			}
 			if err != nil {
-				return counts, err
+				return counts, fmt.Errorf("compact %s: %w", p, err)
 			}
-			for _, pl := range plans {
-				err := j.compact(ctx, pl, cols)
-				if errors.Is(err, errPlanTaken) {
-					j.log.Warn("compaction left to the run that owns its plan", "partition", p.String(), "plan", planKey(pl))
-					counts["taken"]++
-					continue
-				}
-				if err != nil {
-					return counts, fmt.Errorf("compact %s: %w", p, err)
-				}
-				counts["inputs"] += int64(len(pl.Inputs))
-				counts["outputs"]++
-			}
+			counts["inputs"] += int64(len(pl.Inputs))
+			counts["outputs"]++
+		}
+		if j.progress != nil {
+			j.progress(Progress{Partitions: i + 1, PartitionsTotal: len(work)})
 		}
 	}
 	if counts["outputs"] > 0 {

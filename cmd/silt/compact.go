@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/silt-etl/silt/jobs/compact"
+)
+
+func init() {
+	register(&command{
+		name: "compact", usage: "[--config F] [--progress]", order: 62,
+		summary: "merge the small objects of every partition whose hour ended an hour ago (what the compact job does), now",
+		run:     runCompact,
+	})
+}
+
+func runCompact(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("compact", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs)
+	progress := fs.Bool("progress", false, "print progress on stderr (partitions done of those due, rate, ETA) even when stderr is not a terminal")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errUsage
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	store, err := openLake(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var out io.Writer
+	if *progress || isTerminal(os.Stderr) {
+		out = os.Stderr
+	}
+	pp := newProgress(out, "compact", "partitions", time.Now)
+	opts := compactOptions(cfg, slog.Default().With("job", "compact"))
+	opts.Progress = func(p compact.Progress) {
+		pp.update(int64(p.Partitions), int64(p.PartitionsTotal), "", p.Partitions == p.PartitionsTotal)
+	}
+	// Plans are claimed in the lake, so a compact job of a running silt
+	// and this command never merge the same objects.
+	counts, err := compact.New("compact", opts, store).Run(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	fmt.Printf("compacted: %d objects merged into %d", counts["inputs"], counts["outputs"])
+	if counts["taken"] > 0 {
+		fmt.Printf(", %d left to another run that claimed them", counts["taken"])
+	}
+	fmt.Println()
+	return nil
+}
