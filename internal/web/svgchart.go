@@ -160,7 +160,7 @@ func niceCeil(v float64) float64 {
 }
 
 // formatValue is a value as an axis or legend shows it: k/M for large,
-// up to two decimals for small.
+// four significant digits for small.
 func formatValue(v float64) string {
 	switch a := math.Abs(v); {
 	case a >= 1e6:
@@ -169,7 +169,7 @@ func formatValue(v float64) string {
 		return strconv.FormatFloat(math.Round(v/100)/10, 'f', -1, 64) + "k"
 	case a >= 100 || a == math.Trunc(a):
 		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
-	default:
-		return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
+	default: // four significant digits: axis ticks like 0.375 stay exact
+		return strconv.FormatFloat(v, 'g', 4, 64)
 	}
 }

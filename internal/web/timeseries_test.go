@@ -248,3 +248,12 @@ func chartFixture(t *testing.T) *Server {
 	s.opts.Charts = ts
 	return s
 }
+
+func TestFormatChartValue(t *testing.T) {
+	for v, want := range map[float64]string{
+		0: "0", 0.375: "0.375", 1.875: "1.875", 37.5: "37.5", 7.123456: "7.123", 0.0012345: "0.001234",
+		427: "427", 12345: "12.3k", 2_500_000: "2.5M",
+	} {
+		require.Equal(t, want, formatValue(v), "%v", v)
+	}
+}
