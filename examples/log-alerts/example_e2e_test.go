@@ -6,7 +6,6 @@
 package logalerts_test
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
@@ -17,7 +16,6 @@ import (
 	"math/rand/v2"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -34,6 +32,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/testbed/siltrun"
+	"github.com/silt-etl/silt/testbed/smtptest"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
@@ -189,9 +188,9 @@ func TestLogAlertsExampleE2E(t *testing.T) {
 	raw, err := os.ReadFile("silt.yaml")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "silt.yaml"), raw, 0o644))
-	smtpd := startSMTP(t)
+	smtpd := smtptest.Start(t)
 
-	env := siltrun.Env("SILT_HTTP_LISTEN=127.0.0.1:0", "SILT_SMTP_ADDR="+smtpd.ln.Addr().String())
+	env := siltrun.Env("SILT_HTTP_LISTEN=127.0.0.1:0", "SILT_SMTP_ADDR="+smtpd.Addr())
 	d := siltrun.Start(t, dir, env, "--config", "silt.yaml")
 	brokerLine := regexp.MustCompile(`EMBEDDED demo Kafka broker on (\S+)`)
 	d.WaitFor(t, "the embedded broker", time.Minute, func() bool { return brokerLine.MatchString(d.Output()) })
@@ -309,7 +308,7 @@ func TestLogAlertsExampleE2E(t *testing.T) {
 	// alert held for exactly the alerting windows.
 	var mailText string
 	d.WaitFor(t, "the alert mail with the complete CSV", 2*time.Minute, func() bool {
-		for _, m := range smtpd.messages() {
+		for _, m := range smtpd.Messages() {
 			text, attached := readMail(t, m)
 			if attached != nil {
 				if rows, _ := csv.NewReader(bytes.NewReader(attached)).ReadAll(); fmt.Sprint(rows) == fmt.Sprint(want) {
@@ -321,7 +320,7 @@ func TestLogAlertsExampleE2E(t *testing.T) {
 		return false
 	})
 	require.Contains(t, mailText, fmt.Sprintf("held for %d row(s)", len(alerting)))
-	require.Equal(t, []string{"<ops@example.com>"}, smtpd.recipients()[:1])
+	require.Equal(t, []string{"<ops@example.com>"}, smtpd.Recipients()[:1])
 
 	for _, h := range hosts {
 		ships[h].stop(t)
@@ -377,89 +376,5 @@ func readMail(t *testing.T, raw string) (string, []byte) {
 		require.NoError(t, err)
 		attached, err = io.ReadAll(zr)
 		require.NoError(t, err)
-	}
-}
-
-// smtpServer is the least of an SMTP server: it takes every message and
-// keeps its DATA.
-type smtpServer struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string
-	rcpt []string
-}
-
-func (s *smtpServer) messages() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.msgs...)
-}
-
-func (s *smtpServer) recipients() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.rcpt...)
-}
-
-func startSMTP(t *testing.T) *smtpServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &smtpServer{ln: ln}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
-	return s
-}
-
-func (s *smtpServer) serve(c net.Conn) {
-	defer func() { _ = c.Close() }()
-	r := bufio.NewReader(c)
-	say := func(line string) { _, _ = io.WriteString(c, line+"\r\n") }
-	say("220 test ESMTP")
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"), strings.HasPrefix(cmd, "MAIL FROM"), cmd == "RSET", cmd == "NOOP":
-			say("250 ok")
-		case strings.HasPrefix(cmd, "RCPT TO"):
-			s.mu.Lock()
-			s.rcpt = append(s.rcpt, strings.TrimSpace(line[len("RCPT TO:"):]))
-			s.mu.Unlock()
-			say("250 ok")
-		case cmd == "DATA":
-			say("354 go on")
-			var b strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				b.WriteString(strings.TrimPrefix(l, "."))
-			}
-			s.mu.Lock()
-			s.msgs = append(s.msgs, b.String())
-			s.mu.Unlock()
-			say("250 queued")
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("502 no")
-		}
 	}
 }

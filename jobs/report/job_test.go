@@ -1,7 +1,6 @@
 package report_test
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
@@ -25,85 +23,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/jobs/report"
+	"github.com/silt-etl/silt/testbed/smtptest"
 )
-
-// smtpServer is the least of an SMTP server: it accepts one message per
-// connection and hands over its DATA.
-type smtpServer struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string
-	rcpt []string
-}
-
-func startSMTP(t *testing.T) *smtpServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &smtpServer{ln: ln}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
-	return s
-}
-
-func (s *smtpServer) serve(c net.Conn) {
-	defer func() { _ = c.Close() }()
-	r := bufio.NewReader(c)
-	say := func(line string) { _, _ = io.WriteString(c, line+"\r\n") }
-	say("220 test ESMTP")
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-			say("250 test")
-		case strings.HasPrefix(cmd, "MAIL FROM"):
-			say("250 ok")
-		case strings.HasPrefix(cmd, "RCPT TO"):
-			s.mu.Lock()
-			s.rcpt = append(s.rcpt, strings.TrimSpace(line[len("RCPT TO:"):]))
-			s.mu.Unlock()
-			say("250 ok")
-		case cmd == "DATA":
-			say("354 go on")
-			var b strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				b.WriteString(strings.TrimPrefix(l, "."))
-			}
-			s.mu.Lock()
-			s.msgs = append(s.msgs, b.String())
-			s.mu.Unlock()
-			say("250 queued")
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("502 no")
-		}
-	}
-}
 
 func TestJobWritesCSVAndAlerts(t *testing.T) {
 	f := newFixture(t, 900)
-	smtpd := startSMTP(t)
+	smtpd := smtptest.Start(t)
 	var hooks []map[string]any
 	var hmu sync.Mutex
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +44,7 @@ func TestJobWritesCSVAndAlerts(t *testing.T) {
 	defer hook.Close()
 
 	out := t.TempDir()
-	n := report.NewNotifier(report.AlertOptions{Webhook: hook.URL, SMTP: report.SMTPOptions{Addr: smtpd.ln.Addr().String(), From: "silt@example.com", To: []string{"ops@example.com"}}})
+	n := report.NewNotifier(report.AlertOptions{Webhook: hook.URL, SMTP: report.SMTPOptions{Addr: smtpd.Addr(), From: "silt@example.com", To: []string{"ops@example.com"}}})
 	job, err := report.NewJob("errors", report.JobOptions{Report: f.reports["error_alert"], Params: map[string]string{"window_minutes": "10", "threshold": "4", "start": "now-3h"}, Engine: f.cat, OutDir: out, Notifier: n})
 	require.NoError(t, err)
 	require.Equal(t, "errors", job.Name())
@@ -145,11 +70,10 @@ func TestJobWritesCSVAndAlerts(t *testing.T) {
 	require.Equal(t, path, hooks[0]["csv_path"])
 	require.Len(t, hooks[0]["rows"], int(stats["alert_rows"]))
 
-	smtpd.mu.Lock()
-	defer smtpd.mu.Unlock()
-	require.Len(t, smtpd.msgs, 1)
-	require.Equal(t, []string{"<ops@example.com>"}, smtpd.rcpt)
-	msg, err := mail.ReadMessage(strings.NewReader(smtpd.msgs[0]))
+	msgs := smtpd.Messages()
+	require.Len(t, msgs, 1)
+	require.Equal(t, []string{"<ops@example.com>"}, smtpd.Recipients())
+	msg, err := mail.ReadMessage(strings.NewReader(msgs[0]))
 	require.NoError(t, err)
 	require.Contains(t, msg.Header.Get("Subject"), "error_alert")
 	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
