@@ -82,7 +82,16 @@ type Filter struct {
 type Summary struct {
 	Total  int64
 	ByKind []KindCount // most first
+	ByHour []HourCount // by Kafka record hour (UTC), newest first, then by kind
 	Latest []Letter    // newest first
+}
+
+// HourCount is how many dead letters of one reason kind have a Kafka
+// record time in one hour: the counts by reason over time.
+type HourCount struct {
+	Hour  time.Time
+	Kind  string
+	Count int64
 }
 
 // KindCount is how many dead letters have one reason kind.
@@ -167,6 +176,25 @@ func (r *Reader) Read(ctx context.Context, f Filter) (Summary, error) {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return sum, fmt.Errorf("count dead letters: %w", err)
+	}
+
+	rows, err = db.QueryContext(ctx, selected+` SELECT date_trunc('hour', event_time) AS hour, split_part(reason, ':', 1) AS kind, count(*) AS n
+FROM d GROUP BY 1, 2 ORDER BY 1 DESC, 2`, since, f.Kind)
+	if err != nil {
+		return sum, fmt.Errorf("count dead letters by hour: %w", err)
+	}
+	for rows.Next() {
+		var hc HourCount
+		if err := rows.Scan(&hc.Hour, &hc.Kind, &hc.Count); err != nil {
+			rows.Close()
+			return sum, fmt.Errorf("count dead letters by hour: %w", err)
+		}
+		hc.Hour = hc.Hour.UTC()
+		sum.ByHour = append(sum.ByHour, hc)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return sum, fmt.Errorf("count dead letters by hour: %w", err)
 	}
 
 	q := selected + ` SELECT event_time, kafka_topic, kafka_partition, kafka_offset, ingested_at, reason, raw_event, raw_base64

@@ -97,6 +97,25 @@ func TestReadDeadLettersOfARealIngest(t *testing.T) {
 			require.EqualValues(t, 6, all.Total)
 			require.Equal(t, []KindCount{{"not_json", 3}, {"bad_event_type", 1}, {"not_object", 1}, {"type_conflict", 1}}, all.ByKind)
 			require.Len(t, all.Latest, 6)
+			// By reason over time: each bad record counted in its own
+			// Kafka hour, newest hour first.
+			wantHours := map[HourCount]bool{}
+			counts := map[[2]string]int64{}
+			for i, p := range bad {
+				kind := all.Latest[len(bad)-1-i].Kind
+				counts[[2]string{p.at.Truncate(time.Hour).Format(time.RFC3339), kind}]++
+			}
+			for k, n := range counts {
+				h, err := time.Parse(time.RFC3339, k[0])
+				require.NoError(t, err)
+				wantHours[HourCount{Hour: h, Kind: k[1], Count: n}] = true
+			}
+			gotHours := map[HourCount]bool{}
+			for _, hc := range all.ByHour {
+				gotHours[hc] = true
+			}
+			require.Equal(t, wantHours, gotHours)
+			require.Equal(t, today.Truncate(time.Hour), all.ByHour[0].Hour, "newest hour first")
 			// Newest first, each where Kafka put it, with its exact text.
 			for i, l := range all.Latest {
 				want := bad[len(bad)-1-i]

@@ -69,6 +69,7 @@ type deadLettersPage struct {
 	Window, Since, Kind string
 	Total               int64
 	ByKind              []deadletters.KindCount
+	ByHour              []deadletters.HourCount
 	Latest              []letterView
 	Err                 string
 }
@@ -106,7 +107,7 @@ func (s *Server) deadLettersView(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			d.Err = err.Error()
 		}
-		d.Total, d.ByKind = sum.Total, sum.ByKind
+		d.Total, d.ByKind, d.ByHour = sum.Total, sum.ByKind, sum.ByHour
 		for _, l := range sum.Latest {
 			d.Latest = append(d.Latest, letterView{Letter: l, Excerpt: l.Excerpt(deadLetterExcerpt), Binary: l.RawBase64 != ""})
 		}

@@ -167,6 +167,10 @@ func TestDeadLettersViewEscapesEverything(t *testing.T) {
 	require.Contains(t, body, `<tr class="kind" data-kind="not_json"><td><a href="/deadletters?reason=not_json&amp;since=24h">not_json</a></td><td class="num">2</td></tr>`)
 	require.Contains(t, body, `data-kind="bad_event_type"`)
 	require.Equal(t, 3, strings.Count(body, `<tr class="letter">`))
+	// By reason over time: the three fell in the hour before viewNow.
+	require.Contains(t, body, `<tr class="hour" data-hour="2026-11-22T11" data-kind="not_json"><td>2026-11-22 11:00</td><td>not_json</td><td class="num">2</td></tr>`)
+	require.Contains(t, body, `<tr class="hour" data-hour="2026-11-22T11" data-kind="bad_event_type"><td>2026-11-22 11:00</td><td>bad_event_type</td><td class="num">1</td></tr>`)
+	require.Equal(t, 2, strings.Count(body, `<tr class="hour"`))
 
 	code, body = get(t, s, "/deadletters?reason=bad_event_type&since=90m")
 	require.Equal(t, http.StatusOK, code)
