@@ -24,8 +24,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -101,52 +99,17 @@ func appendLines(t *testing.T, path string, lines []logLine) {
 	require.NoError(t, f.Close())
 }
 
-// shipper is one `silt ship` process.
+// shipper is one `silt ship` process and its state file.
 type shipper struct {
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	out   bytes.Buffer
-	done  chan error
+	*siltrun.Daemon
 	state string
-}
-
-func (s *shipper) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.Write(p)
-}
-
-func (s *shipper) output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.String()
 }
 
 func startShip(t *testing.T, dir string, env []string, host string) *shipper {
 	t.Helper()
-	s := &shipper{done: make(chan error, 1), state: filepath.Join(dir, "ship-"+host+".state")}
-	s.cmd = exec.Command(stacktest.SiltBin(t), "ship", "--config", "silt.yaml")
-	s.cmd.Dir = dir
-	s.cmd.Env = append(append([]string{}, env...), "SILT_SHIP_HOST="+host, "SILT_SHIP_PATHS=logs/"+host+"/*.log", "SILT_SHIP_STATE_FILE="+s.state)
-	s.cmd.Stdout, s.cmd.Stderr = s, s
-	require.NoError(t, s.cmd.Start())
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			_ = s.cmd.Process.Kill()
-			t.Logf("silt ship %s killed at cleanup: %v\n%s", host, <-s.done, s.output())
-		}
-	})
-	return s
-}
-
-func (s *shipper) stop(t *testing.T) {
-	t.Helper()
-	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
-	err := <-s.done
-	s.done <- err
-	require.NoError(t, err, "silt ship did not exit 0 on SIGTERM:\n%s", s.output())
-	require.Contains(t, s.output(), "silt ship: stopped")
+	state := filepath.Join(dir, "ship-"+host+".state")
+	env = append(append([]string{}, env...), "SILT_SHIP_HOST="+host, "SILT_SHIP_PATHS=logs/"+host+"/*.log", "SILT_SHIP_STATE_FILE="+state)
+	return &shipper{Daemon: siltrun.StartCommand(t, dir, env, "ship", "--config", "silt.yaml"), state: state}
 }
 
 // shipped is true when the shipper's state says path was shipped to its
@@ -232,7 +195,7 @@ func TestLogAlertsExampleE2E(t *testing.T) {
 	d.WaitFor(t, "web-2's truncated file shipped", time.Minute, func() bool { return ships["web-2"].shipped(logPath("web-2"), 1) })
 	appendLines(t, logPath("web-2"), lines["web-2"][half["web-2"]+1:])
 	// web-3: the shipper stops mid-file and starts again.
-	ships["web-3"].stop(t)
+	ships["web-3"].Stop(t)
 	appendLines(t, logPath("web-3"), lines["web-3"][half["web-3"]:])
 	ships["web-3"] = startShip(t, dir, shipEnv, "web-3")
 
@@ -323,9 +286,9 @@ func TestLogAlertsExampleE2E(t *testing.T) {
 	require.Equal(t, []string{"<ops@example.com>"}, smtpd.Recipients()[:1])
 
 	for _, h := range hosts {
-		ships[h].stop(t)
+		ships[h].Stop(t)
 	}
-	require.Contains(t, ships["web-1"].output(), "lines/s", "progress on the console")
+	require.Contains(t, ships["web-1"].Output(), "lines/s", "progress on the console")
 	d.Stop(t)
 
 	// The lake: every generated line once, with its host.

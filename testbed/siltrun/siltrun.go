@@ -22,8 +22,10 @@ import (
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
-// Daemon is a running `silt run`.
+// Daemon is a running `silt run` (or another long-running silt command,
+// such as `silt ship`: StartCommand).
 type Daemon struct {
+	sub  string // the silt command: run, ship
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	out  bytes.Buffer
@@ -46,8 +48,14 @@ func Env(extra ...string) []string {
 // the end of the test unless Stop ended it.
 func Start(t *testing.T, dir string, env []string, args ...string) *Daemon {
 	t.Helper()
-	d := &Daemon{done: make(chan error, 1)}
-	d.cmd = exec.Command(stacktest.SiltBin(t), append([]string{"run"}, args...)...)
+	return StartCommand(t, dir, env, "run", args...)
+}
+
+// StartCommand runs `silt sub args...` as Start runs `silt run`.
+func StartCommand(t *testing.T, dir string, env []string, sub string, args ...string) *Daemon {
+	t.Helper()
+	d := &Daemon{sub: sub, done: make(chan error, 1)}
+	d.cmd = exec.Command(stacktest.SiltBin(t), append([]string{sub}, args...)...)
 	d.cmd.Dir = dir
 	d.cmd.Env = env
 	d.cmd.Stdout = d
@@ -57,7 +65,7 @@ func Start(t *testing.T, dir string, env []string, args ...string) *Daemon {
 	t.Cleanup(func() {
 		if d.cmd.ProcessState == nil {
 			_ = d.cmd.Process.Kill()
-			t.Logf("silt stopped at cleanup: %v", <-d.done)
+			t.Logf("silt %s stopped at cleanup: %v\n%s", d.sub, <-d.done, d.Output())
 		}
 	})
 	return d
@@ -85,7 +93,7 @@ func (d *Daemon) WaitFor(t *testing.T, what string, bound time.Duration, cond fu
 		select {
 		case err := <-d.done:
 			d.done <- err
-			t.Fatalf("silt run exited (%v) before %s:\n%s", err, what, d.Output())
+			t.Fatalf("silt %s exited (%v) before %s:\n%s", d.sub, err, what, d.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -132,8 +140,8 @@ func (d *Daemon) Stop(t *testing.T) {
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	err := <-d.done
 	d.done <- err
-	require.NoError(t, err, "silt run did not exit 0 on SIGTERM:\n%s", d.Output())
-	require.Contains(t, d.Output(), "silt run: stopped")
+	require.NoError(t, err, "silt %s did not exit 0 on SIGTERM:\n%s", d.sub, d.Output())
+	require.Contains(t, d.Output(), "silt "+d.sub+": stopped")
 }
 
 // Do sends one request and returns the status and body.
