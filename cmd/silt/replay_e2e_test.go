@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/internal/deadletters"
+	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
@@ -23,12 +25,24 @@ import (
 // lists them, `silt replay-dead-letters` re-publishes the selected ones to
 // another topic, and running it again sends nothing more.
 func TestDeadLettersListAndReplayOnceE2E(t *testing.T) {
-	e := stacktest.Get(t)
+	deadLettersListAndReplayOnce(t, stacktest.Get(t))
+}
+
+// TestDeadLettersReplaySecureE2EOverSASLSSL is the same against the secure
+// stack's Kafka (SASL_SSL, SCRAM-SHA-512, the stack's CA): ingest and the
+// replay's producer and topic read-back all connect securely.
+func TestDeadLettersReplaySecureE2EOverSASLSSL(t *testing.T) {
+	deadLettersListAndReplayOnce(t, stacktest.Secure(t))
+}
+
+func deadLettersListAndReplayOnce(t *testing.T, e *stack.Endpoints) {
+	t.Helper()
 	ctx := t.Context()
 	src := fmt.Sprintf("dead-src-%d", time.Now().UnixNano())
 	dst := src + "-fixed"
-	require.NoError(t, topics.Ensure(ctx, e.KafkaBrokers, []string{src, dst}, 2))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.KafkaBrokers...), kgo.DefaultProduceTopic(src))
+	opts := stacktest.KafkaOpts(t, e)
+	require.NoError(t, topics.Ensure(ctx, e.KafkaBrokers, []string{src, dst}, 2, opts[1:]...))
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), kgo.DefaultProduceTopic(src))...)
 	require.NoError(t, err)
 	defer cl.Close()
 	for _, v := range []string{`<script>alert("x")</script>`, `{"event_type":"bad type!"}`, `{"event_type":"join_guild","host":"a"}`} {
@@ -36,8 +50,14 @@ func TestDeadLettersListAndReplayOnceE2E(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	env := append(envWithout("SILT_"), "SILT_KAFKA_BROKERS="+e.KafkaBrokers[0], "SILT_KAFKA_TOPICS="+src, "SILT_KAFKA_GROUP="+src,
-		"SILT_LAKE_ROOT="+filepath.Join(dir, "lake"))
+	// The stack's Kafka settings (TLS and SASL on the secure one), a local lake.
+	env := envWithout("SILT_")
+	for _, kv := range e.Env() {
+		if strings.HasPrefix(kv, "SILT_KAFKA_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "SILT_KAFKA_TOPICS="+src, "SILT_KAFKA_GROUP="+src, "SILT_LAKE_ROOT="+filepath.Join(dir, "lake"))
 	silt := func(args ...string) string {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, stacktest.SiltBin(t), args...)
@@ -73,7 +93,7 @@ func TestDeadLettersListAndReplayOnceE2E(t *testing.T) {
 	var total int64
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
 	require.EqualValues(t, 1, total, "one record in the target topic after two replays")
-	rd, err := kgo.NewClient(kgo.SeedBrokers(e.KafkaBrokers...), kgo.ConsumeTopics(dst), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	rd, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), kgo.ConsumeTopics(dst), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	require.NoError(t, err)
 	defer rd.Close()
 	var got []*kgo.Record

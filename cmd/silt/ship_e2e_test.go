@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/testbed/siltrun"
 	"github.com/silt-etl/silt/testbed/stacktest"
@@ -51,7 +52,21 @@ func shippedTo(state string, size int64) bool {
 // kill between Kafka's ack and the state write is recovered from the
 // records' headers), and a final SIGTERM exits 0.
 func TestShipKilledAtRandomMomentsE2E(t *testing.T) {
-	ep := stacktest.Get(t)
+	shipKilledAtRandomMoments(t, stacktest.Get(t), 60_000, 5_000, 8)
+}
+
+// TestShipSecureE2EKilledAndRestartedOverSASLSSL is the same on the secure
+// stack, smaller: silt ship reaches Kafka over SASL_SSL (SCRAM-SHA-512,
+// the stack's CA) and still sends every line exactly once across kills.
+func TestShipSecureE2EKilledAndRestartedOverSASLSSL(t *testing.T) {
+	shipKilledAtRandomMoments(t, stacktest.Secure(t), 10_000, 1_000, 3)
+}
+
+// shipKilledAtRandomMoments ships a log of first lines, growing by more
+// lines after each of at most kills SIGKILLs, then checks the topic holds
+// every line exactly once.
+func shipKilledAtRandomMoments(t *testing.T, ep *stack.Endpoints, first, more, maxKills int) {
+	t.Helper()
 	ctx := t.Context()
 	topic := fmt.Sprintf("ship-kill-%d", time.Now().UnixNano())
 	opts := stacktest.KafkaOpts(t, ep)
@@ -91,15 +106,15 @@ func TestShipKilledAtRandomMomentsE2E(t *testing.T) {
 	}
 
 	rng := rand.New(rand.NewPCG(7, 7))
-	size := appendLines(60_000)
+	size := appendLines(first)
 	kills := 0
-	for kills < 8 && !shippedTo(state, size) {
+	for kills < maxKills && !shippedTo(state, size) {
 		cmd, done := start()
 		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond) // a random moment, not an assertion
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		t.Logf("kill %d: %v", kills, <-done)
 		kills++
-		size = appendLines(5_000)
+		size = appendLines(more)
 	}
 	cmd, done := start()
 	deadline := time.Now().Add(3 * time.Minute)
