@@ -115,7 +115,12 @@ type Lake struct {
 	Kind string `yaml:"kind" env:"SILT_LAKE_KIND"`
 	// Root is the directory of a local lake.
 	Root string `yaml:"root" env:"SILT_LAKE_ROOT"`
-	S3   S3     `yaml:"s3"`
+	// Layout names the partition directories: dt_hour
+	// (dt=YYYY-MM-DD/hour=HH) or year_month_day_hour
+	// (year=YYYY/month=MM/day=DD/hour=HH). A lake keeps the layout it
+	// was first written in (_silt/layout.json).
+	Layout string `yaml:"layout" env:"SILT_LAKE_LAYOUT"`
+	S3     S3     `yaml:"s3"`
 }
 
 type S3 struct {

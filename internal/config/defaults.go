@@ -15,9 +15,10 @@ func Default() *Config {
 			Partitions:     3,
 		},
 		Lake: Lake{
-			Kind: "local",
-			Root: "./silt-data",
-			S3:   S3{Region: "us-east-1", PathStyle: true, CreateBucket: true},
+			Kind:   "local",
+			Root:   "./silt-data",
+			Layout: "dt_hour",
+			S3:     S3{Region: "us-east-1", PathStyle: true, CreateBucket: true},
 		},
 		Ingest: Ingest{
 			EventTypeField:   "event_type",

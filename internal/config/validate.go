@@ -73,6 +73,11 @@ func (c *Config) validateKafka(bad badKey) {
 
 // validateLake checks the lake keys.
 func (c *Config) validateLake(bad badKey) {
+	switch c.Lake.Layout {
+	case "dt_hour", "year_month_day_hour": // lake.Layouts' names
+	default:
+		bad("lake.layout", "%q: use dt_hour (dt=YYYY-MM-DD/hour=HH, the default) or year_month_day_hour (year=YYYY/month=MM/day=DD/hour=HH)", c.Lake.Layout)
+	}
 	switch c.Lake.Kind {
 	case "local":
 		if c.Lake.Root == "" {
