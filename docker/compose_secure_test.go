@@ -570,6 +570,9 @@ func TestSecureComposeTrino(t *testing.T) {
 	plain := parseProperties(readDockerFile(t, "trino/catalog/hive.properties"))
 	secure := mountedProperties(t, s, "/etc/trino/catalog/hive.properties")
 	checkSameExcept(t, "trino hive catalog", plain, secure, map[string]string{"s3.endpoint": "https://minio:9000"})
+	plainIceberg := parseProperties(readDockerFile(t, "trino/catalog/iceberg.properties"))
+	secureIceberg := mountedProperties(t, s, "/etc/trino/catalog/iceberg.properties")
+	checkSameExcept(t, "trino iceberg catalog", plainIceberg, secureIceberg, map[string]string{"s3.endpoint": "https://minio:9000"})
 	checkJVMTrust(t, "trino", s, layout)
 	for _, dep := range []string{"tls-init", "trino-auth"} {
 		if s.DependsOn[dep].Condition != "service_completed_successfully" {

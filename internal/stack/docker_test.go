@@ -71,6 +71,12 @@ func TestDockerTrinoCatalogMatchesLauncher(t *testing.T) {
 	compareSettings(t, "trino hive catalog", native, docker, nil, nil)
 }
 
+func TestDockerTrinoIcebergCatalogMatchesLauncher(t *testing.T) {
+	native := parseProperties(icebergCatalog(icebergThriftMetastore("thrift://hive-metastore:9083"), "http://minio:9000", "${ENV:MINIO_ROOT_USER}", "${ENV:MINIO_ROOT_PASSWORD}"))
+	docker := parseProperties(string(dockerFile(t, "trino/catalog/iceberg.properties")))
+	compareSettings(t, "trino iceberg catalog", native, docker, nil, nil)
+}
+
 func TestDockerMetastoreMatchesLauncher(t *testing.T) {
 	native := map[string]string{}
 	for _, p := range metastoreProps(9083, "/db", bucket, "minio:9000", "KEY", "SECRET") {

@@ -99,6 +99,12 @@ type Endpoints struct {
 	// over Thrift, on the same bucket.
 	MetastoreURI          string `json:"metastore_uri,omitempty"`
 	TrinoMetastoreCatalog string `json:"trino_metastore_catalog,omitempty"`
+
+	// TrinoIcebergCatalog is an Iceberg catalog on MinIO (Trino's file
+	// metastore, in the bucket); TrinoMetastoreIcebergCatalog one on the
+	// Hive Metastore, set with MetastoreURI.
+	TrinoIcebergCatalog          string `json:"trino_iceberg_catalog,omitempty"`
+	TrinoMetastoreIcebergCatalog string `json:"trino_metastore_iceberg_catalog,omitempty"`
 }
 
 // Env is the environment that points silt at this stack. On a secure
@@ -228,8 +234,12 @@ type Stack struct {
 
 const (
 	hmsCatalog = "hive_hms"
-	bucket     = "lake"
-	region     = "us-east-1"
+	// icebergCatalogName and hmsIcebergCatalog are the Iceberg catalogs
+	// on the file metastore and, with Options.Metastore, on the HMS.
+	icebergCatalogName = "iceberg"
+	hmsIcebergCatalog  = "iceberg_hms"
+	bucket             = "lake"
+	region             = "us-east-1"
 )
 
 // Up installs what is missing and starts MinIO, Kafka and Trino in
@@ -316,12 +326,16 @@ func newLaunch(o Options, dir string, st *Stack) (*launch, error) {
 		return nil, err
 	}
 	m := l.minio
-	l.catalogs = map[string]string{"hive": hiveCatalog(fileMetastore(bucket), m.url(), m.user, m.password)}
+	l.catalogs = map[string]string{
+		"hive":             hiveCatalog(fileMetastore(bucket), m.url(), m.user, m.password),
+		icebergCatalogName: icebergCatalog(icebergFileMetastore(bucket), m.url(), m.user, m.password),
+	}
 	if o.Metastore {
 		if l.hms, err = newHMS(dir); err != nil {
 			return nil, err
 		}
 		l.catalogs[hmsCatalog] = hiveCatalog(thriftMetastore(l.hms.uri()), m.url(), m.user, m.password)
+		l.catalogs[hmsIcebergCatalog] = icebergCatalog(icebergThriftMetastore(l.hms.uri()), m.url(), m.user, m.password)
 	} else {
 		close(l.hmsUp)
 	}
@@ -440,6 +454,9 @@ func (l *launch) upTrino(ctx context.Context) error {
 	if err := l.in.installTrino(ctx); err != nil {
 		return err
 	}
+	if err := l.in.installTrinoIceberg(ctx); err != nil {
+		return err
+	}
 	java, err := l.in.findJava(ctx, TrinoMinJava)
 	if err != nil {
 		return err
@@ -461,9 +478,9 @@ func (l *launch) upTrino(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	names := []string{"hive"}
+	names := []string{"hive", icebergCatalogName}
 	if l.hms != nil {
-		names = append(names, hmsCatalog)
+		names = append(names, hmsCatalog, hmsIcebergCatalog)
 	}
 	if err := l.trino.queryable(ctx, names...); err != nil {
 		return err
@@ -485,7 +502,7 @@ func (l *launch) endpoints() Endpoints {
 		S3Bucket: bucket, S3Region: region,
 		KafkaBrokers: []string{kafka.broker()},
 		TrinoURL:     trino.dsn(), TrinoServer: trino.serverURL(),
-		TrinoCatalog: "hive", TrinoSchemaLocation: "s3://" + bucket + "/",
+		TrinoCatalog: "hive", TrinoIcebergCatalog: icebergCatalogName, TrinoSchemaLocation: "s3://" + bucket + "/",
 		TrinoCLI: cli,
 	}
 	if sec != nil {
@@ -505,6 +522,7 @@ func (l *launch) endpoints() Endpoints {
 	if l.hms != nil {
 		e.MetastoreURI = l.hms.uri()
 		e.TrinoMetastoreCatalog = hmsCatalog
+		e.TrinoMetastoreIcebergCatalog = hmsIcebergCatalog
 	}
 	return e
 }

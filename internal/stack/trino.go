@@ -63,6 +63,31 @@ func (in *installer) installTrino(ctx context.Context) error {
 	})
 }
 
+// installTrinoIceberg adds the iceberg plugin to an installed Trino: a
+// step of its own, so a cache that predates it gains the plugin without
+// unpacking the server again.
+func (in *installer) installTrinoIceberg(ctx context.Context) error {
+	plugin := filepath.Join(trinoHome(in.cache), "plugin", "iceberg")
+	done := filepath.Join(plugin, ".complete")
+	return in.once("trino-iceberg", func() bool { return fileExists(done) }, func() error {
+		in.say("Trino %s iceberg plugin: ~350 MB to download", TrinoVersion)
+		zip, err := in.mavenFetch(ctx, "io.trino:trino-iceberg:"+TrinoVersion+":zip", "trino-iceberg-"+TrinoVersion+".zip")
+		if err != nil {
+			return err
+		}
+		tmp := plugin + ".tmp"
+		_ = os.RemoveAll(tmp)
+		_ = os.RemoveAll(plugin)
+		if err := unzip(zip, tmp); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+			return err
+		}
+		return os.Rename(tmp, plugin)
+	})
+}
+
 type trinoService struct {
 	// port serves http, or https only on a secure stack.
 	port int
@@ -121,6 +146,46 @@ func hiveCatalog(metastore []string, s3URL, accessKey, secretKey string) string 
 		"",
 	)
 	return strings.Join(lines, "\n")
+}
+
+// icebergCatalog is an Iceberg catalog over MinIO on the metastore its
+// metastore lines choose (icebergFileMetastore or icebergThriftMetastore),
+// beside the hive catalog and with the same S3 settings. silt commits
+// files it wrote itself (add_files) and a lost catalog is rebuilt from the
+// tables' metadata in the lake (register_table): both procedures are off
+// unless enabled.
+func icebergCatalog(metastore []string, s3URL, accessKey, secretKey string) string {
+	lines := append([]string{"connector.name=iceberg"}, metastore...)
+	lines = append(lines,
+		"fs.native-s3.enabled=true",
+		"s3.endpoint="+s3URL,
+		"s3.region="+region,
+		"s3.path-style-access=true",
+		"s3.aws-access-key="+accessKey,
+		"s3.aws-secret-key="+secretKey,
+		"iceberg.file-format=PARQUET",
+		"iceberg.compression-codec=SNAPPY",
+		"iceberg.add-files-procedure.enabled=true",
+		"iceberg.register-table-procedure.enabled=true",
+		"",
+	)
+	return strings.Join(lines, "\n")
+}
+
+// icebergFileMetastore keeps an Iceberg catalog's table pointers in the
+// bucket, for stacks without a metastore service (Trino names this
+// catalog type for testing; production uses a metastore or REST catalog).
+func icebergFileMetastore(bucket string) []string {
+	return []string{
+		"iceberg.catalog.type=TESTING_FILE_METASTORE",
+		"hive.metastore.catalog.dir=s3://" + bucket + "/_iceberg_metastore",
+	}
+}
+
+// icebergThriftMetastore points an Iceberg catalog at the Thrift Hive
+// Metastore: the configuration the docker compose stack uses.
+func icebergThriftMetastore(uri string) []string {
+	return []string{"iceberg.catalog.type=hive_metastore", "hive.metastore.uri=" + uri}
 }
 
 // fileMetastore keeps the metastore in the bucket, so tables survive only
