@@ -132,13 +132,8 @@ func (t *trinoService) dsn() string {
 // JVM trusts the stack's CA through its default trust store.
 func hiveCatalog(metastore []string, s3URL, accessKey, secretKey string) string {
 	lines := append([]string{"connector.name=hive"}, metastore...)
+	lines = append(lines, s3FileSystem(s3URL, accessKey, secretKey)...)
 	lines = append(lines,
-		"fs.native-s3.enabled=true",
-		"s3.endpoint="+s3URL,
-		"s3.region="+region,
-		"s3.path-style-access=true",
-		"s3.aws-access-key="+accessKey,
-		"s3.aws-secret-key="+secretKey,
 		"hive.non-managed-table-writes-enabled=true",
 		"hive.allow-register-partition-procedure=true",
 		"hive.storage-format=PARQUET",
@@ -146,6 +141,19 @@ func hiveCatalog(metastore []string, s3URL, accessKey, secretKey string) string 
 		"",
 	)
 	return strings.Join(lines, "\n")
+}
+
+// s3FileSystem is how every catalog reaches MinIO: Trino's native S3 file
+// system with path-style requests.
+func s3FileSystem(s3URL, accessKey, secretKey string) []string {
+	return []string{
+		"fs.native-s3.enabled=true",
+		"s3.endpoint=" + s3URL,
+		"s3.region=" + region,
+		"s3.path-style-access=true",
+		"s3.aws-access-key=" + accessKey,
+		"s3.aws-secret-key=" + secretKey,
+	}
 }
 
 // icebergCatalog is an Iceberg catalog over MinIO on the metastore its
@@ -156,13 +164,8 @@ func hiveCatalog(metastore []string, s3URL, accessKey, secretKey string) string 
 // unless enabled.
 func icebergCatalog(metastore []string, s3URL, accessKey, secretKey string) string {
 	lines := append([]string{"connector.name=iceberg"}, metastore...)
+	lines = append(lines, s3FileSystem(s3URL, accessKey, secretKey)...)
 	lines = append(lines,
-		"fs.native-s3.enabled=true",
-		"s3.endpoint="+s3URL,
-		"s3.region="+region,
-		"s3.path-style-access=true",
-		"s3.aws-access-key="+accessKey,
-		"s3.aws-secret-key="+secretKey,
 		"iceberg.file-format=PARQUET",
 		"iceberg.compression-codec=SNAPPY",
 		"iceberg.add-files-procedure.enabled=true",
