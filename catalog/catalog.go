@@ -62,6 +62,7 @@ type Catalog struct {
 	be      backend
 	close   func() error
 	log     *slog.Logger
+	layout  lake.Layout
 }
 
 // Options says which engine keeps the catalog and how to reach it. The
@@ -73,6 +74,9 @@ type Options struct {
 	Trino TrinoOptions
 	// DuckDBPath is the DuckDB database file; empty: an in-memory database.
 	DuckDBPath string
+	// Layout is the lake's partition layout (lake.layout): the tables'
+	// partition keys, and the directories DuckDB's views read.
+	Layout lake.Layout
 	// Logger gets the catalog's notes (a column added, a repair, a
 	// fallback); nil discards them.
 	Logger *slog.Logger
@@ -95,9 +99,9 @@ func Open(ctx context.Context, opts Options, store lake.Store) (*Catalog, error)
 	)
 	switch opts.Kind {
 	case "trino":
-		c, err = openTrino(ctx, opts.Trino, opts.logger())
+		c, err = openTrino(ctx, opts.Trino, opts.Layout, opts.logger())
 	case "duckdb":
-		c, err = openDuckDB(ctx, opts.DuckDBPath, store, false)
+		c, err = openDuckDB(ctx, opts.DuckDBPath, store, opts.Layout, false)
 	default:
 		return nil, fmt.Errorf("catalog.kind %q: use duckdb or trino", opts.Kind)
 	}
@@ -119,13 +123,13 @@ func OpenReader(ctx context.Context, opts Options, store lake.Store) (*Catalog, 
 		return Open(ctx, opts, store)
 	}
 	log := opts.logger()
-	c, err := openDuckDB(ctx, opts.DuckDBPath, store, true)
+	c, err := openDuckDB(ctx, opts.DuckDBPath, store, opts.Layout, true)
 	if err == nil {
 		c.log = log
 		return c, nil
 	}
 	log.Info("duckdb catalog file unavailable, reading the lake directly", "path", opts.DuckDBPath, "reason", err)
-	c, err = openDuckDB(ctx, "", store, false)
+	c, err = openDuckDB(ctx, "", store, opts.Layout, false)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +146,9 @@ func (c *Catalog) DB() *sql.DB { return c.db }
 // Dialect is the engine's SQL dialect.
 func (c *Catalog) Dialect() Dialect { return c.dialect }
 
+// Layout is the partition layout of the catalog's tables (Options.Layout).
+func (c *Catalog) Layout() lake.Layout { return c.layout }
+
 // Qualified is how a query names table.
 func (c *Catalog) Qualified(table string) string { return c.be.qualified(table) }
 
@@ -157,7 +164,7 @@ func (c *Catalog) Close() error {
 // column or partition that exists is left alone.
 func (c *Catalog) Register(ctx context.Context, changes []Change) error {
 	for _, ch := range changes {
-		if err := checkSchema(ch.Schema); err != nil {
+		if err := checkSchema(ch.Schema, c.layout); err != nil {
 			return err
 		}
 		if err := c.be.ensureTable(ctx, ch.Schema); err != nil {
@@ -167,7 +174,7 @@ func (c *Catalog) Register(ctx context.Context, changes []Change) error {
 			if p.Table != ch.Schema.Table {
 				return fmt.Errorf("register %s: partition %s belongs to another table", ch.Schema.Table, p)
 			}
-			if err := checkPartition(p); err != nil {
+			if err := c.checkPartition(p); err != nil {
 				return err
 			}
 		}
@@ -250,7 +257,7 @@ func (c *Catalog) DropPartitions(ctx context.Context, table string, ps []lake.Pa
 		return fmt.Errorf("drop partitions: %q is not a table name", table)
 	}
 	for _, p := range ps {
-		if err := checkPartition(p); err != nil {
+		if err := c.checkPartition(p); err != nil {
 			return fmt.Errorf("drop partitions of %s: %w", table, err)
 		}
 	}

@@ -27,11 +27,12 @@ type rooted interface{ Root() string }
 type duckBackend struct {
 	db       *sql.DB
 	root     string
+	layout   lake.Layout
 	readOnly bool
 }
 
 // openDuckDB opens path (empty: an in-memory database).
-func openDuckDB(ctx context.Context, path string, store lake.Store, readOnly bool) (*Catalog, error) {
+func openDuckDB(ctx context.Context, path string, store lake.Store, layout lake.Layout, readOnly bool) (*Catalog, error) {
 	r, ok := store.(rooted)
 	if !ok {
 		return nil, fmt.Errorf("open duckdb catalog: the lake must be local (lake.kind: local); for an S3 lake use catalog.kind: trino")
@@ -60,8 +61,8 @@ func openDuckDB(ctx context.Context, path string, store lake.Store, readOnly boo
 		}
 		return nil, fmt.Errorf("open duckdb catalog %q: %w", path, err)
 	}
-	be := &duckBackend{db: db, root: r.Root(), readOnly: readOnly}
-	return &Catalog{db: db, dialect: DuckDB, be: be, log: slog.New(slog.DiscardHandler)}, nil
+	be := &duckBackend{db: db, root: r.Root(), layout: layout, readOnly: readOnly}
+	return &Catalog{db: db, dialect: DuckDB, be: be, log: slog.New(slog.DiscardHandler), layout: layout}, nil
 }
 
 func (d *duckBackend) qualified(table string) string { return Quote(table) }
@@ -76,14 +77,15 @@ func (d *duckBackend) ensureTable(ctx context.Context, s lake.TableSchema) error
 	if err != nil {
 		return err
 	}
-	if _, err := d.db.ExecContext(ctx, viewSQL(s, d.glob(s.Table), len(files) > 0)); err != nil {
+	if _, err := d.db.ExecContext(ctx, viewSQL(s, d.layout, d.glob(s.Table), len(files) > 0)); err != nil {
 		return fmt.Errorf("create view: %w", err)
 	}
 	return nil
 }
 
 func (d *duckBackend) glob(table string) string {
-	return filepath.Join(d.root, table, "dt=*", "hour=*", "*.parquet")
+	parts := append(append([]string{d.root, table}, d.layout.GlobDirs()...), "*.parquet")
+	return filepath.Join(parts...)
 }
 
 // viewSQL selects every column of the schema, typed, from the table's
@@ -92,8 +94,8 @@ func (d *duckBackend) glob(table string) string {
 // (and so does a column whose every file was since deleted). A table with
 // no files yet is just the empty relation: read_parquet fails on a pattern
 // that matches nothing.
-func viewSQL(s lake.TableSchema, glob string, haveFiles bool) string {
-	cols := append(s.AllColumns(), lake.PartitionColumns...)
+func viewSQL(s lake.TableSchema, layout lake.Layout, glob string, haveFiles bool) string {
+	cols := append(s.AllColumns(), layout.Columns()...)
 	var outer, empty []string
 	for _, c := range cols {
 		outer = append(outer, fmt.Sprintf("CAST(%s AS %s) AS %s", Quote(c.Name), duckTypes[c.Type], Quote(c.Name)))
@@ -102,9 +104,19 @@ func viewSQL(s lake.TableSchema, glob string, haveFiles bool) string {
 	src := "SELECT " + strings.Join(empty, ", ") + " WHERE false"
 	if haveFiles {
 		src += " UNION ALL BY NAME SELECT * FROM read_parquet(" + literal(glob) +
-			", hive_partitioning = true, union_by_name = true, hive_types = {'dt': VARCHAR, 'hour': VARCHAR})"
+			", hive_partitioning = true, union_by_name = true, hive_types = {" + hiveTypes(layout) + "})"
 	}
 	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s FROM (%s)", Quote(s.Table), strings.Join(outer, ", "), src)
+}
+
+// hiveTypes reads every partition key as text, as Trino's tables declare
+// them: left to guess, DuckDB would read hour=08 as the number 8.
+func hiveTypes(layout lake.Layout) string {
+	var out []string
+	for _, n := range layout.ColumnNames() {
+		out = append(out, literal(n)+": VARCHAR")
+	}
+	return strings.Join(out, ", ")
 }
 
 // dropPartitions: the views read whatever files exist, so deleted
@@ -116,19 +128,39 @@ func (d *duckBackend) addPartitions(context.Context, string, []lake.Partition) e
 }
 
 func (d *duckBackend) partitions(ctx context.Context, table string) ([]lake.Partition, error) {
-	return queryPartitions(ctx, d.db, table, "SELECT DISTINCT dt, hour FROM "+Quote(table)+" ORDER BY dt, hour")
+	keys := quotedKeys(d.layout)
+	return queryPartitions(ctx, d.db, table, d.layout, "SELECT DISTINCT "+keys+" FROM "+Quote(table)+" ORDER BY "+keys)
 }
 
-func queryPartitions(ctx context.Context, db *sql.DB, table, q string) ([]lake.Partition, error) {
+// quotedKeys is the layout's partition keys as a column list.
+func quotedKeys(layout lake.Layout) string {
+	names := layout.ColumnNames()
+	for i, n := range names {
+		names[i] = Quote(n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// queryPartitions runs q, which selects the layout's partition keys.
+func queryPartitions(ctx context.Context, db *sql.DB, table string, layout lake.Layout, q string) ([]lake.Partition, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
 	}
 	defer rows.Close()
 	var out []lake.Partition
+	n := len(layout.ColumnNames())
 	for rows.Next() {
-		p := lake.Partition{Table: table}
-		if err := rows.Scan(&p.Date, &p.Hour); err != nil {
+		values := make([]string, n)
+		dest := make([]any, n)
+		for i := range values {
+			dest[i] = &values[i]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+		}
+		p, err := layout.PartitionFromValues(table, values)
+		if err != nil {
 			return nil, fmt.Errorf("list partitions of %s: %w", table, err)
 		}
 		out = append(out, p)

@@ -23,7 +23,7 @@ func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + 
 
 func validTable(name string) bool { return name == lake.DeadLetterTable || ident.Valid(name) }
 
-func checkSchema(s lake.TableSchema) error {
+func checkSchema(s lake.TableSchema, layout lake.Layout) error {
 	if !validTable(s.Table) {
 		return fmt.Errorf("table name %q is not an identifier", s.Table)
 	}
@@ -32,7 +32,7 @@ func checkSchema(s lake.TableSchema) error {
 		if !ident.Valid(c.Name) {
 			return fmt.Errorf("table %s: column name %q is not an identifier", s.Table, c.Name)
 		}
-		if seen[c.Name] || c.Name == "dt" || c.Name == "hour" {
+		if seen[c.Name] || c.Name == "dt" || c.Name == "hour" || layout.IsPartitionColumn(c.Name) {
 			return fmt.Errorf("table %s: column %q appears twice or is a partition key", s.Table, c.Name)
 		}
 		seen[c.Name] = true
@@ -43,7 +43,12 @@ func checkSchema(s lake.TableSchema) error {
 	return nil
 }
 
-func checkPartition(p lake.Partition) error {
+// checkPartition checks p's values and that it is in the catalog's layout:
+// a partition directory of the other layout is not part of its table.
+func (c *Catalog) checkPartition(p lake.Partition) error {
+	if p.Layout != c.layout {
+		return fmt.Errorf("partition %s is in layout %s, but lake.layout is %s: the lake holds a directory of the other layout (move it out, or use lake.layout: %s for this lake)", p, p.Layout, c.layout, p.Layout)
+	}
 	if !validTable(p.Table) {
 		return fmt.Errorf("partition table %q is not an identifier", p.Table)
 	}

@@ -45,6 +45,7 @@ type trinoBackend struct {
 	catalog  string
 	schema   string
 	location string // the lake root as the connector sees it, ends in '/'
+	layout   lake.Layout
 
 	// syncOnly is set once register_partition turned out to be disabled
 	// on the server (hive.allow-register-partition-procedure=false).
@@ -52,7 +53,7 @@ type trinoBackend struct {
 	log      *slog.Logger
 }
 
-func openTrino(ctx context.Context, t TrinoOptions, log *slog.Logger) (*Catalog, error) {
+func openTrino(ctx context.Context, t TrinoOptions, layout lake.Layout, log *slog.Logger) (*Catalog, error) {
 	db, closeDB, err := openTrinoDB(t, defaultRetryTimeout)
 	if err != nil {
 		return nil, err
@@ -61,13 +62,13 @@ func openTrino(ctx context.Context, t TrinoOptions, log *slog.Logger) (*Catalog,
 	if !strings.HasSuffix(loc, "/") {
 		loc += "/"
 	}
-	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc, log: log}
+	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc, layout: layout, log: log}
 	q := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s.%s WITH (location = %s)", Quote(t.Catalog), Quote(t.Schema), literal(loc))
 	if _, err := db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
 		_ = closeDB() // the failed statement is the error to report
 		return nil, redactSecrets(fmt.Errorf("trino at %s: create schema %s.%s: %w", trinoServer(t), t.Catalog, t.Schema, err), t)
 	}
-	return &Catalog{db: db, dialect: Trino, be: be, close: closeDB, log: log}, nil
+	return &Catalog{db: db, dialect: Trino, be: be, close: closeDB, log: log, layout: layout}, nil
 }
 
 // defaultRetryTimeout bounds how long trino-go-client retries one failing
@@ -235,19 +236,27 @@ func (b *trinoBackend) qualified(table string) string {
 func (b *trinoBackend) schemaName() string { return b.schema }
 
 func (b *trinoBackend) ensureTable(ctx context.Context, s lake.TableSchema) error {
-	cols := append(s.AllColumns(), lake.PartitionColumns...)
+	cols := append(s.AllColumns(), b.layout.Columns()...)
 	defs := make([]string, len(cols))
 	for i, c := range cols {
 		defs[i] = Quote(c.Name) + " " + trinoTypes[c.Type]
 	}
-	q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) WITH (external_location = %s, format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour'])",
-		b.qualified(s.Table), strings.Join(defs, ", "), literal(b.location+lake.TablePrefix(s.Table)))
+	q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) WITH (external_location = %s, format = 'PARQUET', partitioned_by = ARRAY[%s])",
+		b.qualified(s.Table), strings.Join(defs, ", "), literal(b.location+lake.TablePrefix(s.Table)), b.keyList())
 	if _, err := b.db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
 		return fmt.Errorf("create table: %w", err)
 	}
 	have, err := b.columns(ctx, s.Table)
 	if err != nil {
 		return err
+	}
+	// A table made by another layout's silt would register partitions
+	// under keys it does not have: refuse before touching it.
+	for _, k := range b.layout.ColumnNames() {
+		if _, ok := have[k]; !ok {
+			return fmt.Errorf("table %s has no partition key %s of lake.layout %s: it was made with another layout; drop it (DROP TABLE only unregisters an external table, the lake keeps its files) and run silt register --all",
+				b.qualified(s.Table), k, b.layout)
+		}
 	}
 	for _, c := range s.AllColumns() {
 		typ, ok := have[c.Name]
@@ -288,8 +297,9 @@ func (b *trinoBackend) columns(ctx context.Context, table string) (map[string]st
 }
 
 func (b *trinoBackend) partitions(ctx context.Context, table string) ([]lake.Partition, error) {
-	q := fmt.Sprintf("SELECT dt, hour FROM %s.%s.%s ORDER BY dt, hour", Quote(b.catalog), Quote(b.schema), Quote(table+"$partitions"))
-	return queryPartitions(ctx, b.db, table, q)
+	keys := quotedKeys(b.layout)
+	q := fmt.Sprintf("SELECT %s FROM %s.%s.%s ORDER BY %s", keys, Quote(b.catalog), Quote(b.schema), Quote(table+"$partitions"), keys)
+	return queryPartitions(ctx, b.db, table, b.layout, q)
 }
 
 // addPartitions uses the connector's register_partition for exactly the
@@ -319,8 +329,8 @@ func (b *trinoBackend) addPartitions(ctx context.Context, table string, ps []lak
 			continue
 		}
 		have[p] = true
-		q := fmt.Sprintf("CALL %s.system.register_partition(schema_name => %s, table_name => %s, partition_columns => ARRAY['dt', 'hour'], partition_values => ARRAY[%s, %s], location => %s)",
-			Quote(b.catalog), literal(b.schema), literal(table), literal(p.Date), literal(p.Hour), literal(b.location+strings.TrimSuffix(p.Prefix(), "/")))
+		q := fmt.Sprintf("CALL %s.system.register_partition(schema_name => %s, table_name => %s, partition_columns => ARRAY[%s], partition_values => ARRAY[%s], location => %s)",
+			Quote(b.catalog), literal(b.schema), literal(table), b.keyList(), valueList(p), literal(b.location+strings.TrimSuffix(p.Prefix(), "/")))
 		_, err := b.db.ExecContext(ctx, q)
 		switch {
 		case err == nil:
@@ -360,13 +370,33 @@ func (b *trinoBackend) dropPartitions(ctx context.Context, table string, ps []la
 		if !have[p] {
 			continue
 		}
-		q := fmt.Sprintf("CALL %s.system.unregister_partition(schema_name => %s, table_name => %s, partition_columns => ARRAY['dt', 'hour'], partition_values => ARRAY[%s, %s])",
-			Quote(b.catalog), literal(b.schema), literal(table), literal(p.Date), literal(p.Hour))
+		q := fmt.Sprintf("CALL %s.system.unregister_partition(schema_name => %s, table_name => %s, partition_columns => ARRAY[%s], partition_values => ARRAY[%s])",
+			Quote(b.catalog), literal(b.schema), literal(table), b.keyList(), valueList(p))
 		if _, err := b.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("unregister partition %s: %w", p, err)
 		}
 	}
 	return nil
+}
+
+// keyList is the layout's partition keys as the items of a Trino
+// array of strings: 'dt', 'hour'.
+func (b *trinoBackend) keyList() string {
+	names := b.layout.ColumnNames()
+	for i, n := range names {
+		names[i] = literal(n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// valueList is p's partition values, checked by checkPartition, as the
+// items of a Trino array of strings.
+func valueList(p lake.Partition) string {
+	values := p.Values()
+	for i, v := range values {
+		values[i] = literal(v)
+	}
+	return strings.Join(values, ", ")
 }
 
 func (b *trinoBackend) sync(ctx context.Context, table string) error {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/silt-etl/silt/lake"
 )
 
 func TestTrinoDSNPinsSessionAndBoundsRetries(t *testing.T) {
@@ -96,7 +98,7 @@ func openFast(t *testing.T, tr TrinoOptions) (*Catalog, error) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	c, err := openTrino(ctx, tr, slog.New(slog.DiscardHandler))
+	c, err := openTrino(ctx, tr, lake.DtHour, slog.New(slog.DiscardHandler))
 	require.Less(t, time.Since(start), 3*time.Second, "openTrino took %s (err %v)", time.Since(start), err)
 	requireNoSecret(t, err)
 	if c != nil {
@@ -213,7 +215,7 @@ func TestTrinoWrongPasswordFailsFastAndIsExplained(t *testing.T) {
 func TestTrinoRetryCounterSeesRetries(t *testing.T) {
 	f := newFakeTrino(t, nil)
 	f.setStatus(http.StatusServiceUnavailable)
-	_, err := openTrino(t.Context(), trinoConfig(f.url()+"?request_retry_timeout=700ms"), slog.New(slog.DiscardHandler))
+	_, err := openTrino(t.Context(), trinoConfig(f.url()+"?request_retry_timeout=700ms"), lake.DtHour, slog.New(slog.DiscardHandler))
 	require.Error(t, err)
 	require.Greater(t, f.requests.Load(), int64(2))
 	require.Contains(t, ExplainTrinoError(err), "unavailable (503")
@@ -354,14 +356,14 @@ func TestTrinoErrorsHideSecrets(t *testing.T) {
 	_, err := trinoDSN(bad)
 	require.ErrorContains(t, err, "catalog.trino.url")
 	requireNoSecret(t, err)
-	_, err = openTrino(t.Context(), bad, slog.New(slog.DiscardHandler))
+	_, err = openTrino(t.Context(), bad, lake.DtHour, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "catalog.trino.url")
 	requireNoSecret(t, err)
 
 	// A URL the client refuses after silt built the DSN.
 	tr := trinoConfig("https://etl@127.0.0.1:1?request_retry_timeout=soon")
 	tr.Password, tr.AccessToken = testPassword, testToken
-	_, err = openTrino(t.Context(), tr, slog.New(slog.DiscardHandler))
+	_, err = openTrino(t.Context(), tr, lake.DtHour, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "request_retry_timeout")
 	requireNoSecret(t, err)
 

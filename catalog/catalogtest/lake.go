@@ -43,6 +43,11 @@ var IngestedAt = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 // table and partition, numbering offsets from firstOffset in order; it
 // saves the schemas and returns the catalog changes of this "batch".
 func Write(ctx context.Context, store lake.Store, schemas []lake.TableSchema, events []Event, firstOffset int64) ([]catalog.Change, error) {
+	return WriteLayout(ctx, store, lake.DtHour, schemas, events, firstOffset)
+}
+
+// WriteLayout is Write with the partition directories of layout.
+func WriteLayout(ctx context.Context, store lake.Store, layout lake.Layout, schemas []lake.TableSchema, events []Event, firstOffset int64) ([]catalog.Change, error) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return nil, err
@@ -68,7 +73,7 @@ func Write(ctx context.Context, store lake.Store, schemas []lake.TableSchema, ev
 		if _, ok := byTable[e.Table]; !ok {
 			return nil, fmt.Errorf("event of table %s without a schema", e.Table)
 		}
-		p := lake.PartitionOf(e.Table, e.Time)
+		p := layout.PartitionOf(e.Table, e.Time)
 		groups[p] = append(groups[p], e)
 	}
 	parts := make([]lake.Partition, 0, len(groups))
