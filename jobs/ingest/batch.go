@@ -104,7 +104,7 @@ func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Tim
 			maxBuffered:   int64(j.cfg.MaxBufferedBytes),
 			maxAge:        j.cfg.MaxFileAge,
 		}),
-		dec:          newDecoder(j.cfg.EventTypeField, j.cfg.TimeField).withDefaultTable(j.cfg.DefaultEventType),
+		dec:          newDecoder(j.cfg.EventTypeField, j.cfg.TimeField).withDefaultTable(j.cfg.DefaultEventType).withLayout(j.cfg.Layout),
 		decodeChunks: newDecodeChunks(),
 		hours:        map[int64]lake.Partition{},
 		changes:      map[string]map[lake.Partition]bool{},
@@ -441,7 +441,7 @@ func (b *batch) writeDeadLetter(ctx context.Context, r *kgo.Record, dl *deadLett
 	return b.rowWritten(ctx, f, r, ps)
 }
 
-// partitionOf is lake.PartitionOf with each hour's strings made once: a
+// partitionOf is Layout.PartitionOf with each hour's strings made once: a
 // batch's events fall in few hours, and formatting dates per event showed
 // in profiles.
 func (b *batch) partitionOf(table string, t time.Time) lake.Partition {
@@ -454,7 +454,7 @@ func (b *batch) partitionOf(table string, t time.Time) lake.Partition {
 		if len(b.hours) >= 10_000 { // events spread over more than a year of hours
 			clear(b.hours)
 		}
-		p = lake.PartitionOf("", t)
+		p = b.j.cfg.Layout.PartitionOf("", t)
 		b.hours[h] = p
 	}
 	p.Table = table

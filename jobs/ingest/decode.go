@@ -66,6 +66,9 @@ type decoder struct {
 	fields       []field
 	names        map[string]string // field name -> column ("" when it does not normalize)
 	slots        []keySlot         // the last key seen at each position of an object
+
+	// layout's partition keys are reserved like the system columns.
+	layout lake.Layout
 }
 
 // keySlot remembers the column of the key last seen at one position:
@@ -78,6 +81,13 @@ type keySlot struct {
 
 func newDecoder(typeField, timeField string) *decoder {
 	return &decoder{typeField: typeField, timeField: timeField, names: map[string]string{}}
+}
+
+// withLayout reserves layout's partition keys: a field named like one
+// (year, month, ...) is stored prefixed, as system columns are.
+func (d *decoder) withLayout(layout lake.Layout) *decoder {
+	d.layout = layout
+	return d
 }
 
 // withDefaultTable routes events without the type field to table (an
@@ -197,7 +207,7 @@ func (d *decoder) column(key []byte) (string, bool) {
 	col, err := ident.Normalize(string(key))
 	if err != nil {
 		col = ""
-	} else if lake.IsSystemColumn(col) {
+	} else if lake.IsSystemColumn(col) || d.layout.IsPartitionColumn(col) {
 		// A field named like a system column (kafka_offset, dt, ...)
 		// keeps its value under a prefixed column.
 		col = "field_" + col

@@ -69,6 +69,8 @@ type Job struct {
 	// avgRecordBytes turns ingest.max_bytes into a record budget; it is
 	// learned from the batches so far (0 until the first one).
 	avgRecordBytes int64
+	// layoutRecorded: the lake's layout is known to be cfg.Layout.
+	layoutRecorded bool
 }
 
 // New makes an ingest job; it connects on its first Run.
@@ -231,6 +233,13 @@ func (j *Job) assignedPartitions() []tp {
 // RunBatch drains one micro-batch: up to the high watermarks seen at its
 // start, bounded by max_records, and within max_wait.
 func (j *Job) RunBatch(ctx context.Context) (BatchStats, error) {
+	if !j.layoutRecorded {
+		// Before anything is written: a lake holds one layout.
+		if err := lake.RecordLayout(ctx, j.store, j.cfg.Layout); err != nil {
+			return BatchStats{}, fmt.Errorf("ingest: %w", err)
+		}
+		j.layoutRecorded = true
+	}
 	client, err := j.connect(ctx)
 	if err != nil {
 		return BatchStats{}, err

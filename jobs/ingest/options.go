@@ -46,6 +46,10 @@ type Options struct {
 	// SpoolDir holds Parquet files while they are written (empty: the
 	// system's temporary directory).
 	SpoolDir string
+	// Layout names the partition directories (lake.layout); the job
+	// records it in the lake before its first batch and refuses a lake
+	// written in the other.
+	Layout lake.Layout
 
 	// Tables declares column types per event type; undeclared fields are inferred.
 	Tables map[string]TableDecl

@@ -35,17 +35,31 @@ func Check(ctx context.Context, dir string) (*Report, error) {
 		return nil, err
 	}
 	defer db.Close()
-	files, err := filepath.Glob(filepath.Join(dir, "*", "dt=*", "hour=*", "*.parquet"))
-	if err != nil {
-		return nil, err
+	// The lake is in one layout; whichever has files is it.
+	var files []string
+	var glob, deadGlob string
+	tableAt := 0
+	for _, l := range lake.Layouts {
+		g := filepath.Join(append(append([]string{dir, "*"}, l.GlobDirs()...), "*.parquet")...)
+		m, err := filepath.Glob(g)
+		if err != nil {
+			return nil, err
+		}
+		if len(m) == 0 {
+			continue
+		}
+		if files != nil {
+			return nil, fmt.Errorf("lake %s holds objects of two layouts (%s and %s)", dir, glob, g)
+		}
+		files, glob, tableAt = m, g, -(len(l.GlobDirs()) + 2)
+		deadGlob = filepath.Join(append(append([]string{dir, lake.DeadLetterTable}, l.GlobDirs()...), "*.parquet")...)
 	}
 	r := &Report{Rows: map[string]int64{}, Codecs: map[string]bool{}, DeadReasons: map[string]int64{}}
 	r.Files = len(files)
 	if len(files) == 0 {
 		return r, nil
 	}
-	glob := filepath.Join(dir, "*", "dt=*", "hour=*", "*.parquet")
-	q := fmt.Sprintf(`SELECT split_part(filename, '/', -4) AS tbl, count(*) FROM read_parquet('%s', filename=true, union_by_name=true) GROUP BY 1`, glob)
+	q := fmt.Sprintf(`SELECT split_part(filename, '/', %d) AS tbl, count(*) FROM read_parquet('%s', filename=true, union_by_name=true) GROUP BY 1`, tableAt, glob)
 	if err := each(ctx, db, q, func(rows *sql.Rows) error {
 		var t string
 		var n int64
@@ -74,7 +88,6 @@ func Check(ctx context.Context, dir string) (*Report, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("read codecs: %w", err)
 	}
-	deadGlob := filepath.Join(dir, lake.DeadLetterTable, "dt=*", "hour=*", "*.parquet")
 	if m, _ := filepath.Glob(deadGlob); len(m) > 0 {
 		q = fmt.Sprintf(`SELECT split_part(reason, ':', 1), count(*) FROM read_parquet('%s') GROUP BY 1`, deadGlob)
 		if err := each(ctx, db, q, func(rows *sql.Rows) error {
