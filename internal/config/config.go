@@ -245,6 +245,19 @@ type Trino struct {
 	AccessTokenFile string `yaml:"access_token_file" env:"SILT_TRINO_ACCESS_TOKEN_FILE" secretfile:"AccessToken"`
 	// CAFile is a PEM bundle trusted for https besides the system roots.
 	CAFile string `yaml:"ca_file" env:"SILT_TRINO_CA_FILE"`
+	// TableFormat is "hive" (external tables over the lake's partition
+	// directories) or "iceberg" (Iceberg tables silt commits to batch by
+	// batch, one atomic commit per table and batch).
+	TableFormat string       `yaml:"table_format" env:"SILT_TRINO_TABLE_FORMAT"`
+	Iceberg     TrinoIceberg `yaml:"iceberg"`
+}
+
+// TrinoIceberg is how silt commits to the Iceberg catalog that Trino's
+// catalog.trino.catalog reads (table_format: iceberg).
+type TrinoIceberg struct {
+	// MetastoreURI is the Hive Metastore that Trino's Iceberg catalog keeps
+	// its tables in (thrift://host:9083): silt commits there directly.
+	MetastoreURI string `yaml:"metastore_uri" env:"SILT_TRINO_ICEBERG_METASTORE_URI"`
 }
 
 type Reports struct {

@@ -37,7 +37,7 @@ func Default() *Config {
 		Catalog: Catalog{
 			Kind: "duckdb",
 			// DuckDB.Path is left empty: Load derives it from the lake.
-			Trino: Trino{Catalog: "hive", Schema: "events"},
+			Trino: Trino{Catalog: "hive", Schema: "events", TableFormat: "hive"},
 		},
 		// Reports.Out is left empty: Load derives it from the lake.
 		Scheduler: Scheduler{Timezone: "UTC", LeaseTTL: Duration(60 * time.Second)},

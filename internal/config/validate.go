@@ -204,8 +204,36 @@ func (c *Config) validateCatalog(bad badKey) {
 			// Partitions registered under another prefix read as empty.
 			bad("catalog.trino.location", "%q is not the lake (%s): leave it empty to derive it from lake.s3.bucket and prefix", t.Location, c.Lake.S3.LakeURI())
 		}
+		c.validateTableFormat(bad)
 	default:
 		bad("catalog.kind", "%q: use duckdb or trino", c.Catalog.Kind)
+	}
+}
+
+// validateTableFormat checks catalog.trino.table_format and, for Iceberg,
+// what silt needs to commit: the metastore, an S3 lake (Iceberg data files
+// are addressed by URI; Trino and other readers reach them there) and
+// microsecond timestamps (Iceberg's timestamp type; the spec allows no
+// other unit in data files).
+func (c *Config) validateTableFormat(bad badKey) {
+	t := c.Catalog.Trino
+	switch t.TableFormat {
+	case "hive":
+		if t.Iceberg.MetastoreURI != "" {
+			bad("catalog.trino.iceberg.metastore_uri", "set, but catalog.trino.table_format is hive: set table_format: iceberg or remove it")
+		}
+	case "iceberg":
+		if u, err := url.Parse(t.Iceberg.MetastoreURI); err != nil || u.Scheme != "thrift" || u.Port() == "" {
+			bad("catalog.trino.iceberg.metastore_uri", "%q: name the Hive Metastore of Trino's Iceberg catalog, e.g. thrift://127.0.0.1:9083 (or set SILT_TRINO_ICEBERG_METASTORE_URI)", t.Iceberg.MetastoreURI)
+		}
+		if c.Lake.Kind != "s3" {
+			bad("catalog.trino.table_format", "iceberg needs lake.kind: s3 (the lake is %q): Iceberg tables name their data files by S3 URI", c.Lake.Kind)
+		}
+		if c.Ingest.TimestampUnit != "micros" {
+			bad("ingest.timestamp_unit", "%q, but catalog.trino.table_format is iceberg, whose timestamps are microseconds: set timestamp_unit: micros", c.Ingest.TimestampUnit)
+		}
+	default:
+		bad("catalog.trino.table_format", "%q: use hive or iceberg (or set SILT_TRINO_TABLE_FORMAT)", t.TableFormat)
 	}
 }
 
