@@ -27,6 +27,7 @@ import (
 	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/scheduler"
+	"github.com/silt-etl/silt/testbed/siltrun"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
@@ -93,7 +94,7 @@ type outageWorld struct {
 	dir, cfg      string
 	store         *lake.S3
 	env           []string
-	procs         [3]*daemon
+	procs         [3]*siltrun.Daemon
 	bucketBefore  map[string]bool // keys outside our prefix before the test
 
 	load    *steadyLoad
@@ -168,7 +169,7 @@ jobs:
 
 // startSilt starts process i (0-based) as silt-<i+1>, in a working
 // directory of its own: checkEverything looks there for stray files.
-func (o *outageWorld) startSilt(t *testing.T, i int) *daemon {
+func (o *outageWorld) startSilt(t *testing.T, i int) *siltrun.Daemon {
 	t.Helper()
 	wd := filepath.Join(o.dir, fmt.Sprintf("silt-%d", i+1))
 	require.NoError(t, os.MkdirAll(wd, 0o755))
@@ -176,8 +177,8 @@ func (o *outageWorld) startSilt(t *testing.T, i int) *daemon {
 		fmt.Sprintf("SILT_KAFKA_INSTANCE_ID=silt-%d", i+1),
 		"SILT_REPORTS_OUT="+filepath.Join(wd, "reports"), "SILT_INGEST_SPOOL_DIR="+filepath.Join(wd, "spool"))
 	require.NoError(t, os.MkdirAll(filepath.Join(wd, "spool"), 0o755))
-	d := startDaemon(t, wd, env, "--config", o.cfg)
-	d.url(t)
+	d := siltrun.Start(t, wd, env, "--config", o.cfg)
+	d.StatusURL(t)
 	return d
 }
 
@@ -197,11 +198,8 @@ func (o *outageWorld) waitFor(t *testing.T, what string, bound time.Duration, co
 	deadline := time.Now().Add(bound)
 	for !cond() {
 		for i, d := range o.procs {
-			select {
-			case err := <-d.done:
-				d.done <- err
-				t.Fatalf("silt-%d exited (%v) before %s:\n%s", i+1, err, what, d.output())
-			default:
+			if exited, err := d.Exited(); exited {
+				t.Fatalf("silt-%d exited (%v) before %s:\n%s", i+1, err, what, d.Output())
 			}
 		}
 		if time.Now().After(deadline) {
@@ -213,7 +211,7 @@ func (o *outageWorld) waitFor(t *testing.T, what string, bound time.Duration, co
 
 func (o *outageWorld) allIngested() bool {
 	for _, d := range o.procs {
-		if !strings.Contains(d.output(), " ingest ") {
+		if !strings.Contains(d.Output(), " ingest ") {
 			return false
 		}
 	}
@@ -298,9 +296,9 @@ func (o *outageWorld) killAndRestart(t *testing.T) {
 	require.NotEqual(t, -1, killed, "lease holder %q is none of the processes", lease.Holder)
 	termed := (killed + 1) % 3
 	began := time.Now()
-	require.NoError(t, o.procs[killed].cmd.Process.Signal(syscall.SIGKILL))
-	waited := <-o.procs[killed].done // "signal: killed"
-	o.procs[termed].stop(t)
+	require.NoError(t, o.procs[killed].Signal(syscall.SIGKILL))
+	waited := o.procs[killed].Wait() // "signal: killed"
+	o.procs[termed].Stop(t)
 	t.Logf("%s: killed silt-%d (held the %s lease; %v), stopped silt-%d", name, killed+1, outageReport, waited, termed+1)
 
 	time.Sleep(5 * time.Second)
@@ -343,7 +341,7 @@ func (o *outageWorld) checkEverything(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	for _, d := range o.procs {
-		d.stop(t)
+		d.Stop(t)
 	}
 	produced := o.load.ackedByType()
 	var total int64

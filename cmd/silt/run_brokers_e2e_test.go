@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/silt-etl/silt/internal/topics"
 	"github.com/silt-etl/silt/testbed/lakecheck"
+	"github.com/silt-etl/silt/testbed/siltrun"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
@@ -34,17 +34,15 @@ func TestRunE2EBrokersFromEnvironmentWinOverEmbedded(t *testing.T) {
 	env := append(envWithout("SILT_"),
 		"SILT_KAFKA_BROKERS="+e.KafkaBrokers[0], "SILT_KAFKA_TOPICS="+topic, "SILT_KAFKA_GROUP="+topic,
 		"SILT_HTTP_LISTEN=127.0.0.1:0", "SILT_COLLECT_LISTEN=127.0.0.1:0")
-	d := startDaemon(t, dir, env)
+	d := siltrun.Start(t, dir, env)
 	root := filepath.Join(dir, "silt-data")
-	ingestOK := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d ingest +ok `)
-	d.waitFor(t, fmt.Sprintf("%d rows in the lake", n), 2*time.Minute, func() bool {
+	d.WaitFor(t, fmt.Sprintf("%d rows in the lake", n), 2*time.Minute, func() bool {
 		r, err := lakecheck.Check(context.Background(), root)
 		return err == nil && r.Total >= n
 	})
 	// A few more ingest runs: a generator, had one started, would keep adding.
-	runs := len(ingestOK.FindAllString(d.output(), -1))
-	d.waitFor(t, "three more ingest runs", time.Minute, func() bool { return len(ingestOK.FindAllString(d.output(), -1)) >= runs+3 })
-	d.stop(t)
+	d.WaitIngestRuns(t, 3)
+	d.Stop(t)
 
 	rep, err := lakecheck.Check(context.Background(), root)
 	require.NoError(t, err)
@@ -53,9 +51,9 @@ func TestRunE2EBrokersFromEnvironmentWinOverEmbedded(t *testing.T) {
 	for typ, want := range produced {
 		require.Equal(t, want, rep.Rows[typ], "table %s", typ)
 	}
-	require.NotContains(t, d.output(), "EMBEDDED")
-	require.NotContains(t, d.output(), "embedded Kafka broker")
-	require.NotContains(t, d.output(), "collector http://", "the demo's collector is not started against a real Kafka")
+	require.NotContains(t, d.Output(), "EMBEDDED")
+	require.NotContains(t, d.Output(), "embedded Kafka broker")
+	require.NotContains(t, d.Output(), "collector http://", "the demo's collector is not started against a real Kafka")
 	_, err = os.Stat(filepath.Join(root, "_kafka"))
 	require.True(t, os.IsNotExist(err), "no embedded broker data dir in the lake")
 }

@@ -18,8 +18,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,85 +31,11 @@ import (
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/scheduler"
 	"github.com/silt-etl/silt/testbed/lakecheck"
+	"github.com/silt-etl/silt/testbed/siltrun"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
-
-// daemon is a running `silt run` with its output captured.
-type daemon struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan error
-}
-
-func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
-	t.Helper()
-	d := &daemon{done: make(chan error, 1)}
-	d.cmd = exec.Command(stacktest.SiltBin(t), append([]string{"run"}, args...)...)
-	d.cmd.Dir = dir
-	d.cmd.Env = env
-	d.cmd.Stdout = d
-	d.cmd.Stderr = d
-	require.NoError(t, d.cmd.Start())
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			_ = d.cmd.Process.Kill()
-			t.Logf("silt stopped at cleanup: %v", <-d.done)
-		}
-	})
-	return d
-}
-
-func (d *daemon) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.out.Write(p)
-}
-
-func (d *daemon) output() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.out.String()
-}
-
-// waitFor polls cond until it holds; the bound only keeps a broken build
-// from hanging, it is not what the test measures.
-func (d *daemon) waitFor(t *testing.T, what string, bound time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		select {
-		case err := <-d.done:
-			d.done <- err
-			t.Fatalf("silt run exited (%v) before %s:\n%s", err, what, d.output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after %s:\n%s", what, bound, d.output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-var statusURL = regexp.MustCompile(`status page (http://[0-9.:]+/)`)
-
-func (d *daemon) url(t *testing.T) string {
-	t.Helper()
-	d.waitFor(t, "status page URL", time.Minute, func() bool { return statusURL.MatchString(d.output()) })
-	return statusURL.FindStringSubmatch(d.output())[1]
-}
-
-// stop sends SIGTERM and requires a clean exit with code 0.
-func (d *daemon) stop(t *testing.T) {
-	t.Helper()
-	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
-	err := <-d.done
-	require.NoError(t, err, "silt run did not exit 0 on SIGTERM:\n%s", d.output())
-	require.Contains(t, d.output(), "silt run: stopped")
-}
 
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
@@ -178,14 +102,14 @@ next:
 func TestRunE2EEmbeddedDefault(t *testing.T) {
 	dir := t.TempDir()
 	env := append(envWithout("SILT_"), "SILT_HTTP_LISTEN=127.0.0.1:0", "SILT_COLLECT_LISTEN=127.0.0.1:0")
-	d := startDaemon(t, dir, env)
-	url := d.url(t)
+	d := siltrun.Start(t, dir, env)
+	url := d.StatusURL(t)
 	latest := filepath.Join(dir, "silt-data", "reports", "host_breakdown", "latest.csv")
 	start := time.Now()
-	d.waitFor(t, "host_breakdown report", 2*time.Minute, func() bool { _, err := os.Stat(latest); return err == nil })
+	d.WaitFor(t, "host_breakdown report", 2*time.Minute, func() bool { _, err := os.Stat(latest); return err == nil })
 	t.Logf("first report after %s", time.Since(start).Round(time.Second))
-	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d ingest +ok .*events=\d+`, d.output(), "a status line per run")
-	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d host_breakdown +ok .*rows=\d+`, d.output())
+	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d ingest +ok .*events=\d+`, d.Output(), "a status line per run")
+	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d host_breakdown +ok .*rows=\d+`, d.Output())
 
 	f, err := os.Open(latest)
 	require.NoError(t, err)
@@ -214,9 +138,7 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 	// after tc, and a run registers its batch before it ends.
 	tc := time.Now()
 	cutoff := tc.Add(-2 * time.Second).Truncate(time.Second)
-	ingestOK := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d ingest +ok `)
-	runs0 := len(ingestOK.FindAllString(d.output(), -1))
-	d.waitFor(t, "three more ingest runs", 2*time.Minute, func() bool { return len(ingestOK.FindAllString(d.output(), -1)) >= runs0+3 })
+	d.WaitIngestRuns(t, 3)
 	end := cutoff.UTC().Format(time.RFC3339)
 	apiCounts := map[string]int64{}
 	for _, typ := range defaults.Gen.EventTypes {
@@ -236,7 +158,7 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 	require.Equal(t, "ready\n", httpGet(t, url+"readyz"))
 	// A 10 s bucket is charted once complete, one interval after its end.
 	eventsSeries := regexp.MustCompile(`(?s)id="chart-events".*?data-values="([^"]*)"`)
-	d.waitFor(t, "a charted events/s bucket with events", time.Minute, func() bool {
+	d.WaitFor(t, "a charted events/s bucket with events", time.Minute, func() bool {
 		m := eventsSeries.FindStringSubmatch(httpGet(t, url))
 		return m != nil && strings.Trim(m[1], "0 ") != ""
 	})
@@ -245,7 +167,7 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 		require.Contains(t, dom, `id="chart-`+id+`"`)
 	}
 
-	d.stop(t)
+	d.Stop(t)
 	checkEventsChart(t, dom, filepath.Join(dir, "silt-data"))
 	// The lake holds at least what the report counted, each event once.
 	rep, err := lakecheck.Check(context.Background(), filepath.Join(dir, "silt-data"))

@@ -24,6 +24,7 @@ import (
 	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/testbed/lakecheck"
+	"github.com/silt-etl/silt/testbed/siltrun"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
@@ -46,12 +47,12 @@ func TestRunE2ESigtermUnderLoadExactlyOnce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	midBatch := 0
 	for cycle := 1; cycle <= 8 && stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic) > 0; cycle++ {
-		d := startDaemon(t, dir, env, "--config", cfg)
-		d.url(t)
-		d.waitFor(t, "a first ingest run", 2*time.Minute, func() bool { return strings.Contains(d.output(), " ingest ") })
+		d := siltrun.Start(t, dir, env, "--config", cfg)
+		d.StatusURL(t)
+		d.WaitFor(t, "a first ingest run", 2*time.Minute, func() bool { return strings.Contains(d.Output(), " ingest ") })
 		time.Sleep(time.Duration(100+rng.IntN(1500)) * time.Millisecond) // a random point of the next batches
-		d.stop(t)
-		if strings.Contains(d.output(), "waiting for 1 running jobs") {
+		d.Stop(t)
+		if strings.Contains(d.Output(), "waiting for 1 running jobs") {
 			midBatch++
 		}
 		t.Logf("cycle %d: lag %d after SIGTERM", cycle, stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic))
@@ -70,18 +71,18 @@ func TestRunE2ESigtermUnderLoadExactlyOnce(t *testing.T) {
 
 	// What the lake holds now, then one more daemon that drains the rest.
 	before := snapLake(t, store)
-	d := startDaemon(t, dir, env, "--config", cfg)
-	url := d.url(t)
-	d.waitFor(t, "the topic drained", 5*time.Minute, func() bool { return stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic) == 0 })
+	d := siltrun.Start(t, dir, env, "--config", cfg)
+	url := d.StatusURL(t)
+	d.WaitFor(t, "the topic drained", 5*time.Minute, func() bool { return stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic) == 0 })
 	// One scrape taken when no batch is between its counters: the rows of
 	// the drained topic are counted, every partition's lag gauge is 0, and
 	// the batch counters agree with each other.
 	var m ingestMetricsPage
-	d.waitFor(t, "metrics of the drained topic, counted consistently", time.Minute, func() bool {
+	d.WaitFor(t, "metrics of the drained topic, counted consistently", time.Minute, func() bool {
 		m = scrapeIngest(t, url, topic)
 		return m.rowsSum() >= float64(n+bad-before.rep.Total) && m.caughtUp(4) && m.consistent()
 	})
-	d.stop(t)
+	d.Stop(t)
 
 	after := snapLake(t, store)
 	require.Zero(t, after.rep.Duplicates, "rows with a (topic, partition, offset) seen before")
@@ -115,13 +116,13 @@ func TestRunE2ESecondSignalExitsAtOnce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	hard := 0
 	for cycle := 1; cycle <= 8 && hard < 2 && stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic) > 0; cycle++ {
-		d := startDaemon(t, dir, env, "--config", cfg)
-		url := d.url(t)
-		d.waitFor(t, "a first ingest run", 2*time.Minute, func() bool { return strings.Contains(d.output(), " ingest ") })
+		d := siltrun.Start(t, dir, env, "--config", cfg)
+		url := d.StatusURL(t)
+		d.WaitFor(t, "a first ingest run", 2*time.Minute, func() bool { return strings.Contains(d.Output(), " ingest ") })
 		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond) // a random point of the next batches
-		d.waitFor(t, "an ingest batch running", time.Minute, func() bool { return ingestRunning.MatchString(httpGet(t, url)) })
-		code, running, latency := d.signalTwice(t)
-		out := d.output()
+		d.WaitFor(t, "an ingest batch running", time.Minute, func() bool { return ingestRunning.MatchString(httpGet(t, url)) })
+		code, running, latency := signalTwice(t, d)
+		out := d.Output()
 		switch {
 		case code == 130 && !strings.Contains(out, "silt run: stopped"):
 			// The hard exit: not through the graceful path's commit.
@@ -142,10 +143,10 @@ func TestRunE2ESecondSignalExitsAtOnce(t *testing.T) {
 	require.Positive(t, hard, "no second SIGTERM landed while a batch ran")
 
 	// A restarted daemon replays what the hard exits left pinned and drains the rest.
-	d := startDaemon(t, dir, env, "--config", cfg)
-	d.url(t)
-	d.waitFor(t, "the topic drained", 5*time.Minute, func() bool { return stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic) == 0 })
-	d.stop(t)
+	d := siltrun.Start(t, dir, env, "--config", cfg)
+	d.StatusURL(t)
+	d.WaitFor(t, "the topic drained", 5*time.Minute, func() bool { return stacktest.GroupLag(t, ep.KafkaBrokers, topic, topic) == 0 })
+	d.Stop(t)
 
 	rep := checkLake(t, store)
 	require.Zero(t, rep.Duplicates, "rows with a (topic, partition, offset) seen before")
@@ -164,37 +165,34 @@ var ingestRunning = regexp.MustCompile(`data-job="ingest">\s*<td><b>ingest</b></
 // stop, sends SIGTERM again at once, and returns the exit code, how many
 // jobs the graceful stop was waiting for, and the time from the second
 // signal to the exit (logged, not asserted).
-func (d *daemon) signalTwice(t *testing.T) (code, running int, latency time.Duration) {
+func signalTwice(t *testing.T, d *siltrun.Daemon) (code, running int, latency time.Duration) {
 	t.Helper()
-	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, d.Signal(syscall.SIGTERM))
 	// Two signals sent back to back can merge into one in the kernel or
 	// the Go runtime; the second is sent once the first was handled.
 	stopping := regexp.MustCompile(`stopping: waiting for (\d+) running jobs`)
 	var m []string
 	deadline := time.Now().Add(time.Minute)
 	for m == nil {
-		select {
-		case err := <-d.done:
-			d.done <- err
-			t.Fatalf("silt run exited (%v) before it began stopping:\n%s", err, d.output())
-		default:
+		if exited, err := d.Exited(); exited {
+			t.Fatalf("silt run exited (%v) before it began stopping:\n%s", err, d.Output())
 		}
-		require.False(t, time.Now().After(deadline), "silt run did not begin stopping:\n%s", d.output())
-		m = stopping.FindStringSubmatch(d.output())
+		require.False(t, time.Now().After(deadline), "silt run did not begin stopping:\n%s", d.Output())
+		m = stopping.FindStringSubmatch(d.Output())
 		if m == nil {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
 	running, _ = strconv.Atoi(m[1])
 	sent := time.Now()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.Signal(syscall.SIGTERM); err != nil {
 		require.ErrorIs(t, err, os.ErrProcessDone, "second SIGTERM") // it already exited
 	}
-	err := <-d.done
+	err := d.Wait()
 	latency = time.Since(sent)
 	var exit *exec.ExitError
 	if err != nil {
-		require.ErrorAs(t, err, &exit, "silt run:\n%s", d.output())
+		require.ErrorAs(t, err, &exit, "silt run:\n%s", d.Output())
 		return exit.ExitCode(), running, latency
 	}
 	return 0, running, latency

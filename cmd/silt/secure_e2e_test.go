@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/internal/stack"
+	"github.com/silt-etl/silt/testbed/siltrun"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
@@ -253,17 +254,17 @@ func TestSecureE2EPipelineOverTLSAndAuth(t *testing.T) {
 
 	// silt run: its status page, /metrics, /readyz, and silt jobs.
 	runEnv := append(secureEnv(e, false, name), "SILT_HTTP_LISTEN=127.0.0.1:0")
-	d := startDaemon(t, t.TempDir(), runEnv)
-	url := d.url(t)
-	d.waitFor(t, "a Connections section with every service ok", 2*time.Minute, func() bool {
+	d := siltrun.Start(t, t.TempDir(), runEnv)
+	url := d.StatusURL(t)
+	d.WaitFor(t, "a Connections section with every service ok", 2*time.Minute, func() bool {
 		page := httpGet(t, url)
 		return strings.Count(page, `<td class="ok">ok`) >= 3
 	})
 	served := httpGet(t, url) + httpGet(t, url+"metrics") + httpGet(t, url+"readyz")
-	d.stop(t)
+	d.Stop(t)
 	jobs := s.ok(runEnv, "jobs")
 
-	everything := s.printed.String() + d.output() + served + jobs
+	everything := s.printed.String() + d.Output() + served + jobs
 	for _, secret := range []string{e.KafkaSCRAMPassword, e.KafkaPlainPassword, e.S3SecretKey, e.TrinoPassword} {
 		require.NotEmpty(t, secret)
 		require.NotContains(t, everything, secret, "a secret in silt's output, pages or metrics")
@@ -332,9 +333,9 @@ func TestSecureE2EBadCredentialsAreNamedAndLoseNothing(t *testing.T) {
 
 	// silt run with a wrong Kafka password says so on /readyz and the page.
 	runEnv := append(without(good, "SILT_KAFKA_SASL_PASSWORD="), "SILT_KAFKA_SASL_PASSWORD=not-the-password", "SILT_HTTP_LISTEN=127.0.0.1:0")
-	d := startDaemon(t, t.TempDir(), runEnv)
-	url := d.url(t)
-	d.waitFor(t, "/readyz naming the refused login", time.Minute, func() bool {
+	d := siltrun.Start(t, t.TempDir(), runEnv)
+	url := d.StatusURL(t)
+	d.WaitFor(t, "/readyz naming the refused login", time.Minute, func() bool {
 		resp, err := http.Get(url + "readyz")
 		if err != nil {
 			return false
@@ -345,7 +346,7 @@ func TestSecureE2EBadCredentialsAreNamedAndLoseNothing(t *testing.T) {
 		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(b.String(), "Kafka refused the SASL credentials")
 	})
 	require.Contains(t, httpGet(t, url), "failing: Kafka refused the SASL credentials")
-	d.stop(t)
+	d.Stop(t)
 	require.EqualValues(t, 500, stacktest.GroupLagWith(t, kafkaOpts, name, name))
 
 	// Credentials fixed: every event, once.
@@ -353,7 +354,7 @@ func TestSecureE2EBadCredentialsAreNamedAndLoseNothing(t *testing.T) {
 	require.Zero(t, stacktest.GroupLagWith(t, kafkaOpts, name, name))
 	require.Equal(t, g.byHost(), trinoByHost(t, e, name, g.types()))
 	for _, secret := range []string{e.KafkaSCRAMPassword, e.S3SecretKey, e.TrinoPassword} {
-		require.NotContains(t, s.printed.String()+d.output(), secret)
+		require.NotContains(t, s.printed.String()+d.Output(), secret)
 	}
 }
 

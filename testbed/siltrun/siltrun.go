@@ -90,11 +90,8 @@ func (d *Daemon) WaitFor(t *testing.T, what string, bound time.Duration, cond fu
 	t.Helper()
 	deadline := time.Now().Add(bound)
 	for !cond() {
-		select {
-		case err := <-d.done:
-			d.done <- err
+		if exited, err := d.Exited(); exited {
 			t.Fatalf("silt %s exited (%v) before %s:\n%s", d.sub, err, what, d.Output())
-		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no %s after %s:\n%s", what, bound, d.Output())
@@ -134,12 +131,33 @@ func (d *Daemon) WaitIngestRuns(t *testing.T, n int) {
 	d.WaitFor(t, "more ingest runs", 2*time.Minute, func() bool { return d.IngestRuns() >= from+n })
 }
 
+// Signal sends sig to the process.
+func (d *Daemon) Signal(sig os.Signal) error { return d.cmd.Process.Signal(sig) }
+
+// Wait blocks until the process exits and returns how it ended; it can be
+// called again, and Exited still reports the exit afterwards.
+func (d *Daemon) Wait() error {
+	err := <-d.done
+	d.done <- err
+	return err
+}
+
+// Exited reports, without waiting, whether the process has exited and how.
+func (d *Daemon) Exited() (exited bool, err error) {
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
 // Stop sends SIGTERM and requires a clean exit with code 0.
 func (d *Daemon) Stop(t *testing.T) {
 	t.Helper()
-	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
-	err := <-d.done
-	d.done <- err
+	require.NoError(t, d.Signal(syscall.SIGTERM))
+	err := d.Wait()
 	require.NoError(t, err, "silt %s did not exit 0 on SIGTERM:\n%s", d.sub, d.Output())
 	require.Contains(t, d.Output(), "silt "+d.sub+": stopped")
 }
