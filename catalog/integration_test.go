@@ -118,6 +118,7 @@ func TestReportsDifferentialIntegration(t *testing.T) {
 		"event_counts_by_window": {"window_minutes": "7", "start": "now-3h"},
 		"error_alert":            {"window_minutes": "10", "threshold": "3", "start": "now-3h"},
 		"moving_average":         {"previous_rows": "3", "start": "now-3h"},
+		"window_average":         {"table": "purchase_sword", "key": "host", "value": "price", "window": "7m", "previous_windows": "2", "start": "now-3h"},
 	}
 	compare := func(stage string) {
 		dc := openDuck(t, copyLake(t, tl.store))

@@ -3,6 +3,8 @@ package catalog_test
 import (
 	"encoding/csv"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -206,4 +208,95 @@ func TestGenericMovingAverageOnDuckDB(t *testing.T) {
 	require.NoError(t, c.RepairAll(ctx, store))
 	start, end := t0, t0.Add(15*time.Minute)
 	requireMovingAverage(t, expectedMovingAverage(events, start, end), reportCSV(t, c, "moving_average", movingAverageParams, start, end))
+}
+
+// swordSamples are the sword purchases among events as window_average
+// reads them with key host and value price.
+func swordSamples(events []catalogtest.Event) []catalogtest.Sample {
+	var out []catalogtest.Sample
+	for _, e := range events {
+		if e.Table == "purchase_sword" {
+			out = append(out, catalogtest.Sample{Key: e.Fields["host"].(string), Value: e.Fields["price"].(float64), Time: e.Time})
+		}
+	}
+	return out
+}
+
+// watermarkParams run window_average on the sword prices per host in
+// one-minute windows, with a moving average over three windows before.
+var watermarkParams = map[string]string{"table": "purchase_sword", "key": "host", "value": "price", "window": "1m", "previous_windows": "3", "start": "now-30m"}
+
+const watermarkLateness = 90 * time.Second
+
+// watermarkCSV runs window_average as a job with a 90 s watermark on c,
+// scheduled at `at`, and returns its CSV.
+func watermarkCSV(t *testing.T, c *catalog.Catalog, at time.Time) string {
+	t.Helper()
+	reports, err := reportsql.Load("")
+	require.NoError(t, err)
+	out := t.TempDir()
+	job, err := report.NewJob("swords", report.JobOptions{Report: reports["window_average"], Params: watermarkParams, Engine: c, OutDir: out,
+		Watermark: &report.WatermarkOptions{AllowedLateness: watermarkLateness}})
+	require.NoError(t, err)
+	_, err = job.Run(t.Context(), at)
+	require.NoError(t, err, "window_average with a watermark on %s", c.Dialect())
+	raw, err := os.ReadFile(filepath.Join(out, "swords", "latest.csv"))
+	require.NoError(t, err)
+	return string(raw)
+}
+
+// watermarkEvents are 20 minutes of events from t0, then the late
+// ones: sword purchases in windows the watermark closed long before
+// (t0+3m and t0+7m30s, the newest being near t0+20m), and one in the
+// window still open.
+func watermarkEvents() (onTime, late []catalogtest.Event) {
+	onTime = catalogtest.Generate(5, 900, t0, 20*time.Minute)
+	sword := func(at time.Duration, host string, price float64) catalogtest.Event {
+		return catalogtest.Event{Table: "purchase_sword", Time: t0.Add(at), Fields: map[string]any{"host": host, "sword": "katana", "price": price}}
+	}
+	late = []catalogtest.Event{sword(3*time.Minute+10*time.Second, "game-1.example.com", 999.5), sword(7*time.Minute+30*time.Second, "game-2.example.com", 0.25), sword(19*time.Minute+50*time.Second, "game-3.example.com", 42)}
+	return onTime, late
+}
+
+// expectedWatermarkCSV is what the job must emit over events, scheduled
+// at `at`: the windows from start (aligned) that end by the watermark.
+func expectedWatermarkRows(events []catalogtest.Event, at time.Time) [][]string {
+	var newest time.Time
+	for _, e := range events {
+		if e.Table == "purchase_sword" && e.Time.After(newest) {
+			newest = e.Time
+		}
+	}
+	end := newest.Add(-watermarkLateness).Truncate(time.Minute)
+	return catalogtest.WindowAverages(swordSamples(events), "host", "price", time.Minute, 3, at.Add(-30*time.Minute).Truncate(time.Minute), end)
+}
+
+// With a watermark, window_average emits only the windows closed by the
+// newest purchase minus the lateness; a purchase later than that is in
+// its window's row on the next run (the window is emitted again,
+// changed). The Trino side is TestWindowAverageWatermarkDifferentialIntegration.
+func TestWindowAverageWatermarkOnDuckDB(t *testing.T) {
+	ctx := t.Context()
+	store, err := lake.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	onTime, late := watermarkEvents()
+	_, err = catalogtest.Write(ctx, store, catalogtest.Schemas(), onTime, 0)
+	require.NoError(t, err)
+	c, err := catalog.Open(ctx, duckConfig(t, store.Root()), store)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	require.NoError(t, c.RepairAll(ctx, store))
+	at := t0.Add(25 * time.Minute)
+
+	want := expectedWatermarkRows(onTime, at)
+	require.Greater(t, len(want), 30)
+	require.Empty(t, catalogtest.DiffWindowAverages(want, watermarkCSV(t, c, at)))
+
+	changes, err := catalogtest.Write(ctx, store, catalogtest.Schemas(), late, 10_000)
+	require.NoError(t, err)
+	require.NoError(t, c.Register(ctx, changes))
+	want2 := expectedWatermarkRows(append(onTime, late...), at)
+	require.Len(t, want2, len(want), "the late purchases move no watermark")
+	require.NotEqual(t, want, want2, "the late purchases change their windows")
+	require.Empty(t, catalogtest.DiffWindowAverages(want2, watermarkCSV(t, c, at)))
 }

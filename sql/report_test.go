@@ -168,7 +168,7 @@ func TestLoadUserDir(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a report"), 0o644))
 	rs, err := Load(dir)
 	require.NoError(t, err)
-	require.Equal(t, []string{"error_alert", "event_counts_by_window", "host_breakdown", "mine", "moving_average"}, Names(rs))
+	require.Equal(t, []string{"error_alert", "event_counts_by_window", "host_breakdown", "mine", "moving_average", "window_average"}, Names(rs))
 	require.Equal(t, "mine", rs["host_breakdown"].Description, "a user's report replaces the built-in one")
 	require.True(t, strings.HasPrefix(rs["mine"].Source, dir))
 

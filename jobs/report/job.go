@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/ident"
 	reportsql "github.com/silt-etl/silt/sql"
 )
 
@@ -25,6 +26,10 @@ type Job struct {
 	log      *slog.Logger
 	// onlyOnAlert: see JobOptions.OnlyOnAlert.
 	onlyOnAlert bool
+	watermark   *WatermarkOptions
+	table       *TableOptions
+	publish     *PublishOptions
+	now         func() time.Time
 }
 
 // JobOptions configure a report job.
@@ -47,6 +52,13 @@ type JobOptions struct {
 	Notifier *Notifier
 	// Logger gets a line per alert; nil discards it.
 	Logger *slog.Logger
+	// Watermark, when set, makes a windowed report emit only the windows
+	// the event-time watermark closed (see WatermarkOptions).
+	Watermark *WatermarkOptions
+	// Table, when set, also stores the rows in a lake table (see
+	// TableOptions); Publish, in a Kafka topic (see PublishOptions).
+	Table   *TableOptions
+	Publish *PublishOptions
 }
 
 // NewJob makes a report job. A bad parameter fails here, at start-up,
@@ -58,7 +70,11 @@ func NewJob(name string, opts JobOptions) (*Job, error) {
 	if opts.OnlyOnAlert && opts.Report.Alert == nil {
 		return nil, fmt.Errorf("job %s: on: alert, but report %s has no alert condition (add an -- alert: header, or drop on: alert)", name, opts.Report.Name)
 	}
-	j := &Job{name: name, report: opts.Report, params: opts.Params, out: opts.OutDir, notifier: opts.Notifier, log: opts.Logger, onlyOnAlert: opts.OnlyOnAlert}
+	if err := checkSinks(name, opts); err != nil {
+		return nil, err
+	}
+	j := &Job{name: name, report: opts.Report, params: opts.Params, out: opts.OutDir, notifier: opts.Notifier, log: opts.Logger, onlyOnAlert: opts.OnlyOnAlert,
+		watermark: opts.Watermark, table: opts.Table, publish: opts.Publish, now: time.Now}
 	switch {
 	case opts.Engine != nil:
 		j.engine = func(context.Context) (Engine, error) { return opts.Engine, nil }
@@ -92,6 +108,17 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 	if err != nil {
 		return nil, err
 	}
+	// A table holds whole hours: each run rewrites the hours it covers.
+	tableFrom := time.Time{}
+	if start, ok := timeValue(values["start"]); ok && j.table != nil {
+		tableFrom = start.Truncate(time.Hour)
+		values["start"] = reportsql.Timestamp(tableFrom)
+	}
+	if j.watermark != nil {
+		if err := j.closeWindows(ctx, eng, values); err != nil {
+			return nil, err
+		}
+	}
 	out, alertErr := Run(ctx, eng, j.report, values)
 	if out == nil {
 		return nil, alertErr
@@ -108,7 +135,11 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 	if err := writeAtomic(filepath.Join(dir, "latest.csv"), out.CSV); err != nil {
 		return nil, err
 	}
-	stats := map[string]int64{"rows": int64(len(out.Result.Rows)), "alert_rows": int64(len(out.Fired))}
+	stats, err := j.feed(ctx, out.Result, values, tableFrom)
+	stats["rows"], stats["alert_rows"] = int64(len(out.Result.Rows)), int64(len(out.Fired))
+	if err != nil {
+		return stats, fmt.Errorf("report job %s: %w", j.name, err)
+	}
 	if alertErr != nil || len(out.Fired) == 0 {
 		return stats, alertErr
 	}
@@ -119,6 +150,73 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 		}
 	}
 	return stats, nil
+}
+
+// closeWindows narrows values to the windows the watermark closed.
+func (j *Job) closeWindows(ctx context.Context, eng Engine, values map[string]any) error {
+	size, _ := WindowSize(values) // checked by NewJob
+	table := j.watermark.Table
+	if table == "" {
+		if t, ok := values["table"].(reportsql.String); ok {
+			table = string(t)
+		}
+	}
+	newest, ok, err := NewestEventTime(ctx, eng, table)
+	if err != nil {
+		return fmt.Errorf("report job %s: %w", j.name, err)
+	}
+	wm := CloseWindows(values, size, newest, ok, j.watermark.AllowedLateness)
+	end, _ := timeValue(values["end"])
+	j.log.Debug("report watermark", "job", j.name, "newest_event", newest, "watermark", wm, "windows_closed_by", end)
+	return nil
+}
+
+// feed hands the rows to the job's table and topic, publishing first: a
+// consumer of the topic never waits on the lake. Each is idempotent, so a
+// failed run is retried whole.
+func (j *Job) feed(ctx context.Context, res *Result, values map[string]any, tableFrom time.Time) (map[string]int64, error) {
+	stats := map[string]int64{}
+	if j.publish != nil {
+		n, err := publish(ctx, j.publish, j.name, res, values)
+		stats["published"] = n
+		if err != nil {
+			return stats, err
+		}
+	}
+	if j.table != nil {
+		n, err := writeTable(ctx, j.table, j.name, res, tableFrom, j.now().UTC())
+		stats["table_rows"] = n
+		if err != nil {
+			return stats, err
+		}
+	}
+	return stats, nil
+}
+
+// checkSinks refuses, at start-up, a watermark on a report that has no
+// windows, and sinks without what they need.
+func checkSinks(name string, opts JobOptions) error {
+	values, err := opts.Report.Values(opts.Params, time.Now())
+	if err != nil {
+		return fmt.Errorf("job %s: %w", name, err)
+	}
+	if opts.Watermark != nil {
+		_, hasStart := timeValue(values["start"])
+		_, hasEnd := timeValue(values["end"])
+		if _, ok := WindowSize(values); !ok || !hasStart || !hasEnd {
+			return fmt.Errorf("job %s: watermark: report %s needs a window (a window=duration or window_minutes=int param, not 0) and start and end timestamp params; use a windowed report such as window_average or event_counts_by_window, or drop watermark", name, opts.Report.Name)
+		}
+		if opts.Watermark.AllowedLateness < 0 {
+			return fmt.Errorf("job %s: watermark.allowed_lateness: %s is negative: use 0s or more, e.g. 30s", name, opts.Watermark.AllowedLateness)
+		}
+	}
+	if t := opts.Table; t != nil && (!ident.Valid(t.Name) || t.Store == nil || t.Registrar == nil) {
+		return fmt.Errorf("job %s: table.name %q: name the table like moving_averages (letters, digits and _), and give the job the lake and catalog", name, t.Name)
+	}
+	if p := opts.Publish; p != nil && (p.Topic == "" || p.Store == nil) {
+		return fmt.Errorf("job %s: publish.topic is empty: name the Kafka topic the rows go to", name)
+	}
+	return nil
 }
 
 // Outcome is one run of a report: its result, as CSV, and the rows for
