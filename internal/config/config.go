@@ -358,6 +358,12 @@ type Job struct {
 	On string `yaml:"on"`
 	// Retention is how long partitions are kept, for retention jobs.
 	Retention Duration `yaml:"retention"`
+	// Watermark, Publish and Table are for report jobs: emit only the
+	// windows the event-time watermark closed; also send the rows to a
+	// Kafka topic; also store them in a lake table (see report_sinks.go).
+	Watermark *ReportWatermark `yaml:"watermark"`
+	Publish   *ReportPublish   `yaml:"publish"`
+	Table     *ReportTable     `yaml:"table"`
 }
 
 type HTTP struct {

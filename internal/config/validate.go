@@ -278,7 +278,9 @@ func (c *Config) validateJobs(bad badKey) {
 		if j.Retries < 0 {
 			bad(key+".retries", "must not be negative")
 		}
+		validateReportSinks(key, j, bad)
 	}
+	validateReportTables(c.Jobs, bad)
 	for i, j := range c.Jobs {
 		if j.After != "" && !names[j.After] {
 			bad(fmt.Sprintf("jobs[%d].after", i), "job %q follows %q, which is not a job", j.Name, j.After)
