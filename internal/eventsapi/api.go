@@ -26,6 +26,9 @@ type engine interface {
 	Dialect() catalog.Dialect
 	Qualified(table string) string
 	Columns(ctx context.Context) (map[string][]lake.Column, error)
+	// Layout is the tables' partition layout, whose keys the time range
+	// prunes on.
+	Layout() lake.Layout
 }
 
 // API serves GET /api/events/count and GET /api/events/search.

@@ -26,6 +26,7 @@ type duck struct{ db *sql.DB }
 func (d duck) DB() *sql.DB                   { return d.db }
 func (d duck) Dialect() catalog.Dialect      { return catalog.DuckDB }
 func (d duck) Qualified(table string) string { return `"` + table + `"` }
+func (d duck) Layout() lake.Layout           { return lake.DtHour }
 func (d duck) Columns(ctx context.Context) (map[string][]lake.Column, error) {
 	rows, err := d.db.QueryContext(ctx, "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'")
 	if err != nil {

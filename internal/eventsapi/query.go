@@ -11,26 +11,32 @@ import (
 	"time"
 
 	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/lake"
 )
 
 // where renders the filter on one table as SQL with ? placeholders and
 // its arguments. Times are bound as strings and cast, so both engines
-// compare them as plain UTC timestamps like the lake's event_time; dt
-// bounds let Trino prune Hive partitions (dt is the event time's date).
+// compare them as plain UTC timestamps like the lake's event_time; bounds
+// on the partition keys of the engine's layout (see dayBound) let the
+// engine prune partitions outside the range's days.
 // cols are the table's columns: a host or field filter on a column the
 // table lacks matches nothing. Field filters on JSON keys use each
 // engine's JSON function; a value that is not JSON matches nothing.
-func (f *filter) where(cols map[string]bool, dialect catalog.Dialect) (string, []any) {
+func (f *filter) where(cols map[string]bool, dialect catalog.Dialect, layout lake.Layout) (string, []any) {
 	hasHost := cols["host"]
 	var conds []string
 	var args []any
 	if !f.start.IsZero() {
-		conds = append(conds, "event_time >= CAST(? AS TIMESTAMP)", "dt >= ?")
-		args = append(args, f.start.Format(sqlTime), f.start.Format(time.DateOnly))
+		conds = append(conds, "event_time >= CAST(? AS TIMESTAMP)")
+		args = append(args, f.start.Format(sqlTime))
+		c, a := dayBound(layout, ">", f.start)
+		conds, args = append(conds, c), append(args, a...)
 	}
 	if !f.end.IsZero() {
-		conds = append(conds, "event_time < CAST(? AS TIMESTAMP)", "dt <= ?")
-		args = append(args, f.end.Format(sqlTime), f.end.Format(time.DateOnly))
+		conds = append(conds, "event_time < CAST(? AS TIMESTAMP)")
+		args = append(args, f.end.Format(sqlTime))
+		c, a := dayBound(layout, "<", f.end)
+		conds, args = append(conds, c), append(args, a...)
 	}
 	if f.host != "" {
 		if !hasHost {
@@ -69,6 +75,22 @@ func (f *filter) where(cols map[string]bool, dialect catalog.Dialect) (string, [
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// dayBound is the condition on layout's partition keys that a partition's
+// day is on or after (cmp ">") or on or before (cmp "<") the day of t:
+// dt >= '2024-05-01', or, for year_month_day_hour, the same order over
+// year, month and day (zero-padded text, so it sorts as dates do). The
+// year alone is also bounded, a plain range an engine prunes on even when
+// it does not evaluate the whole condition per partition.
+func dayBound(layout lake.Layout, cmp string, t time.Time) (string, []any) {
+	t = t.UTC()
+	if layout != lake.YearMonthDayHour {
+		return "dt " + cmp + "= ?", []any{t.Format(time.DateOnly)}
+	}
+	y, m, d := t.Format("2006"), t.Format("01"), t.Format("02")
+	return "year " + cmp + "= ? AND (year " + cmp + " ? OR (year = ? AND (month " + cmp + " ? OR (month = ? AND day " + cmp + "= ?))))",
+		[]any{y, y, y, m, m, d}
 }
 
 // tablesFor resolves the filter's table (checked against the registered
@@ -115,7 +137,7 @@ func (a *API) countMatching(ctx context.Context, f *filter, tables []string, col
 	var parts []string
 	var args []any
 	for _, t := range tables {
-		wh, wargs := f.where(cols[t], a.eng.Dialect())
+		wh, wargs := f.where(cols[t], a.eng.Dialect(), a.eng.Layout())
 		parts = append(parts, "SELECT count(*) AS n FROM "+a.eng.Qualified(t)+wh)
 		args = append(args, wargs...)
 	}
@@ -166,7 +188,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	var parts []string
 	var args []any
 	for _, t := range tables {
-		wh, wargs := f.where(cols[t], a.eng.Dialect())
+		wh, wargs := f.where(cols[t], a.eng.Dialect(), a.eng.Layout())
 		// Each table is limited on its own too, so the engine never
 		// sorts more than limit+1 rows of any table.
 		parts = append(parts, "SELECT * FROM (SELECT '"+t+"' AS event_type, event_time, kafka_topic, kafka_partition, kafka_offset, raw_event FROM "+
