@@ -10,7 +10,7 @@ import (
 // PLAIN-encoded, stop growing past 1 MiB (parquet-java's and Arrow's
 // default dictionary page size). The page during which the bound is crossed
 // still uses the dictionary, so a dictionary page can exceed it by one
-// page's new values (at most one encoding's input, flushInputBytes); the
+// page's new values (at most one encoding's input, Options.PageInputBytes); the
 // chunk's later pages are PLAIN.
 const DefaultMaxDictionaryBytes = 1 << 20
 
@@ -19,17 +19,30 @@ const DefaultMaxDictionaryBytes = 1 << 20
 // them. Numbers are keyed by their 8 bytes (a double by its bits, so -0 and
 // 0, and every NaN, stay distinct values as PLAIN would keep them).
 type dictionary struct {
-	nums  map[uint64]int32
-	strs  map[string]int32
-	plain []byte
-	n     int32
-	used  bool // some data page of the chunk refers to it
+	nums     map[uint64]int32
+	strs     map[string]int32
+	strBytes int64 // allocated for the strings the map keeps as keys
+	plain    []byte
+	n        int32
+	used     bool // some data page of the chunk refers to it
 }
 
-func (d *dictionary) reset() {
-	clear(d.nums)
-	clear(d.strs)
-	*d = dictionary{nums: d.nums, strs: d.strs, plain: d.plain[:0]}
+// What a map spends per entry beyond a string key's bytes: a slot (key
+// and index, 24 bytes for a string, 16 for a number) and a control byte,
+// in tables filled between 7/16 and 7/8 before they grow.
+const (
+	strEntryBytes = 40
+	numEntryBytes = 28
+)
+
+// reset drops the dictionary, its memory with it: a map cleared would
+// keep its table at its largest.
+func (d *dictionary) reset() { *d = dictionary{} }
+
+// memory is what the dictionary holds in bytes: its values, PLAIN, and
+// its map (see strEntryBytes).
+func (d *dictionary) memory() int64 {
+	return int64(cap(d.plain)) + d.strBytes + int64(len(d.strs))*strEntryBytes + int64(len(d.nums))*numEntryBytes
 }
 
 // encode appends the dictionary index of each value in plain (the page's
@@ -49,6 +62,7 @@ func (d *dictionary) encode(kind valueKind, plain []byte, idx []int32) []int32 {
 				i = d.n
 				d.n++
 				d.strs[string(v)] = i
+				d.strBytes += allocBytes(len(v))
 				d.plain = append(d.plain, plain[p:p+4+n]...)
 			}
 			idx = append(idx, i)

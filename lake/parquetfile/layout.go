@@ -34,9 +34,10 @@ type fileLayout struct {
 	chunks     []chunk // the current row group's, per column
 	groupRows  int64
 	groupBytes int64 // encoded pages and dictionaries of the current row group
-	// dictMaps estimates the memory of the current row group's dictionary
-	// maps beyond their values (which groupBytes counts).
-	dictMaps int64
+	// groupHeld is the memory of the current row group's pages and their
+	// statistics; indexHeld that of the page indexes and chunk metadata of
+	// the row groups written, kept for the footer.
+	groupHeld, indexHeld int64
 
 	rowGroups     []*parquet.RowGroup
 	columnIndexes []*parquet.ColumnIndex // per row group and column, in file order
@@ -66,9 +67,19 @@ const (
 	judgeDictionaryBytes = 64 << 10
 )
 
-// mapEntryBytes is about what a dictionary map spends per value besides
-// the value's own bytes (key header, index, hash table slack).
-const mapEntryBytes = 48
+// What silt's structures cost in memory beyond the bytes they point to
+// (see TestMemoryTracksHeldBytes): a page in a chunk's list; a page's entry
+// in the column and offset indexes; a column chunk's metadata in the
+// footer.
+const (
+	pageEntryBytes  = 128
+	indexEntryBytes = 96
+	chunkMetaBytes  = 640
+)
+
+// spoolBufferBytes is the spool file's write buffer: pages larger than it
+// go to the file directly, so it only gathers small pages and headers.
+const spoolBufferBytes = 64 << 10
 
 // page is an encoded data page and what the indexes say about it.
 type page struct {
@@ -83,7 +94,33 @@ type page struct {
 func newFileLayout(f io.Writer, meta []columnMeta, opts Options) fileLayout {
 	ts := thrift.NewTSerializer()
 	ts.Protocol = thrift.NewTCompactProtocolConf(ts.Transport, &thrift.TConfiguration{})
-	return fileLayout{out: bufio.NewWriterSize(f, 256<<10), meta: meta, opts: opts, ts: ts, chunks: make([]chunk, len(meta))}
+	return fileLayout{out: bufio.NewWriterSize(f, spoolBufferBytes), meta: meta, opts: opts, ts: ts, chunks: make([]chunk, len(meta))}
+}
+
+// memory is what the layout holds in bytes: the spool's write buffer, the
+// current row group's pages and dictionaries (with their maps), and the
+// page indexes and metadata of the row groups written.
+func (l *fileLayout) memory() int64 {
+	m := int64(l.out.Size()) + l.groupHeld + l.indexHeld
+	for i := range l.chunks {
+		m += l.chunks[i].dict.memory()
+	}
+	return m
+}
+
+// allocBytes is about what the Go allocator spends on n bytes: small
+// allocations round up to a size class (classes are at most 12.5% apart),
+// large ones to whole 8 KiB pages.
+func allocBytes(n int) int64 {
+	switch {
+	case n == 0:
+		return 0
+	case n <= 128:
+		return int64(n+15) &^ 15
+	case n <= 32<<10:
+		return int64(n + n/8)
+	}
+	return int64(n+8191) &^ 8191
 }
 
 func (l *fileLayout) write(b []byte) error {
@@ -144,7 +181,6 @@ func (l *fileLayout) addPage(col int, c *columnBuffer, rows int64, sc *scratch) 
 		} else {
 			dict, ch.dict.used = true, true
 			l.groupBytes += int64(len(ch.dict.plain) - dictBefore)
-			l.dictMaps += int64(ch.dict.n-entriesBefore) * mapEntryBytes
 			ch.sampledPlain += int64(len(c.plain))
 			ch.sampledIndexes += int64(len(sc.body) - levelsEnd)
 			// Later pages are PLAIN once the dictionary is full, or once
@@ -191,6 +227,7 @@ func (l *fileLayout) addPage(col int, c *columnBuffer, rows int64, sc *scratch) 
 	ch.pages = append(ch.pages, p)
 	ch.nulls += c.nulls
 	l.groupBytes += int64(len(p.raw))
+	l.groupHeld += allocBytes(cap(p.raw)) + allocBytes(len(p.min)) + allocBytes(len(p.max)) + pageEntryBytes
 	return nil
 }
 
@@ -299,6 +336,7 @@ func (l *fileLayout) writeGroup() error {
 			ci.MinValues = append(ci.MinValues, lo)
 			ci.MaxValues = append(ci.MaxValues, hi)
 			ci.NullCounts = append(ci.NullCounts, p.nulls)
+			l.indexHeld += indexEntryBytes + allocBytes(len(p.min)) + allocBytes(len(p.max))
 			if err := l.write(p.raw); err != nil {
 				return fmt.Errorf("pages of %s: %w", m.name, err)
 			}
@@ -339,13 +377,15 @@ func (l *fileLayout) writeGroup() error {
 		compressedTotal += cm.TotalCompressedSize
 		l.columnIndexes = append(l.columnIndexes, ci)
 		l.offsetIndexes = append(l.offsetIndexes, oi)
-		ch.dict.reset()
-		*ch = chunk{dict: ch.dict, stats: columnBuffer{minS: ch.stats.minS[:0], maxS: ch.stats.maxS[:0]}}
+		l.indexHeld += chunkMetaBytes + allocBytes(len(lo)) + allocBytes(len(hi))
+		// The dictionary goes with its row group: kept, its map's table
+		// and values would stay at their largest for the file's life.
+		*ch = chunk{stats: columnBuffer{minS: ch.stats.minS[:0], maxS: ch.stats.maxS[:0]}}
 	}
 	rg.TotalCompressedSize = &compressedTotal
 	l.rowGroups = append(l.rowGroups, rg)
 	l.numRows += l.groupRows
-	l.groupRows, l.groupBytes, l.dictMaps = 0, 0, 0
+	l.groupRows, l.groupBytes, l.groupHeld = 0, 0, 0
 	return nil
 }
 

@@ -27,9 +27,10 @@ import (
 	"github.com/silt-etl/silt/lake"
 )
 
-// flushInputBytes is how much input a writer gathers before its columns
-// are encoded into compressed pages: one page per column per encoding.
-const flushInputBytes = 256 << 10
+// DefaultPageInputBytes is how much input a writer gathers before its
+// columns are encoded into compressed pages: one page per column per
+// encoding.
+const DefaultPageInputBytes = 256 << 10
 
 // encodeSlots bounds the encodings running beside the caller's goroutine:
 // one per spare core, so decoding and encoding overlap without unbounded
@@ -46,6 +47,10 @@ type Options struct {
 	MaxDictionaryBytes int
 	// CreatedBy names the writer in the footer; version.String() when "".
 	CreatedBy string
+	// PageInputBytes is the input gathered per page (a page per column);
+	// DefaultPageInputBytes when 0. Both sets of column buffers grow with
+	// it (see Memory).
+	PageInputBytes int64
 }
 
 // Writer writes one Snappy Parquet object into a local spool file,
@@ -73,9 +78,14 @@ type Writer struct {
 	err   error // a misuse of the setters, reported by EndRow
 
 	encoding  chan struct{} // closed when the running encoding ends; nil when none runs
-	inFlight  int64         // buffered bytes of the running encoding's rows
 	encodeErr error
-	encoded   atomic.Int64 // encoded bytes of the current row group
+	// otherBuffers is the capacity of the buffer set not in cols: the rows
+	// of the running encoding, then, once it ends, the spare set. Both sets
+	// stay allocated for the writer's life.
+	otherBuffers int64
+	// laidOut is what the file layout holds (see fileLayout.memory), as of
+	// the last encoding's end.
+	laidOut atomic.Int64
 }
 
 type valueKind uint8
@@ -111,7 +121,11 @@ func (c *columnBuffer) reset() {
 	*c = columnBuffer{levels: c.levels[:0], plain: c.plain[:0], minS: c.minS[:0], maxS: c.maxS[:0]}
 }
 
-func (c *columnBuffer) size() int64 { return int64(len(c.levels) + len(c.plain)) }
+// capacity is the memory the buffer holds, used or not: its slices are
+// reused from encoding to encoding, so they stay at their largest.
+func (c *columnBuffer) capacity() int64 {
+	return int64(cap(c.levels) + cap(c.plain) + cap(c.minS) + cap(c.maxS))
+}
 
 // NewWriter starts a file with the given columns in a spool file in dir.
 func NewWriter(dir string, cols []lake.Column, opts Options) (*Writer, error) {
@@ -120,6 +134,9 @@ func NewWriter(dir string, cols []lake.Column, opts Options) (*Writer, error) {
 	}
 	if opts.CreatedBy == "" {
 		opts.CreatedBy = version.String()
+	}
+	if opts.PageInputBytes <= 0 {
+		opts.PageInputBytes = DefaultPageInputBytes
 	}
 	meta := make([]columnMeta, len(cols))
 	for i, c := range cols {
@@ -139,6 +156,7 @@ func NewWriter(dir string, cols []lake.Column, opts Options) (*Writer, error) {
 		w.Discard()
 		return nil, err
 	}
+	w.laidOut.Store(w.file.memory())
 	return w, nil
 }
 
@@ -252,7 +270,7 @@ func (w *Writer) EndRow(inBytes int) error {
 	}
 	w.rows++
 	w.input += int64(inBytes)
-	if w.input >= flushInputBytes {
+	if w.input >= w.file.opts.PageInputBytes {
 		return w.encode()
 	}
 	return nil
@@ -297,9 +315,9 @@ func (w *Writer) encode() error {
 	for i := range w.cols {
 		w.cols[i].reset()
 	}
-	w.inFlight = 0
+	w.otherBuffers = 0
 	for i := range cols {
-		w.inFlight += cols[i].size()
+		w.otherBuffers += cols[i].capacity()
 	}
 	w.rows, w.input = 0, 0
 	done := make(chan struct{})
@@ -315,7 +333,7 @@ func (w *Writer) encode() error {
 			w.encodeErr = fmt.Errorf("encode parquet rows: %w", err)
 		}
 		w.spare = cols
-		w.encoded.Store(w.file.groupBytes + w.file.dictMaps)
+		w.laidOut.Store(w.file.memory())
 	}()
 	return nil
 }
@@ -328,7 +346,6 @@ func (w *Writer) wait() error {
 	if w.encoding != nil {
 		<-w.encoding
 		w.encoding = nil
-		w.inFlight = 0
 	}
 	return w.encodeErr
 }
@@ -388,12 +405,17 @@ func packBools(dst, vals []byte) []byte {
 	return dst
 }
 
-// Memory estimates what the writer holds: encoded pages and dictionaries
-// (with their maps) of the current row group and the buffered values.
+// Memory is what the writer holds in bytes, for bounding the memory of
+// many open writers: both sets of column buffers by capacity (the values
+// being gathered and those of the running encoding, or its spare), and
+// what the file layout holds: the current row group's pages, its
+// dictionaries with their maps, the page indexes of the groups written and
+// the spool file's write buffer. TestMemoryTracksHeldBytes holds it to the
+// heap's own count. Pages of the running encoding count once it ends.
 func (w *Writer) Memory() int64 {
-	m := w.encoded.Load() + w.inFlight
+	m := w.laidOut.Load() + w.otherBuffers
 	for i := range w.cols {
-		m += w.cols[i].size()
+		m += w.cols[i].capacity()
 	}
 	return m
 }
@@ -413,6 +435,10 @@ func (w *Writer) Finish() (io.ReadSeeker, int64, error) {
 	if err := w.file.finish(); err != nil {
 		return nil, 0, fmt.Errorf("finish parquet: %w", err)
 	}
+	// The file is on disk: its buffers, indexes and footer go now, not
+	// when the caller's upload ends and it calls Discard.
+	w.cols, w.spare, w.otherBuffers, w.file = nil, nil, 0, fileLayout{}
+	w.laidOut.Store(0)
 	st, err := w.spool.Stat()
 	if err != nil {
 		return nil, 0, fmt.Errorf("finish parquet: %w", err)
