@@ -5,6 +5,8 @@
 // in one run. It prints events/s, MB/s, the silt process's CPU time (user +
 // system: on a shared machine the fairer cost) and peak RSS, the files
 // written, and the MinIO run's rates as a fraction of the local lake's.
+// With -baseline, another silt binary (built from an earlier commit) is
+// timed beside it on each lake, for before/after numbers from one run.
 package main
 
 import (
@@ -34,6 +36,7 @@ func main() {
 	bin := flag.String("silt", "bin/silt", "the silt binary under test")
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack` for the MinIO run (empty: local lake only)")
 	skipLocal := flag.Bool("skip-local", false, "only the MinIO run (make bench times the local lake before starting the stack, whose idle JVMs would share the cores)")
+	baseline := flag.String("baseline", "", "another silt binary (e.g. built from an earlier commit): timed on each lake just before -silt, and the after/before ratios printed")
 	secureState := flag.String("secure-stack", "", "state file of a running `silt stack up --secure`: also drain the same events from the plain stack's real Kafka and from the secure one's (SASL_SSL with SCRAM-SHA-512, MinIO over TLS), side by side")
 	flag.Parse()
 	if *secureState != "" {
@@ -43,13 +46,27 @@ func main() {
 		}
 		return
 	}
-	if err := run(*events, int32(*partitions), *bin, *stateFile, *skipLocal); err != nil {
+	bins := []siltBinary{{"", *bin}}
+	if *baseline != "" {
+		bins = []siltBinary{{"before", *baseline}, {"after", *bin}}
+	}
+	if err := run(*events, int32(*partitions), bins, *stateFile, *skipLocal); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, partitions int32, bin, stateFile string, skipLocal bool) error {
+// siltBinary is a silt binary under test; name tells it from a baseline.
+type siltBinary struct{ name, path string }
+
+func (b siltBinary) label(lake string) string {
+	if b.name == "" {
+		return lake
+	}
+	return lake + " (" + b.name + ")"
+}
+
+func run(n int, partitions int32, bins []siltBinary, stateFile string, skipLocal bool) error {
 	ctx := context.Background()
 	broker, err := embedded.StartBroker(0, "", nil, partitions)
 	if err != nil {
@@ -79,12 +96,15 @@ func run(n int, partitions int32, bin, stateFile string, skipLocal bool) error {
 		"SILT_INGEST_SPOOL_DIR="+tmp, "SILT_LOG_LEVEL=warn",
 	)
 
-	var local result
+	local := make([]result, len(bins))
 	if !skipLocal {
-		env := append(env, "SILT_KAFKA_GROUP=bench-local", "SILT_LAKE_KIND=local", "SILT_LAKE_ROOT="+filepath.Join(tmp, "lake"))
-		if local, err = measure("local lake", bin, env, n, inBytes); err != nil {
-			return err
+		for i, b := range bins {
+			env := append(env, "SILT_KAFKA_GROUP=bench-local-"+b.name, "SILT_LAKE_KIND=local", "SILT_LAKE_ROOT="+filepath.Join(tmp, "lake-"+b.name))
+			if local[i], err = measure(b.label("local lake"), b.path, env, n, inBytes); err != nil {
+				return err
+			}
 		}
+		printAfterBefore("local lake", local)
 	}
 	if stateFile == "" {
 		fmt.Println("MinIO run skipped: no running stack (make bench starts one; or pass -stack FILE)")
@@ -95,24 +115,41 @@ func run(n int, partitions int32, bin, stateFile string, skipLocal bool) error {
 		return fmt.Errorf("attach to stack %s: %w", stateFile, err)
 	}
 	ep := st.Endpoints()
-	s3 := append(env, ep.Env()...)
-	s3 = append(s3, "SILT_KAFKA_BROKERS="+strings.Join(brokers, ","), "SILT_KAFKA_GROUP=bench-s3",
-		fmt.Sprintf("SILT_S3_PREFIX=bench-%d", time.Now().Unix()))
-	minio, err := measure("MinIO lake", bin, s3, n, inBytes)
-	if err != nil {
-		return err
+	minio := make([]result, len(bins))
+	for i, b := range bins {
+		s3 := append(env, ep.Env()...)
+		s3 = append(s3, "SILT_KAFKA_BROKERS="+strings.Join(brokers, ","), "SILT_KAFKA_GROUP=bench-s3-"+b.name,
+			fmt.Sprintf("SILT_S3_PREFIX=bench-%d%s", time.Now().Unix(), b.name))
+		if minio[i], err = measure(b.label("MinIO lake"), b.path, s3, n, inBytes); err != nil {
+			return err
+		}
 	}
+	printAfterBefore("MinIO lake", minio)
 	if !skipLocal {
-		fmt.Printf("MinIO/local: %.2f of the local lake's events/s (wall), %.2f of its events per CPU second\n",
-			minio.eventsPerSec/local.eventsPerSec, minio.eventsPerCPUSec/local.eventsPerCPUSec)
+		for i, b := range bins {
+			fmt.Printf("MinIO/local%s: %.2f of the local lake's events/s (wall), %.2f of its events per CPU second\n",
+				strings.TrimPrefix(" "+b.label(""), " "), minio[i].eventsPerSec/local[i].eventsPerSec, minio[i].eventsPerCPUSec/local[i].eventsPerCPUSec)
+		}
 	}
 	return nil
+}
+
+// printAfterBefore prints a binary's numbers as a fraction of the
+// baseline's, when a baseline ran (results in the order of the binaries).
+func printAfterBefore(lake string, r []result) {
+	if len(r) != 2 {
+		return
+	}
+	before, after := r[0], r[1]
+	fmt.Printf("%s after/before: %.2f of the events/s (wall), %.2f of the events per CPU second, peak RSS %d -> %d MB\n",
+		lake, after.eventsPerSec/before.eventsPerSec, after.eventsPerCPUSec/before.eventsPerCPUSec, before.peakRSS>>20, after.peakRSS>>20)
 }
 
 // result is one measured ingest run.
 type result struct {
 	eventsPerSec    float64 // wall clock
 	eventsPerCPUSec float64 // the silt process's user + system time
+	peakRSS         int64
 }
 
 func createTopic(ctx context.Context, brokers []string, topic string, partitions int32) error {
@@ -201,7 +238,7 @@ func measure(name, bin string, env []string, n int, inBytes int64) (result, erro
 		return result{}, fmt.Errorf("%s: silt ingested %d events, want %d", name, totals.Events, n)
 	}
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	r := result{eventsPerSec: float64(n) / elapsed.Seconds(), eventsPerCPUSec: float64(n) / cpu.Seconds()}
+	r := result{eventsPerSec: float64(n) / elapsed.Seconds(), eventsPerCPUSec: float64(n) / cpu.Seconds(), peakRSS: rss}
 	fmt.Printf("%-10s %9.0f events/s  %6.1f MB/s in  CPU %s (%.0f events/CPU-s)  peak RSS %4d MB  %d files (%.1f MB Parquet) in %d batches, %s wall\n",
 		name, r.eventsPerSec, float64(inBytes)/1e6/elapsed.Seconds(), cpu.Round(time.Millisecond), r.eventsPerCPUSec, rss>>20,
 		totals.Files, float64(totals.BytesOut)/1e6, totals.Batches, elapsed.Round(time.Millisecond))

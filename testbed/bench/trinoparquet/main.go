@@ -5,7 +5,10 @@
 // from silt's table, Snappy, partitioned the same way). It prints each
 // table's files and bytes and Trino's median wall time over a few rounds
 // (the tables interleaved within each round) for the queries the lake is
-// for, with silt's ratio to Trino's. Nothing asserts on time.
+// for, with silt's ratio to Trino's. Nothing asserts on time. Instead of
+// dictionaries off and on, -page-kib compares page sizes and -row-groups
+// row group sizes; -sort-by adds a table with each file's rows sorted by
+// a column. Events are generated as they are written, never all held.
 //
 //	go run ./testbed/bench/trinoparquet -stack .cache/stack/state.json -events 1000000
 package main
@@ -41,8 +44,10 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of the queries")
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack`")
 	rowGroups := flag.String("row-groups", "", "instead of dictionaries off and on, silt's files with each of these row group sizes in MB (e.g. 16,32,64,128), dictionaries on")
+	pageKiB := flag.String("page-kib", "", "instead of dictionaries off and on, silt's files with each of these page sizes in KiB of input (e.g. 256,1024), dictionaries on")
+	sortBy := flag.String("sort-by", "", "also a silt table whose files hold their rows sorted by this column (e.g. host)")
 	flag.Parse()
-	tables, err := silTables(*rowGroups)
+	tables, err := silTables(*rowGroups, *pageKiB, *sortBy)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trinoparquet:", err)
 		os.Exit(2)
@@ -58,27 +63,55 @@ type table struct {
 	name, by      string
 	dictionary    int   // parquetfile.Options.MaxDictionaryBytes; unused for Trino's
 	rowGroupBytes int64 // 0: ingest's default; unused for Trino's
+	pageBytes     int64 // parquetfile.Options.PageInputBytes; 0: the default
+	sortBy        string
 	files         int
 	bytes         int64
 	times         map[string][]time.Duration
 }
 
 // silTables are the tables silt's writer writes: dictionaries off and on
-// with ingest's defaults, or one table per row group size in rowGroupsMB.
-func silTables(rowGroupsMB string) ([]*table, error) {
-	if rowGroupsMB == "" {
-		return []*table{
+// with ingest's defaults, or one table per row group size in rowGroupsMB,
+// or per page size in pageKiB; and one sorted by sortBy.
+func silTables(rowGroupsMB, pageKiB, sortBy string) ([]*table, error) {
+	var out []*table
+	switch {
+	case rowGroupsMB != "":
+		sizes, err := sizesList("-row-groups", rowGroupsMB)
+		if err != nil {
+			return nil, err
+		}
+		for _, mb := range sizes {
+			out = append(out, &table{name: fmt.Sprintf("sword_silt_rg%d", mb), by: fmt.Sprintf("silt, %d MB row groups", mb), rowGroupBytes: int64(mb) << 20})
+		}
+	case pageKiB != "":
+		sizes, err := sizesList("-page-kib", pageKiB)
+		if err != nil {
+			return nil, err
+		}
+		for _, kib := range sizes {
+			out = append(out, &table{name: fmt.Sprintf("sword_silt_p%d", kib), by: fmt.Sprintf("silt, %d KiB pages", kib), pageBytes: int64(kib) << 10})
+		}
+	default:
+		out = []*table{
 			{name: "sword_silt_plain", by: "silt, PLAIN only", dictionary: -1},
 			{name: "sword_silt", by: "silt (dictionaries)"},
-		}, nil
-	}
-	var out []*table
-	for _, f := range strings.Split(rowGroupsMB, ",") {
-		mb, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || mb <= 0 {
-			return nil, fmt.Errorf("-row-groups %q: sizes in MB, comma-separated", rowGroupsMB)
 		}
-		out = append(out, &table{name: fmt.Sprintf("sword_silt_rg%d", mb), by: fmt.Sprintf("silt, %d MB row groups", mb), rowGroupBytes: int64(mb) << 20})
+	}
+	if sortBy != "" {
+		out = append(out, &table{name: "sword_silt_sorted", by: "silt, sorted by " + sortBy, sortBy: sortBy})
+	}
+	return out, nil
+}
+
+func sizesList(flagName, list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s %q: sizes, comma-separated", flagName, list)
+		}
+		out = append(out, n)
 	}
 	return out, nil
 }
@@ -117,12 +150,12 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*ta
 	defer db.Close()
 
 	fmt.Printf("== Parquet: silt's writer vs Trino's, %d purchase_sword events over %d hours, %d rounds (schema %s)\n", n, hours, rounds, schemaName)
-	cols, rows, sizes, start := gameEvents(n, hours)
+	cols, start, events := gameEvents(n, hours)
 	trino := &table{name: "sword_trino", by: "Trino CREATE TABLE AS"}
 	tables := append(slices.Clone(silt), trino)
 	for _, t := range silt {
 		began := time.Now()
-		if err := writeTable(ctx, store, cat, t, cols, rows, sizes); err != nil {
+		if err := writeTable(ctx, store, cat, t, cols, events); err != nil {
 			return err
 		}
 		fmt.Printf("wrote %s in %s\n", t.name, time.Since(began).Round(time.Millisecond))
@@ -141,7 +174,9 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*ta
 	began := time.Now()
 	for _, q := range []string{
 		"CREATE SCHEMA " + trinoSchema,
-		fmt.Sprintf(`CREATE TABLE %s WITH (format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour']) AS SELECT * FROM %s`, trinoTable, cat.Qualified(silt[len(silt)-1].name)),
+		// From a table in the events' own order: Trino writes rows in the
+		// order it reads them.
+		fmt.Sprintf(`CREATE TABLE %s WITH (format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour']) AS SELECT * FROM %s`, trinoTable, cat.Qualified(silt[0].name)),
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", q, err)
@@ -224,11 +259,15 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*ta
 	return nil
 }
 
+// eventsFunc calls fn with each event's row and its input size, in order,
+// the same events on every call.
+type eventsFunc func(fn func(row []any, size int) error) error
+
 // gameEvents is n purchase_sword events from silt's generator, spread
 // evenly over hours, as ingest lays them out: system columns, then the
 // event's fields. A file holds one Kafka partition's records: partition 0,
 // offsets counting up.
-func gameEvents(n, hours int) ([]lake.Column, [][]any, []int, time.Time) {
+func gameEvents(n, hours int) ([]lake.Column, time.Time, eventsFunc) {
 	cols := append(append([]lake.Column{}, lake.SystemColumns...),
 		lake.Column{Name: "timestamp", Type: lake.TypeVarchar},
 		lake.Column{Name: "host", Type: lake.TypeVarchar},
@@ -242,36 +281,38 @@ func gameEvents(n, hours int) ([]lake.Column, [][]any, []int, time.Time) {
 		lake.Column{Name: "price", Type: lake.TypeDouble},
 	)
 	fields := map[string]int{"timestamp": 7, "Host": 8, "User-Agent": 9, "Accept": 10, "user_id": 11, "session": 12, "client": 13, "seq": 14, "sword": 15, "price": 16}
-	g := gen.NewEvents(1, nil, []string{"purchase_sword"})
 	start := time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(hours+1) * time.Hour)
 	ingested := lake.Millis.Of(time.Now())
-	rows := make([][]any, 0, n)
-	sizes := make([]int, 0, n)
 	step := time.Duration(hours) * time.Hour / time.Duration(n)
-	for i := range n {
-		at := start.Add(time.Duration(i) * step)
-		ev := g.Next(nil, at)
-		var m map[string]any
-		if err := json.Unmarshal(ev.JSON, &m); err != nil {
-			panic(err) // the generator's own JSON
-		}
-		row := make([]any, len(cols))
-		row[0], row[1], row[2], row[3], row[4], row[5], row[6] = lake.Millis.Of(at), "event", "events", int64(0), int64(i), ingested, string(ev.JSON)
-		for k, v := range m {
-			if c, ok := fields[k]; ok {
-				row[c] = v
+	return cols, start, func(fn func([]any, int) error) error {
+		g := gen.NewEvents(1, nil, []string{"purchase_sword"})
+		for i := range n {
+			at := start.Add(time.Duration(i) * step)
+			ev := g.Next(nil, at)
+			var m map[string]any
+			if err := json.Unmarshal(ev.JSON, &m); err != nil {
+				return fmt.Errorf("the generator's event %d: %w", i, err)
+			}
+			row := make([]any, len(cols))
+			row[0], row[1], row[2], row[3], row[4], row[5], row[6] = lake.Millis.Of(at), "event", "events", int64(0), int64(i), ingested, string(ev.JSON)
+			for k, v := range m {
+				if c, ok := fields[k]; ok {
+					row[c] = v
+				}
+			}
+			if err := fn(row, len(ev.JSON)); err != nil {
+				return err
 			}
 		}
-		rows = append(rows, row)
-		sizes = append(sizes, len(ev.JSON))
+		return nil
 	}
-	return cols, rows, sizes, start
 }
 
 // writeTable writes the rows as ingest would with its defaults (objects
 // of one hour and up to target_file_bytes of input, its row group size) and
-// registers the table.
-func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *table, cols []lake.Column, rows [][]any, sizes []int) error {
+// registers the table. With t.sortBy, each file's rows are gathered and
+// written sorted by that column.
+func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *table, cols []lake.Column, events eventsFunc) error {
 	defaults := ingest.DefaultOptions()
 	if t.rowGroupBytes > 0 {
 		defaults.RowGroupBytes = t.rowGroupBytes
@@ -280,6 +321,18 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 	if err := lake.SaveSchema(ctx, store, schema); err != nil {
 		return err
 	}
+	sortCol := -1
+	if t.sortBy != "" {
+		sortCol = slices.IndexFunc(cols, func(c lake.Column) bool { return c.Name == t.sortBy })
+		if sortCol < 0 || cols[sortCol].Type != lake.TypeVarchar {
+			return fmt.Errorf("-sort-by %s: not a varchar column", t.sortBy)
+		}
+	}
+	type sized struct {
+		row  []any
+		size int
+	}
+	var held []sized // the file's rows, when sorted
 	var parts []lake.Partition
 	var cur lake.Partition
 	var w *parquetfile.Writer
@@ -290,6 +343,17 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 			return nil
 		}
 		defer w.Discard()
+		slices.SortStableFunc(held, func(a, b sized) int {
+			x, _ := a.row[sortCol].(string)
+			y, _ := b.row[sortCol].(string)
+			return strings.Compare(x, y)
+		})
+		for _, r := range held {
+			if err := w.Write(r.row, r.size); err != nil {
+				return err
+			}
+		}
+		held = held[:0]
 		rs, size, err := w.Finish()
 		if err != nil {
 			return err
@@ -297,7 +361,7 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 		w = nil
 		return store.Put(ctx, key, rs, size)
 	}
-	for i, r := range rows {
+	err := events(func(r []any, size int) error {
 		p := lake.PartitionOf(t.name, time.UnixMilli(r[0].(int64)).UTC())
 		if w != nil && (p != cur || input >= defaults.TargetFileBytes) {
 			if err := finish(); err != nil {
@@ -306,7 +370,7 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 		}
 		if w == nil {
 			var err error
-			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary})
+			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary, PageInputBytes: t.pageBytes})
 			if err != nil {
 				return err
 			}
@@ -315,10 +379,15 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 				parts = append(parts, p)
 			}
 		}
-		if err := w.Write(r, sizes[i]); err != nil {
-			return err
+		input += int64(size)
+		if sortCol >= 0 {
+			held = append(held, sized{r, size})
+			return nil
 		}
-		input += int64(sizes[i])
+		return w.Write(r, size)
+	})
+	if err != nil {
+		return err
 	}
 	if err := finish(); err != nil {
 		return err
