@@ -96,16 +96,37 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 		}
 		// A bad parameter fails now, at start-up, not at the first run; the
 		// catalog is opened by the first run that finds it up.
-		return report.NewJob(j.Name, report.JobOptions{
+		opts := report.JobOptions{
 			Report: r, Params: j.Params, Catalog: d.catalog.Get, OutDir: d.cfg.Reports.Out, OnlyOnAlert: j.On == "alert",
 			Notifier: report.NewNotifier(alertOptions(d.cfg)), Logger: d.log,
-		})
+		}
+		d.reportSinks(j, &opts)
+		return report.NewJob(j.Name, opts)
 	case "compact":
 		return compact.New(j.Name, compactOptions(d.cfg, d.log.With("job", j.Name)), d.store), nil
 	case "retention":
 		return retention.New(j.Name, d.store, d.catalog, j.Retention.Std(), d.log.With("job", j.Name))
 	}
 	return nil, fmt.Errorf("job %s: unknown kind %q", j.Name, j.Kind)
+}
+
+// reportSinks gives a report job its watermark, table and topic, as
+// configured.
+func (d *jobDeps) reportSinks(j config.Job, opts *report.JobOptions) {
+	if w := j.Watermark; w != nil {
+		opts.Watermark = &report.WatermarkOptions{AllowedLateness: w.AllowedLateness.Std(), Table: w.Table}
+	}
+	if t := j.Table; t != nil {
+		in := d.cfg.Ingest
+		opts.Table = &report.TableOptions{Name: t.Name, Store: d.store, Registrar: d.catalog,
+			Unit: lake.ParseTimeUnit(in.TimestampUnit), SpoolDir: in.SpoolDir, RowGroupBytes: int64(in.RowGroupBytes)}
+	}
+	if p := j.Publish; p != nil {
+		k := d.cfg.Kafka
+		opts.Publish = &report.PublishOptions{Topic: p.Topic, Key: p.Key, Store: d.store,
+			Client:      append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, d.kafka...),
+			CreateTopic: k.CreateTopics, Partitions: k.Partitions}
+	}
 }
 
 func (d *jobDeps) drain() {

@@ -1,7 +1,6 @@
 package report_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/silt-etl/silt/jobs/report"
 	"github.com/silt-etl/silt/lake"
 	reportsql "github.com/silt-etl/silt/sql"
+	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
 // sinkRig is where a report job with a table and a topic runs: the lake
@@ -159,7 +158,7 @@ func requireTable(t *testing.T, rig sinkRig, want [][]string) {
 // window in the silt-window header); it returns every record.
 func requireTopic(t *testing.T, rig sinkRig, want [][]string) []*kgo.Record {
 	t.Helper()
-	recs := readTopic(t, rig.kafka, rig.topic)
+	recs := stacktest.ReadTopic(t, rig.kafka, rig.topic)
 	latest := map[string]*kgo.Record{}
 	for _, r := range recs {
 		latest[string(r.Key)] = r
@@ -191,42 +190,6 @@ func requireTopic(t *testing.T, rig sinkRig, want [][]string) []*kgo.Record {
 		}
 	}
 	return recs
-}
-
-// readTopic reads every record of topic, up to the end offsets it had
-// when asked.
-func readTopic(t *testing.T, opts []kgo.Opt, topic string) []*kgo.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	admin, err := kgo.NewClient(opts...)
-	require.NoError(t, err)
-	defer admin.Close()
-	ends, err := kadm.NewClient(admin).ListEndOffsets(ctx, topic)
-	require.NoError(t, err)
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		require.NoError(t, o.Err)
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
-	require.NoError(t, err)
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		require.NoError(t, ctx.Err(), "topic %s: still waiting for %v", topic, left)
-		fs.EachError(func(_ string, _ int32, err error) { require.NoError(t, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			if r.Offset+1 >= left[r.Partition] {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return out
 }
 
 // On DuckDB and an in-process Kafka (kfake); the integration tests run
