@@ -43,7 +43,7 @@ func runTables(ctx context.Context, args []string) (err error) {
 	for _, t := range tables {
 		fmt.Fprintf(w, "%s  %d rows, %d partitions", t.Name, t.Rows, len(t.Partitions))
 		if n := len(t.Partitions); n > 0 {
-			fmt.Fprintf(w, " (dt=%s/hour=%s .. dt=%s/hour=%s)", t.Partitions[0].Date, t.Partitions[0].Hour, t.Partitions[n-1].Date, t.Partitions[n-1].Hour)
+			fmt.Fprintf(w, " (%s .. %s)", t.Partitions[0].Dir(), t.Partitions[n-1].Dir())
 		}
 		fmt.Fprintln(w)
 		cols := make([]string, len(t.Columns))
@@ -53,7 +53,7 @@ func runTables(ctx context.Context, args []string) (err error) {
 		fmt.Fprintf(w, "  columns: %s\n", strings.Join(cols, ", "))
 		if *all {
 			for _, p := range t.Partitions {
-				fmt.Fprintf(w, "  dt=%s/hour=%s\n", p.Date, p.Hour)
+				fmt.Fprintf(w, "  %s\n", p.Dir())
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -128,8 +129,44 @@ func newLogger(w io.Writer, l config.Log, redact func(string) string) *slog.Logg
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openLake opens the configured object store.
+// openLake opens the configured object store, refusing a lake written in
+// another layout than lake.layout (see checkLayout).
 func openLake(ctx context.Context, cfg *config.Config) (lake.Store, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLayout(ctx, store, layoutOf(cfg)); err != nil {
+		return nil, err
+	}
+	return store, nil
+}
+
+// layoutOf is lake.layout (validated by config).
+func layoutOf(cfg *config.Config) lake.Layout {
+	l, _ := lake.ParseLayout(cfg.Lake.Layout)
+	return l
+}
+
+// checkLayout fails when the lake is written in another layout than
+// want: read in the wrong one, every table would look empty. A lake that
+// cannot be read now is not refused here: each command meets that error
+// where it uses the lake (and silt check explains it), and ingest checks
+// the layout again before it writes anything.
+func checkLayout(ctx context.Context, store lake.Store, want lake.Layout) error {
+	err := lake.CheckLayout(ctx, store, want)
+	var mismatch *lake.LayoutMismatchError
+	if errors.As(err, &mismatch) {
+		return err
+	}
+	if err != nil {
+		slog.Debug("lake layout not checked at start", "err", err)
+	}
+	return nil
+}
+
+// openStore opens the configured object store.
+func openStore(ctx context.Context, cfg *config.Config) (lake.Store, error) {
 	switch cfg.Lake.Kind {
 	case "s3":
 		s := cfg.Lake.S3
@@ -192,7 +229,7 @@ func ingestOptions(cfg *config.Config, kafkaOpts []kgo.Opt) ingest.Options {
 		MaxRecords: in.MaxRecords, MaxBytes: int64(in.MaxBytes), MaxWait: in.MaxWait.Std(),
 		TargetFileBytes: int64(in.TargetFileBytes), RowGroupBytes: int64(in.RowGroupBytes),
 		MaxOpenFiles: in.MaxOpenFiles, MaxBufferedBytes: int64(in.MaxBufferedBytes), MaxFileAge: in.MaxFileAge.Std(),
-		SpoolDir: in.SpoolDir, Tables: tables,
+		SpoolDir: in.SpoolDir, Tables: tables, Layout: layoutOf(cfg),
 	}
 }
 
@@ -215,6 +252,7 @@ func catalogOptions(cfg *config.Config, log *slog.Logger) catalog.Options {
 			User: t.User, Password: t.Password, AccessToken: t.AccessToken, CAFile: t.CAFile,
 		},
 		DuckDBPath: cfg.Catalog.DuckDB.Path,
+		Layout:     layoutOf(cfg),
 		Logger:     log,
 	}
 }

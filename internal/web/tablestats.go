@@ -48,6 +48,8 @@ type LakeTableStats struct {
 	// TargetFileBytes is ingest.target_file_bytes; objects under a quarter
 	// of it are small. 0 counts none.
 	TargetFileBytes int64
+	// Layout is lake.layout, whose partition keys end each table's columns.
+	Layout lake.Layout
 
 	mu   sync.Mutex
 	rows map[string]footerRows // by key
@@ -100,7 +102,7 @@ func (l *LakeTableStats) table(ctx context.Context, name string, seen map[string
 		}
 		ts.Columns = s.AllColumns()
 	}
-	ts.Columns = append(append([]lake.Column{}, ts.Columns...), lake.PartitionColumns...)
+	ts.Columns = append(append([]lake.Column{}, ts.Columns...), l.Layout.Columns()...)
 	objs, err := l.Store.List(ctx, lake.TablePrefix(name))
 	if err != nil {
 		return ts, fmt.Errorf("list %s: %w", name, err)
