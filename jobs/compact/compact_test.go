@@ -23,6 +23,12 @@ import (
 // events two to three hours old (finished partitions), plus bad records.
 func ingested(t *testing.T, n int) (Options, *lake.Local, map[string]int64) {
 	t.Helper()
+	return ingestedIn(t, n, lake.DtHour)
+}
+
+// ingestedIn is ingested with the partition directories of layout.
+func ingestedIn(t *testing.T, n int, layout lake.Layout) (Options, *lake.Local, map[string]int64) {
+	t.Helper()
 	b, err := embedded.StartBroker(0, "", []string{"events"}, 2)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
@@ -31,6 +37,7 @@ func ingested(t *testing.T, n int) (Options, *lake.Local, map[string]int64) {
 	in.SpoolDir = t.TempDir()
 	in.TargetFileBytes = 256 << 10 // outputs of up to 256 KiB; ingest objects are far smaller
 	in.MaxRecords = 500            // many batches
+	in.Layout = layout
 	st, err := lake.NewLocal(t.TempDir())
 	require.NoError(t, err)
 
