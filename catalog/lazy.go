@@ -77,6 +77,15 @@ func (l *Lazy) DropPartitions(ctx context.Context, table string, ps []lake.Parti
 	return cat.DropPartitions(ctx, table, ps)
 }
 
+// Refresh is Catalog.Refresh once the catalog opens.
+func (l *Lazy) Refresh(ctx context.Context, store lake.Store, table string) error {
+	cat, err := l.Get(ctx)
+	if err != nil {
+		return err
+	}
+	return cat.Refresh(ctx, store, table)
+}
+
 // Close closes the catalog if it is open.
 func (l *Lazy) Close() {
 	l.mu.Lock()

@@ -19,6 +19,13 @@ type unregisterer interface {
 	DropPartitions(ctx context.Context, table string, ps []lake.Partition) error
 }
 
+// refresher is a catalog whose tables read the lake's files when queried
+// (DuckDB's views): told after the deletes, it rebuilds a table whose
+// files are all gone, which would otherwise fail every query.
+type refresher interface {
+	Refresh(ctx context.Context, store lake.Store, table string) error
+}
+
 // Job is a retention job.
 type Job struct {
 	name  string
@@ -88,6 +95,11 @@ func (j *Job) Run(ctx context.Context, scheduledAt time.Time) (map[string]int64,
 			}
 		}
 		counts["partitions"] += int64(len(expired))
+		if r, ok := j.cat.(refresher); ok {
+			if err := r.Refresh(ctx, j.store, table); err != nil {
+				return counts, fmt.Errorf("expire partitions of %s: %w", table, err)
+			}
+		}
 	}
 	if counts["partitions"] > 0 {
 		j.log.Info("expired partitions", "partitions", counts["partitions"], "objects", counts["objects"], "before", cutoff)
