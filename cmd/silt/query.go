@@ -12,12 +12,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/jobs/report"
 )
 
 func init() {
 	register(&command{
-		name: "query", usage: `"SQL" [--format table|csv|json]`, order: 40,
+		name: "query", usage: `"SQL" [--format table|csv|json] [--as-of TIME|SNAPSHOT_ID]`, order: 40,
 		summary: "run ad-hoc SQL on the configured engine",
 		run:     runQuery,
 	})
@@ -28,6 +29,7 @@ func runQuery(ctx context.Context, args []string) (err error) {
 	var common commonFlags
 	common.bind(fs)
 	format := fs.String("format", "table", "output: table (aligned), csv or json (an array of objects)")
+	asOf := fs.String("as-of", "", "read the tables as of a time (2026-05-01T10:00:00Z) or a snapshot id (Iceberg tables only)")
 	q, err := parseWithArg(fs, args)
 	if err != nil {
 		return err
@@ -40,6 +42,12 @@ func runQuery(ctx context.Context, args []string) (err error) {
 	default:
 		return fmt.Errorf("--format %q: use table, csv or json", *format)
 	}
+	var point catalog.AsOf
+	if *asOf != "" {
+		if point, err = catalog.ParseAsOf(*asOf); err != nil {
+			return err
+		}
+	}
 	cfg, err := common.load()
 	if err != nil {
 		return err
@@ -49,6 +57,15 @@ func runQuery(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, cat.Close()) }()
+	if *asOf != "" {
+		tt, err := cat.AsOf(ctx, point)
+		if err != nil {
+			return err
+		}
+		if q, err = tt.Query(ctx, q); err != nil {
+			return err
+		}
+	}
 	res, err := report.Query(ctx, cat.DB(), q)
 	if err != nil {
 		return err

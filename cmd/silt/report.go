@@ -10,13 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/jobs/report"
 	reportsql "github.com/silt-etl/silt/sql"
 )
 
 func init() {
 	register(&command{
-		name: "report", usage: "NAME [--out F] [--param k=v]... [--notify] | --list", order: 30,
+		name: "report", usage: "NAME [--out F] [--param k=v]... [--as-of TIME|SNAPSHOT_ID] [--notify] | --list", order: 30,
 		summary: "run one report now, CSV to a file or stdout",
 		run:     runReport,
 	})
@@ -43,6 +44,7 @@ func runReport(ctx context.Context, args []string) (err error) {
 	out := fs.String("out", "", "write the CSV to this file (default: stdout)")
 	list := fs.Bool("list", false, "list the reports and their params")
 	notify := fs.Bool("notify", false, "send the configured alerts when the report's alert condition holds")
+	asOf := fs.String("as-of", "", "read the tables as of a time (2026-05-01T10:00:00Z) or a snapshot id (Iceberg tables only; a snapshot id reads its one table)")
 	params := paramFlags{}
 	fs.Var(params, "param", "a report param, name=value (repeatable); times: RFC 3339, 2024-05-01 10:00 (UTC) or now-1h")
 	name, err := parseWithArg(fs, args)
@@ -67,6 +69,12 @@ func runReport(ctx context.Context, args []string) (err error) {
 		}
 		return fmt.Errorf("no report %q (have %s)", name, strings.Join(reportsql.Names(reports), ", "))
 	}
+	var point catalog.AsOf
+	if *asOf != "" {
+		if point, err = catalog.ParseAsOf(*asOf); err != nil {
+			return err
+		}
+	}
 	now := time.Now().UTC()
 	values, err := r.Values(params, now)
 	if err != nil {
@@ -77,7 +85,13 @@ func runReport(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, cat.Close()) }()
-	res, alertErr := report.Run(ctx, cat, r, values)
+	var engine report.Engine = cat
+	if *asOf != "" {
+		if engine, err = cat.AsOf(ctx, point); err != nil {
+			return err
+		}
+	}
+	res, alertErr := report.Run(ctx, engine, r, values)
 	if res == nil {
 		return alertErr
 	}
