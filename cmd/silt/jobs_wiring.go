@@ -103,8 +103,14 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 		d.reportSinks(j, &opts)
 		return report.NewJob(j.Name, opts)
 	case "compact":
+		if icebergTables(d.cfg) {
+			return icebergCompactJob(j.Name, d.cfg, d.catalog.Get, d.log.With("job", j.Name), nil)
+		}
 		return compact.New(j.Name, compactOptions(d.cfg, d.log.With("job", j.Name)), d.store), nil
 	case "retention":
+		if icebergTables(d.cfg) {
+			return icebergRetentionJob(j, d.cfg, d.catalog.Get, d.log.With("job", j.Name))
+		}
 		return retention.New(j.Name, d.store, d.catalog, j.Retention.Std(), d.log.With("job", j.Name))
 	}
 	return nil, fmt.Errorf("job %s: unknown kind %q", j.Name, j.Kind)

@@ -258,6 +258,14 @@ type TrinoIceberg struct {
 	// MetastoreURI is the Hive Metastore that Trino's Iceberg catalog keeps
 	// its tables in (thrift://host:9083): silt commits there directly.
 	MetastoreURI string `yaml:"metastore_uri" env:"SILT_TRINO_ICEBERG_METASTORE_URI"`
+	// SnapshotRetention: the retention job expires snapshots older than
+	// this (and the files only they reference); --as-of reaches this far.
+	SnapshotRetention Duration `yaml:"snapshot_retention" env:"SILT_TRINO_ICEBERG_SNAPSHOT_RETENTION"`
+	// OrphanFileRetention: the retention job deletes files under a
+	// table's location that no snapshot references once they are this
+	// old; at least an hour, so a commit or OPTIMIZE in flight keeps its
+	// files.
+	OrphanFileRetention Duration `yaml:"orphan_file_retention" env:"SILT_TRINO_ICEBERG_ORPHAN_FILE_RETENTION"`
 }
 
 type Reports struct {

@@ -37,7 +37,9 @@ func Default() *Config {
 		Catalog: Catalog{
 			Kind: "duckdb",
 			// DuckDB.Path is left empty: Load derives it from the lake.
-			Trino: Trino{Catalog: "hive", Schema: "events", TableFormat: "hive"},
+			Trino: Trino{Catalog: "hive", Schema: "events", TableFormat: "hive", Iceberg: TrinoIceberg{
+				SnapshotRetention: Duration(7 * 24 * time.Hour), OrphanFileRetention: Duration(7 * 24 * time.Hour),
+			}},
 		},
 		// Reports.Out is left empty: Load derives it from the lake.
 		Scheduler: Scheduler{Timezone: "UTC", LeaseTTL: Duration(60 * time.Second)},

@@ -232,6 +232,15 @@ func (c *Config) validateTableFormat(bad badKey) {
 		if c.Ingest.TimestampUnit != "micros" {
 			bad("ingest.timestamp_unit", "%q, but catalog.trino.table_format is iceberg, whose timestamps are microseconds: set timestamp_unit: micros", c.Ingest.TimestampUnit)
 		}
+		if t.Iceberg.SnapshotRetention.Std() < time.Minute {
+			bad("catalog.trino.iceberg.snapshot_retention", "%s: keep snapshots at least a minute (time travel reaches this far back), e.g. 168h", t.Iceberg.SnapshotRetention.Std())
+		}
+		// Files under a table's location that no snapshot references yet
+		// include those of a commit or OPTIMIZE in flight: an hour is far
+		// beyond either.
+		if t.Iceberg.OrphanFileRetention.Std() < time.Hour {
+			bad("catalog.trino.iceberg.orphan_file_retention", "%s: at least 1h, so files of a commit or OPTIMIZE still in flight are never taken for orphans, e.g. 168h", t.Iceberg.OrphanFileRetention.Std())
+		}
 	default:
 		bad("catalog.trino.table_format", "%q: use hive or iceberg (or set SILT_TRINO_TABLE_FORMAT)", t.TableFormat)
 	}
