@@ -33,6 +33,9 @@ type Engine interface {
 type Result struct {
 	Columns []string
 	Rows    [][]any
+	// Types are the engine's names of the columns' types (VARCHAR,
+	// bigint, timestamp(3), …), where the driver gives them.
+	Types []string
 }
 
 // TimeFormat is how every timestamp is written: UTC, millisecond precision.
@@ -67,6 +70,11 @@ func Query(ctx context.Context, db *sql.DB, q string) (*Result, error) {
 		return nil, fmt.Errorf("query: %w", err)
 	}
 	res := &Result{Columns: cols}
+	if types, err := rows.ColumnTypes(); err == nil {
+		for _, ct := range types {
+			res.Types = append(res.Types, ct.DatabaseTypeName())
+		}
+	}
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))

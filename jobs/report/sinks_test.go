@@ -68,11 +68,6 @@ func samples(events []catalogtest.Event) []catalogtest.Sample {
 func checkReportSinks(t *testing.T, rig sinkRig) {
 	t.Helper()
 	ctx := t.Context()
-	events := sinkTicks()
-	changes, err := catalogtest.Write(ctx, rig.store, []lake.TableSchema{tickSchema}, events, 0)
-	require.NoError(t, err)
-	require.NoError(t, rig.cat.Register(ctx, changes))
-
 	reports, err := reportsql.Load("")
 	require.NoError(t, err)
 	out := t.TempDir()
@@ -85,6 +80,20 @@ func checkReportSinks(t *testing.T, rig sinkRig) {
 	})
 	require.NoError(t, err)
 	at := t0.Add(20 * time.Minute) // start: now-1h, so from 09:00 (the table covers whole hours)
+
+	// Before any tick: nothing closed, nothing published or stored, and
+	// no column typed from the empty result.
+	stats, err := job.Run(ctx, at)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"rows": 0, "alert_rows": 0, "published": 0, "table_rows": 0}, stats)
+	_, typed, err := lake.LoadSchema(ctx, rig.store, rig.table)
+	require.NoError(t, err)
+	require.False(t, typed, "an empty run commits no schema")
+
+	events := sinkTicks()
+	changes, err := catalogtest.Write(ctx, rig.store, []lake.TableSchema{tickSchema}, events, 0)
+	require.NoError(t, err)
+	require.NoError(t, rig.cat.Register(ctx, changes))
 
 	// The newest tick is at t0+119s: the watermark is t0+89s, so the
 	// windows closed are those ending by t0+80s.
@@ -122,7 +131,7 @@ func checkReportSinks(t *testing.T, rig sinkRig) {
 	}
 	require.Equal(t, 3, changed, "the late tick's window and the two whose moving average spans it")
 
-	stats, err := job.Run(ctx, at)
+	stats, err = job.Run(ctx, at)
 	require.NoError(t, err)
 	require.Equal(t, int64(changed), stats["published"], "only the changed rows are published again")
 	requireCSV(t, want2, filepath.Join(out, "tick_avg", "latest.csv"))

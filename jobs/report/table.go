@@ -73,9 +73,33 @@ func columnType(v any) string {
 	return ""
 }
 
-// tableColumns are the report's columns as the table's, typed by their
-// first non-NULL value (varchar when every value is NULL), and the index
-// of window_start (also the rows' event_time).
+// engineType is the lake type of an engine's column type name (DuckDB's
+// VARCHAR, DECIMAL(18,3), Trino's varchar(10), timestamp(3) …); "" when
+// it has none.
+func engineType(name string) string {
+	n := strings.ToLower(name)
+	if i := strings.IndexByte(n, '('); i >= 0 {
+		n = n[:i]
+	}
+	switch strings.TrimSpace(n) {
+	case "varchar", "char", "text", "string":
+		return lake.TypeVarchar
+	case "bigint", "integer", "int", "smallint", "tinyint", "hugeint", "ubigint", "uinteger", "usmallint", "utinyint":
+		return lake.TypeBigint
+	case "double", "real", "float", "decimal":
+		return lake.TypeDouble
+	case "boolean":
+		return lake.TypeBoolean
+	case "timestamp", "timestamp_ms", "timestamp_us", "timestamp_ns", "timestamp_s":
+		return lake.TypeTimestamp
+	}
+	return ""
+}
+
+// tableColumns are the report's columns as the table's, typed as the
+// engine types them (else by their first non-NULL value; varchar when
+// every value is NULL), and the index of window_start (also the rows'
+// event_time).
 func tableColumns(res *Result, table string) ([]lake.Column, int, error) {
 	win := -1
 	var cols []lake.Column
@@ -87,10 +111,14 @@ func tableColumns(res *Result, table string) ([]lake.Column, int, error) {
 			return nil, 0, fmt.Errorf("table %s: the report's column %q is not a column name or is one of silt's own (event_time, kafka_offset, dt, hour, …): rename it in the report's SELECT (… AS other_name)", table, name)
 		}
 		typ := ""
+		if i < len(res.Types) {
+			typ = engineType(res.Types[i])
+		}
 		for _, row := range res.Rows {
-			if typ = columnType(row[i]); typ != "" {
+			if typ != "" {
 				break
 			}
+			typ = columnType(row[i])
 		}
 		if typ == "" {
 			typ = lake.TypeVarchar
@@ -107,6 +135,9 @@ func tableColumns(res *Result, table string) ([]lake.Column, int, error) {
 // start of the first hour the run covers whole) in o's table and
 // registers it. It returns the rows written.
 func writeTable(ctx context.Context, o *TableOptions, job string, res *Result, from, now time.Time) (int64, error) {
+	if len(res.Rows) == 0 {
+		return 0, nil // nothing to replace; and no types to commit from
+	}
 	cols, win, err := tableColumns(res, o.Name)
 	if err != nil {
 		return 0, err
