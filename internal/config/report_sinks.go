@@ -72,11 +72,19 @@ func validateReportSinks(key string, j Job, bad badKey) {
 }
 
 // validateReportTables refuses two report jobs writing one table: each
-// job replaces its own objects, and rows of two would mix.
-func validateReportTables(jobs []Job, bad badKey) {
+// job replaces its own objects, and rows of two would mix. It refuses
+// report tables on Iceberg too: they replace their objects in place,
+// which an Iceberg table, referencing each file by size in its
+// snapshots, does not allow.
+func (c *Config) validateReportTables(bad badKey) {
 	owner := map[string]string{}
-	for i, j := range jobs {
+	iceberg := c.Catalog.Kind == "trino" && c.Catalog.Trino.TableFormat == "iceberg"
+	for i, j := range c.Jobs {
 		if j.Table == nil || j.Table.Name == "" {
+			continue
+		}
+		if iceberg {
+			bad(fmt.Sprintf("jobs[%d].table", i), "catalog.trino.table_format is iceberg, but a report's table replaces its Parquet objects in place, which Iceberg tables do not allow: remove table (publish still works) or use table_format: hive")
 			continue
 		}
 		if other, ok := owner[j.Table.Name]; ok {

@@ -55,4 +55,14 @@ jobs:
 	} {
 		require.ErrorContains(t, err, msg)
 	}
+
+	iceberg := `kafka: {brokers: [embedded]}
+catalog: {kind: trino, trino: {url: "http://trino:8080", table_format: iceberg}}
+jobs:
+  - {name: a, kind: report, report: window_average, schedule: "@every 10s", table: {name: averages}, publish: {topic: averages}}
+`
+	require.NoError(t, os.WriteFile(path, []byte(iceberg), 0o644))
+	_, err = Load(path)
+	require.ErrorContains(t, err, "jobs[0].table: catalog.trino.table_format is iceberg, but a report's table replaces its Parquet objects in place")
+	require.NotContains(t, err.Error(), "jobs[0].publish")
 }

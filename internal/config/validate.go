@@ -289,7 +289,7 @@ func (c *Config) validateJobs(bad badKey) {
 		}
 		validateReportSinks(key, j, bad)
 	}
-	validateReportTables(c.Jobs, bad)
+	c.validateReportTables(bad)
 	for i, j := range c.Jobs {
 		if j.After != "" && !names[j.After] {
 			bad(fmt.Sprintf("jobs[%d].after", i), "job %q follows %q, which is not a job", j.Name, j.After)
