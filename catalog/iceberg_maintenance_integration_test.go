@@ -3,9 +3,11 @@
 package catalog_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/jobs/compact"
 	"github.com/silt-etl/silt/jobs/retention"
+	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
 
@@ -232,4 +235,53 @@ func TestIcebergReaderSeesNoRowTwiceOrMissingIntegration(t *testing.T) {
 	}
 	require.LessOrEqual(t, drops, 1, "retention's delete is one step")
 	require.Equal(t, final, samples[len(samples)-1].n)
+}
+
+// TestIcebergOrphanRemovalKeepsYoungAndOutsideFilesIntegration: with the
+// threshold at 20 s, remove_orphan_files deletes an unreferenced file
+// under the table's location older than that, keeps a younger one (a
+// commit in flight: what the threshold protects), and never looks outside
+// the table's location, where silt's own objects live (an old object
+// there stays).
+func TestIcebergOrphanRemovalKeepsYoungAndOutsideFilesIntegration(t *testing.T) {
+	ctx := t.Context()
+	it := newIcebergTable(t, "it_iceorph_")
+	hour := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	require.NoError(t, it.insert(ctx, hour, 10, 0))
+	var path string
+	require.NoError(t, it.cat.DB().QueryRowContext(ctx, `SELECT "$path" FROM `+it.cat.Qualified(it.name)+" LIMIT 1").Scan(&path))
+	ep := stacktest.Get(t)
+	store, err := lake.NewS3(ctx, lake.S3Options{Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region,
+		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true})
+	require.NoError(t, err)
+	bucketURI := "s3://" + ep.S3Bucket + "/"
+	require.True(t, strings.HasPrefix(path, bucketURI), path)
+	dataFile := strings.TrimPrefix(path, bucketURI)
+	dir := dataFile[:strings.LastIndex(dataFile, "/")+1]
+	schemaDir := dataFile[:strings.Index(dataFile, "/")+1]
+	put := func(key string) {
+		t.Helper()
+		body := []byte("not referenced by any snapshot")
+		require.NoError(t, store.Put(ctx, key, bytes.NewReader(body), int64(len(body))))
+	}
+	oldOrphan, outside, youngOrphan := dir+"old-orphan.parquet", schemaDir+"ev/dt=2026-01-01/hour=00/events-p0-0.parquet", dir+"young-orphan.parquet"
+	put(oldOrphan)
+	put(outside)
+	time.Sleep(22 * time.Second) // older than the threshold
+	put(youngOrphan)
+	require.NoError(t, it.cat.RemoveOrphanFiles(ctx, it.name, 20*time.Second))
+
+	exists := func(key string) bool {
+		_, err := store.Stat(ctx, key)
+		if errors.Is(err, lake.ErrNotExist) {
+			return false
+		}
+		require.NoError(t, err)
+		return true
+	}
+	require.False(t, exists(oldOrphan), "an old unreferenced file under the table's location is removed")
+	require.True(t, exists(youngOrphan), "a file younger than the threshold stays")
+	require.True(t, exists(outside), "nothing outside the table's location is touched")
+	require.True(t, exists(dataFile), "referenced data stays")
+	require.EqualValues(t, 10, it.count(t, "SELECT count(*) FROM "+it.cat.Qualified(it.name)))
 }
