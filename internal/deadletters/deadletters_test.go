@@ -32,6 +32,12 @@ var today = time.Date(2026, 11, 22, 10, 15, 0, 0, time.UTC)
 // records and returns the lake and the bad records, where Kafka put them.
 func ingestedLake(t *testing.T) (*lake.Local, []produced) {
 	t.Helper()
+	return ingestedLakeIn(t, lake.DtHour)
+}
+
+// ingestedLakeIn is ingestedLake with the partition directories of layout.
+func ingestedLakeIn(t *testing.T, layout lake.Layout) (*lake.Local, []produced) {
+	t.Helper()
 	b, err := embedded.StartBroker(0, "", []string{"events"}, 2)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
@@ -65,6 +71,7 @@ func ingestedLake(t *testing.T) (*lake.Local, []produced) {
 	opts.Kafka.SessionTimeout = 6 * time.Second
 	opts.SpoolDir = t.TempDir()
 	opts.MaxWait = 20 * time.Second
+	opts.Layout = layout
 	j := ingest.New(opts, store)
 	defer j.Close()
 	st, err := j.RunBatch(ctx)
