@@ -300,3 +300,42 @@ func TestWindowAverageWatermarkOnDuckDB(t *testing.T) {
 	require.NotEqual(t, want, want2, "the late purchases change their windows")
 	require.Empty(t, catalogtest.DiffWindowAverages(want2, watermarkCSV(t, c, at)))
 }
+
+// A watermark on a report over every event table: event_counts_by_window
+// emits the windows closed by the newest event of any table minus the
+// lateness, as counted from the events themselves.
+func TestEventCountsWatermarkOverEveryTableOnDuckDB(t *testing.T) {
+	ctx := t.Context()
+	store, err := lake.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	events := catalogtest.Generate(9, 600, t0, 20*time.Minute)
+	_, err = catalogtest.Write(ctx, store, catalogtest.Schemas(), events, 0)
+	require.NoError(t, err)
+	c, err := catalog.Open(ctx, duckConfig(t, store.Root()), store)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	require.NoError(t, c.RepairAll(ctx, store))
+
+	reports, err := reportsql.Load("")
+	require.NoError(t, err)
+	out := t.TempDir()
+	job, err := report.NewJob("counts", report.JobOptions{Report: reports["event_counts_by_window"], Engine: c, OutDir: out,
+		Params: map[string]string{"window": "1m", "start": "now-1h"}, Watermark: &report.WatermarkOptions{AllowedLateness: 2 * time.Minute}})
+	require.NoError(t, err)
+	at := t0.Add(50 * time.Minute)
+	stats, err := job.Run(ctx, at)
+	require.NoError(t, err)
+
+	var newest time.Time
+	for _, e := range events {
+		if e.Time.After(newest) {
+			newest = e.Time
+		}
+	}
+	end := newest.Add(-2 * time.Minute).Truncate(time.Minute)
+	want := expectedWindowCounts(events, time.Minute, at.Add(-time.Hour), end)
+	got, err := os.ReadFile(filepath.Join(out, "counts", "latest.csv"))
+	require.NoError(t, err)
+	require.Equal(t, want, string(got))
+	require.Greater(t, stats["rows"], int64(40))
+}
