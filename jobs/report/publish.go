@@ -99,8 +99,7 @@ func keyColumns(res *Result, key []string) ([]int, error) {
 	var idx []int
 	if len(key) == 0 {
 		for i, c := range res.Columns {
-			isText := len(res.Rows) > 0 && columnType(res.Rows[0][i]) == lake.TypeVarchar
-			if c == WindowColumn || isText {
+			if c == WindowColumn || isTextColumn(res, i) {
 				idx = append(idx, i)
 			}
 		}
@@ -119,6 +118,23 @@ func keyColumns(res *Result, key []string) ([]int, error) {
 		idx = append(idx, found)
 	}
 	return idx, nil
+}
+
+// isTextColumn reports whether column i is text: as the engine types it,
+// else by its first non-NULL value, so that a NULL in the first row does
+// not change which columns make the key.
+func isTextColumn(res *Result, i int) bool {
+	if i < len(res.Types) {
+		if typ := engineType(res.Types[i]); typ != "" {
+			return typ == lake.TypeVarchar
+		}
+	}
+	for _, row := range res.Rows {
+		if typ := columnType(row[i]); typ != "" {
+			return typ == lake.TypeVarchar
+		}
+	}
+	return false
 }
 
 // publishState is what a job last published: per record key, a hash of
