@@ -30,7 +30,7 @@ func Default() *Config {
 			TargetFileBytes:  128 << 20,
 			RowGroupBytes:    32 << 20,
 			MaxOpenFiles:     64,
-			MaxBufferedBytes: 192 << 20,
+			MaxBufferedBytes: 128 << 20,
 			MaxFileAge:       Duration(60 * time.Second),
 			MemoryLimit:      256 << 20,
 		},

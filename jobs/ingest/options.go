@@ -116,7 +116,7 @@ func DefaultOptions() Options {
 		TargetFileBytes:  128 << 20,
 		RowGroupBytes:    32 << 20,
 		MaxOpenFiles:     64,
-		MaxBufferedBytes: 192 << 20,
+		MaxBufferedBytes: 128 << 20,
 		MaxFileAge:       60 * time.Second,
 	}
 }
