@@ -76,6 +76,7 @@ type batch struct {
 	polled       []*kgo.Record // the last poll's records
 	fields       []typed
 	hours        map[int64]lake.Partition // hour since the epoch -> its partition strings
+	layout       lake.Layout              // the partitions' directories (Options.Layout)
 	// The events counter of the last record's topic: looking it up by
 	// label hashes the topic name, per record.
 	counterTopic  string
@@ -107,6 +108,7 @@ func (j *Job) newBatch(ctx context.Context, client *kgo.Client, started time.Tim
 		dec:          newDecoder(j.cfg.EventTypeField, j.cfg.TimeField).withDefaultTable(j.cfg.DefaultEventType).withLayout(j.cfg.Layout),
 		decodeChunks: newDecodeChunks(),
 		hours:        map[int64]lake.Partition{},
+		layout:       j.cfg.Layout,
 		changes:      map[string]map[lake.Partition]bool{},
 		stats:        BatchStats{Rows: map[string]int64{}},
 		fresh:        map[string]*batchFreshness{},
@@ -454,7 +456,7 @@ func (b *batch) partitionOf(table string, t time.Time) lake.Partition {
 		if len(b.hours) >= 10_000 { // events spread over more than a year of hours
 			clear(b.hours)
 		}
-		p = b.j.cfg.Layout.PartitionOf("", t)
+		p = b.layout.PartitionOf("", t)
 		b.hours[h] = p
 	}
 	p.Table = table
