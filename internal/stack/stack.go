@@ -335,7 +335,7 @@ func newLaunch(o Options, dir string, st *Stack) (*launch, error) {
 			return nil, err
 		}
 		l.catalogs[hmsCatalog] = hiveCatalog(thriftMetastore(l.hms.uri()), m.url(), m.user, m.password)
-		l.catalogs[hmsIcebergCatalog] = icebergCatalog(icebergThriftMetastore(l.hms.uri()), m.url(), m.user, m.password)
+		l.catalogs[hmsIcebergCatalog] = icebergCatalog(append(icebergThriftMetastore(l.hms.uri()), icebergNoHMSLocks), m.url(), m.user, m.password)
 	} else {
 		close(l.hmsUp)
 	}

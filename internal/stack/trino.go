@@ -186,14 +186,21 @@ func icebergFileMetastore(bucket string) []string {
 }
 
 // icebergThriftMetastore points an Iceberg catalog at the Thrift Hive
-// Metastore: the configuration the docker compose stack uses. Commits do
-// not take HMS locks: the launcher's Derby metastore has no lock tables
-// (every INSERT failed "Internal error processing lock", HIVE_LOCKS does
-// not exist), and HMS 4 swaps the metadata pointer atomically itself
-// (alter_table with the expected previous location, HIVE-26882).
+// Metastore: the configuration the docker compose stack uses.
 func icebergThriftMetastore(uri string) []string {
-	return []string{"iceberg.catalog.type=hive_metastore", "hive.metastore.uri=" + uri, "iceberg.hive-catalog.locking-enabled=false"}
+	return []string{"iceberg.catalog.type=hive_metastore", "hive.metastore.uri=" + uri}
 }
+
+// icebergNoHMSLocks is the launcher's own line for its Iceberg catalog on
+// the metastore: Trino commits without HMS locks, because the launcher's
+// Derby metastore has no lock tables (DataNucleus creates no HIVE_LOCKS;
+// every INSERT failed "Internal error processing lock"). HMS 4 swaps the
+// metadata pointer atomically by itself (alter_table with the expected
+// previous location, HIVE-26882), so Trino's commits stay safe among
+// themselves; a writer that does lock (iceberg-go's Hive catalog) cannot
+// run against this metastore until it has the lock tables. Compose's
+// metastore has them (schematool) and keeps locking.
+const icebergNoHMSLocks = "iceberg.hive-catalog.locking-enabled=false"
 
 // fileMetastore keeps the metastore in the bucket, so tables survive only
 // as long as the stack's MinIO data does.
