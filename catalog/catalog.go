@@ -19,6 +19,20 @@ import (
 type Change struct {
 	Schema     lake.TableSchema
 	Partitions []lake.Partition
+	// Objects are the lake keys of the batch's Parquet objects of this
+	// table, and Ranges the Kafka ranges of the batch's committed
+	// manifests they hold: what an Iceberg commit adds and records
+	// (catalog/iceberg). Hive tables register Partitions only.
+	Objects []string
+	Ranges  []KafkaRange
+}
+
+// KafkaRange is the inclusive offset range of one batch of one Kafka
+// partition (a lake.BatchManifest's From and To).
+type KafkaRange struct {
+	Topic     string
+	Partition int32
+	From, To  int64
 }
 
 // Dialect names the engine that runs the catalog's SQL.

@@ -50,7 +50,12 @@ func runIngest(ctx context.Context, args []string) error {
 		// catalog for repair by the next run (or `silt register --all`).
 		cat := lazyCatalog(cfg, store, slog.Default())
 		defer cat.Close()
-		opts.Registrar = cat
+		reg, closeReg, err := registrarFor(ctx, cfg, store, cat, slog.Default())
+		if err != nil {
+			return err
+		}
+		defer closeReg()
+		opts.Registrar = reg
 	}
 	job := ingest.New(opts, store)
 	defer job.Close()

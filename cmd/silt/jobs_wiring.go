@@ -24,6 +24,10 @@ type jobDeps struct {
 	cfg     *config.Config
 	store   lake.Store
 	catalog *catalog.Lazy
+	// registrar, when set, is what ingest and the register job commit
+	// batches to instead of catalog: the Iceberg committer with
+	// table_format iceberg (registrarFor).
+	registrar ingest.Registrar
 	// metrics are the ingest jobs' series, shared by all of them.
 	metrics *ingest.Metrics
 	reports map[string]*reportsql.Report
@@ -75,13 +79,13 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 	switch j.Kind {
 	case "ingest":
 		opts := ingestOptions(d.cfg, d.kafka)
-		opts.Name, opts.Logger, opts.Registrar, opts.Metrics = j.Name, d.log.With("job", j.Name), d.catalog, d.metrics
+		opts.Name, opts.Logger, opts.Registrar, opts.Metrics = j.Name, d.log.With("job", j.Name), d.batchRegistrar(), d.metrics
 		job := ingest.New(opts, d.store)
 		d.closers = append(d.closers, job.Close)
 		d.drains = append(d.drains, job.Drain)
 		return job, nil
 	case "register":
-		return catalog.NewRegisterJob(j.Name, d.catalog, d.store), nil
+		return catalog.NewRegisterJob(j.Name, d.batchRegistrar(), d.store), nil
 	case "report":
 		if d.reports == nil {
 			reports, err := reportsql.Load(d.cfg.Reports.Dir)

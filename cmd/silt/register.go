@@ -41,15 +41,18 @@ func runRegister(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	var out io.Writer
+	if *progress || isTerminal(os.Stderr) {
+		out = os.Stderr
+	}
+	if icebergTables(cfg) {
+		return registerIceberg(ctx, cfg, store, newProgress(out, "register", "files", time.Now))
+	}
 	cat, err := catalog.Open(ctx, catalogOptions(cfg, slog.Default()), store)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, cat.Close()) }()
-	var out io.Writer
-	if *progress || isTerminal(os.Stderr) {
-		out = os.Stderr
-	}
 	pp := newProgress(out, "register", "partitions", time.Now)
 	err = cat.RepairAllProgress(ctx, store, func(p catalog.RepairProgress) {
 		pp.update(int64(p.Partitions), int64(p.PartitionsTotal), fmt.Sprintf("tables %d of %d", p.Tables, p.TablesTotal), p.Tables == p.TablesTotal)

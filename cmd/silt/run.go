@@ -179,6 +179,12 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *ru
 		// the events API catch up once the catalog answers.
 		log.Warn("catalog unavailable at start: ingest runs, registration and reports retry until it answers", "err", err)
 	}
+	reg, closeReg, err := registrarFor(ctx, cfg, store, deps.catalog, log)
+	if err != nil {
+		return nil, err
+	}
+	deps.registrar = reg
+	deps.closers = append(deps.closers, closeReg)
 	if d.sched, d.history, err = newScheduler(ctx, cfg, store, d.holder, log); err != nil {
 		return nil, err
 	}

@@ -176,11 +176,34 @@ func (b *batch) prune(ctx context.Context) {
 	}
 }
 
-// catalogChanges is what this batch wrote, for the catalog.
+// catalogChanges is what this batch wrote, for the catalog: per table its
+// partitions, and its objects with the Kafka ranges of the committed
+// manifests they belong to (an Iceberg commit adds and records those).
 func (b *batch) catalogChanges() []catalog.Change {
+	objects := map[string][]string{}
+	ranges := map[string][]catalog.KafkaRange{}
+	for _, ps := range b.parts {
+		m := ps.man
+		if m == nil || !m.Committed() {
+			continue
+		}
+		r := catalog.KafkaRange{Topic: m.Topic, Partition: m.Partition, From: m.From, To: m.To}
+		for _, key := range m.Objects {
+			src, ok := lake.ParseObjectKey(key)
+			if !ok {
+				continue
+			}
+			t := src.Partition.Table
+			if len(objects[t]) == 0 || !slices.Contains(ranges[t], r) {
+				ranges[t] = append(ranges[t], r)
+			}
+			objects[t] = append(objects[t], key)
+		}
+	}
 	var out []catalog.Change
 	for name, parts := range b.changes {
-		ch := catalog.Change{Schema: lake.TableSchema{Table: name}}
+		ch := catalog.Change{Schema: lake.TableSchema{Table: name}, Objects: objects[name], Ranges: ranges[name]}
+		slices.Sort(ch.Objects)
 		if t := b.j.tables[name]; t != nil {
 			ch.Schema = t.schema
 		}
