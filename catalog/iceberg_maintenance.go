@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -93,10 +94,43 @@ func (c *Catalog) OptimizeHour(ctx context.Context, table string, hour time.Time
 	hour = hour.UTC().Truncate(time.Hour)
 	q := fmt.Sprintf("ALTER TABLE %s EXECUTE optimize(file_size_threshold => '%dB') WHERE event_time >= %s AND event_time < %s",
 		c.Qualified(table), threshold, timestampLiteral(hour), timestampLiteral(hour.Add(time.Hour)))
-	if _, err := c.db.ExecContext(ctx, q); err != nil {
+	if err := retryLostRace(ctx, func() error { _, err := c.db.ExecContext(ctx, q); return err }); err != nil {
 		return fmt.Errorf("optimize %s hour %s: %w", table, hour.Format(time.RFC3339), err)
 	}
 	return nil
+}
+
+// lostRaceAttempts bounds how often a maintenance commit that lost a race
+// with another commit (an ingest batch's) is tried again.
+const lostRaceAttempts = 6
+
+// retryLostRace runs commit again, after a short wait, while it fails
+// because another commit changed the table first: the metastore refused
+// the swap of the metadata pointer ("The table has been modified"), so
+// nothing was committed, or Iceberg found a conflicting commit. Each try
+// plans afresh from the table's new state; Trino does not retry these
+// itself.
+func retryLostRace(ctx context.Context, commit func() error) error {
+	var err error
+	for attempt := range lostRaceAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return errors.Join(ctx.Err(), err)
+			case <-time.After(time.Duration(200<<attempt) * time.Millisecond):
+			}
+		}
+		if err = commit(); err == nil || !lostRace(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func lostRace(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "The table has been modified") || strings.Contains(msg, "Found conflicting files") ||
+		strings.Contains(msg, "CommitFailedException")
 }
 
 // DeleteBefore deletes every row of table whose event_time is before
@@ -114,7 +148,11 @@ func (c *Catalog) DeleteBefore(ctx context.Context, table string, cutoff time.Ti
 	if !cutoff.Equal(cutoff.Truncate(time.Hour)) {
 		return 0, fmt.Errorf("delete from %s: cutoff %s is not a whole hour (a partial hour would rewrite files)", table, cutoff.Format(time.RFC3339))
 	}
-	res, err := c.db.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE event_time < %s", c.Qualified(table), timestampLiteral(cutoff)))
+	var res sql.Result
+	err := retryLostRace(ctx, func() (err error) {
+		res, err = c.db.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE event_time < %s", c.Qualified(table), timestampLiteral(cutoff)))
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("delete from %s before %s: %w", table, cutoff.Format(time.RFC3339), err)
 	}
@@ -169,7 +207,7 @@ func (c *Catalog) icebergProcedure(ctx context.Context, table, proc, minProp str
 		return fmt.Errorf("%s of %s: set %s: %w", proc, table, minProp, err)
 	}
 	q := fmt.Sprintf("ALTER TABLE %s EXECUTE %s(retention_threshold => %s)", c.Qualified(table), proc, threshold)
-	if _, err := conn.ExecContext(ctx, q); err != nil {
+	if err := retryLostRace(ctx, func() error { _, err := conn.ExecContext(ctx, q); return err }); err != nil {
 		return fmt.Errorf("%s of %s: %w", proc, table, err)
 	}
 	return nil

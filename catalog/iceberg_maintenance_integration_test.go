@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/jobs/compact"
 	"github.com/silt-etl/silt/jobs/retention"
 	"github.com/silt-etl/silt/lake"
@@ -35,23 +36,34 @@ type icebergTable struct {
 	snaps string // the $snapshots metadata table, qualified
 }
 
-func newIcebergTable(t *testing.T, prefix string) *icebergTable {
+// icebergCatalogOf is the stack's Iceberg catalog on the Hive Metastore
+// (what silt commits to) when it runs one, else its file-metastore one.
+func icebergCatalogOf(t *testing.T, ep *stack.Endpoints) string {
 	t.Helper()
-	ep := stacktest.Get(t)
+	if ep.TrinoMetastoreIcebergCatalog != "" {
+		return ep.TrinoMetastoreIcebergCatalog
+	}
 	if ep.TrinoIcebergCatalog == "" {
 		stacktest.Missing(t, "the stack runs no Trino Iceberg catalog (trino_iceberg_catalog)")
 	}
+	return ep.TrinoIcebergCatalog
+}
+
+func newIcebergTable(t *testing.T, prefix string) *icebergTable {
+	t.Helper()
+	ep := stacktest.Get(t)
+	iceberg := icebergCatalogOf(t, ep)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	schema := prefix + hex.EncodeToString(b)
 	cat, err := catalog.Open(t.Context(), catalog.Options{Kind: "trino", Trino: catalog.TrinoOptions{
-		URL: ep.TrinoURL, Catalog: ep.TrinoIcebergCatalog, Schema: schema, Location: ep.TrinoSchemaLocation + schema + "/",
+		URL: ep.TrinoURL, Catalog: iceberg, Schema: schema, Location: ep.TrinoSchemaLocation + schema + "/",
 	}}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, cat.Close()) })
 	it := &icebergTable{cat: cat, name: "ev"}
 	q := func(s string) string {
-		return catalog.Quote(ep.TrinoIcebergCatalog) + "." + catalog.Quote(schema) + "." + catalog.Quote(s)
+		return catalog.Quote(iceberg) + "." + catalog.Quote(schema) + "." + catalog.Quote(s)
 	}
 	it.files, it.snaps = q("ev$files"), q("ev$snapshots")
 	_, err = cat.DB().ExecContext(t.Context(), fmt.Sprintf(
@@ -112,7 +124,17 @@ func TestIcebergReaderSeesNoRowTwiceOrMissingIntegration(t *testing.T) {
 	var deleteStarted, deleteDone atomic.Bool
 	commit := func(hour time.Time, seq int) error {
 		started.Add(rowsPerBatch)
-		if err := it.insert(ctx, hour, rowsPerBatch, seq); err != nil {
+		// An INSERT that lost the race with a concurrent OPTIMIZE was
+		// refused by the metastore ("The table has been modified"):
+		// nothing was committed, so it is sent again, as silt's own
+		// commits are.
+		var err error
+		for range 10 {
+			if err = it.insert(ctx, hour, rowsPerBatch, seq); err == nil || !strings.Contains(err.Error(), "The table has been modified") {
+				break
+			}
+		}
+		if err != nil {
 			return err
 		}
 		done.Add(rowsPerBatch)

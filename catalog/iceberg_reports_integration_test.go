@@ -28,9 +28,7 @@ func TestReportsOnIcebergAndHiveIdenticalIntegration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	ep := stacktest.Get(t)
-	if ep.TrinoIcebergCatalog == "" {
-		stacktest.Missing(t, "the stack runs no Trino Iceberg catalog (trino_iceberg_catalog)")
-	}
+	iceberg := icebergCatalogOf(t, ep)
 	tl := newTrinoLake(t)
 	hive := tl.open(t)
 	events := catalogtest.Generate(11, 800, t0, 3*time.Hour)
@@ -40,7 +38,7 @@ func TestReportsOnIcebergAndHiveIdenticalIntegration(t *testing.T) {
 
 	schema := tl.schema + "_ice"
 	ice, err := catalog.Open(ctx, catalog.Options{Kind: "trino", Trino: catalog.TrinoOptions{
-		URL: ep.TrinoURL, Catalog: ep.TrinoIcebergCatalog, Schema: schema, Location: ep.TrinoSchemaLocation + schema + "/",
+		URL: ep.TrinoURL, Catalog: iceberg, Schema: schema, Location: ep.TrinoSchemaLocation + schema + "/",
 	}}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, ice.Close()) })
