@@ -27,7 +27,8 @@ type Registrar interface {
 
 // TableOptions store a report job's rows in a lake table registered in
 // the catalog like an ingest table: Snappy Parquet under
-// <table>/dt=…/hour=…/ by each row's window_start, the report's columns
+// <table>/dt=…/hour=…/ (or year=/month=/day=/hour=, lake.layout) by each
+// row's window_start, the report's columns
 // after silt's own (event_time is window_start again, event_time_source
 // "report", ingested_at the run's time, raw_event the row as JSON; the
 // Kafka columns are NULL).
@@ -45,6 +46,9 @@ type TableOptions struct {
 	Unit          lake.TimeUnit
 	SpoolDir      string
 	RowGroupBytes int64
+	// Layout names the table's partition directories (lake.layout), as
+	// ingest writes its own.
+	Layout lake.Layout
 }
 
 // reportObjectPrefix starts the name of every object a report job writes,
@@ -100,15 +104,15 @@ func engineType(name string) string {
 // engine types them (else by their first non-NULL value; varchar when
 // every value is NULL), and the index of window_start (also the rows'
 // event_time).
-func tableColumns(res *Result, table string) ([]lake.Column, int, error) {
+func tableColumns(res *Result, table string, layout lake.Layout) ([]lake.Column, int, error) {
 	win := -1
 	var cols []lake.Column
 	for i, name := range res.Columns {
 		if name == WindowColumn {
 			win = i
 		}
-		if !ident.Valid(name) || lake.IsSystemColumn(name) {
-			return nil, 0, fmt.Errorf("table %s: the report's column %q is not a column name or is one of silt's own (event_time, kafka_offset, dt, hour, …): rename it in the report's SELECT (… AS other_name)", table, name)
+		if !ident.Valid(name) || lake.IsSystemColumn(name) || layout.IsPartitionColumn(name) {
+			return nil, 0, fmt.Errorf("table %s: the report's column %q is not a column name or is one of silt's own (event_time, kafka_offset, the partition keys %s, …): rename it in the report's SELECT (… AS other_name)", table, name, strings.Join(layout.ColumnNames(), ", "))
 		}
 		typ := ""
 		if i < len(res.Types) {
@@ -138,7 +142,7 @@ func writeTable(ctx context.Context, o *TableOptions, job string, res *Result, f
 	if len(res.Rows) == 0 {
 		return 0, nil // nothing to replace; and no types to commit from
 	}
-	cols, win, err := tableColumns(res, o.Name)
+	cols, win, err := tableColumns(res, o.Name, o.Layout)
 	if err != nil {
 		return 0, err
 	}
@@ -155,7 +159,7 @@ func writeTable(ctx context.Context, o *TableOptions, job string, res *Result, f
 		if t.Before(from) {
 			continue // an hour this run does not cover whole
 		}
-		p := lake.PartitionOf(o.Name, t)
+		p := o.Layout.PartitionOf(o.Name, t)
 		byPart[p] = append(byPart[p], row)
 	}
 	parts := make([]lake.Partition, 0, len(byPart))
