@@ -57,10 +57,13 @@ var DeadLetterColumns = []Column{
 	{"raw_base64", TypeVarchar},
 }
 
-// PartitionColumns are the Hive partition keys of every table.
+// PartitionColumns are the Hive partition keys of the default layout,
+// DtHour; code that follows lake.layout uses Layout.Columns.
 var PartitionColumns = []Column{{"dt", TypeVarchar}, {"hour", TypeVarchar}}
 
-// IsSystemColumn reports whether name is taken by silt's own columns.
+// IsSystemColumn reports whether name is taken by silt's own columns (dt
+// and hour included in every layout; Layout.IsPartitionColumn adds the
+// other keys of year_month_day_hour).
 func IsSystemColumn(name string) bool {
 	for _, c := range SystemColumns {
 		if c.Name == name {
