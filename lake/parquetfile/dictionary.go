@@ -10,7 +10,7 @@ import (
 // PLAIN-encoded, stop growing past 1 MiB (parquet-java's and Arrow's
 // default dictionary page size). The page during which the bound is crossed
 // still uses the dictionary, so a dictionary page can exceed it by one
-// page's new values (at most one encoding's input, Options.PageInputBytes); the
+// page's new values (at most one round's input, roundInputBytes); the
 // chunk's later pages are PLAIN.
 const DefaultMaxDictionaryBytes = 1 << 20
 

@@ -55,6 +55,7 @@ type chunk struct {
 	sampledPlain, sampledIndexes int64
 	stats                        columnBuffer // only its statistics fields: min and max over the pages
 	nulls                        int64
+	open                         openPage // rows not in pages yet
 }
 
 // When a column chunk stops using its dictionary (see addPage): a first
@@ -103,7 +104,7 @@ func newFileLayout(f io.Writer, meta []columnMeta, opts Options) fileLayout {
 func (l *fileLayout) memory() int64 {
 	m := int64(l.out.Size()) + l.groupHeld + l.indexHeld
 	for i := range l.chunks {
-		m += l.chunks[i].dict.memory()
+		m += l.chunks[i].dict.memory() + l.chunks[i].open.memory()
 	}
 	return m
 }
@@ -144,58 +145,124 @@ func (l *fileLayout) header(s thrift.TStruct) ([]byte, error) {
 	return bytes.Clone(b), err
 }
 
-// addPages encodes one data page per column from the buffered rows and
-// writes the row group once its pages reach the row group size.
+// addPages adds a round of buffered rows to each column's open page,
+// cutting pages that are full, and writes the row group once its pages
+// reach the row group size.
 func (l *fileLayout) addPages(cols []columnBuffer, rows int) error {
 	sc := pageScratch.Get().(*scratch)
 	defer pageScratch.Put(sc)
 	for i := range cols {
-		if err := l.addPage(i, &cols[i], int64(rows), sc); err != nil {
+		if err := l.addRound(i, &cols[i], int64(rows), sc); err != nil {
 			return err
 		}
 	}
 	l.groupRows += int64(rows)
-	if l.groupBytes >= l.opts.RowGroupBytes {
+	// Open pages count uncompressed: a row group of small columns, whose
+	// pages take many rounds, still ends near its size.
+	open := int64(0)
+	for i := range l.chunks {
+		open += l.chunks[i].open.size(l.chunks[i].dict.n)
+	}
+	if l.groupBytes+open >= l.opts.RowGroupBytes {
 		return l.writeGroup()
 	}
 	return nil
 }
 
-func (l *fileLayout) addPage(col int, c *columnBuffer, rows int64, sc *scratch) error {
+// openPage is the page a column is gathering: its rows' definition levels
+// and values, uncompressed, until it is cut.
+type openPage struct {
+	levels      []byte  // a byte a row
+	plain       []byte  // PLAIN values (booleans a byte each), unless dict
+	idx         []int32 // dictionary indexes, when dict
+	dict        bool
+	rows, nulls int64
+	stats       columnBuffer // only its statistics fields
+}
+
+// size is about the page's uncompressed size: values, and levels as the
+// RLE runs of a column with few NULLs take them.
+func (o *openPage) size(dictEntries int32) int64 {
+	n := int64(len(o.levels)/8 + len(o.plain))
+	if o.dict {
+		n += int64(len(o.idx)*bitWidth(dictEntries)/8 + 1)
+	}
+	return n
+}
+
+func (o *openPage) memory() int64 {
+	return int64(cap(o.levels)+cap(o.plain)+4*cap(o.idx)) + o.stats.capacity()
+}
+
+// addRound adds a round of column col's values to its open page: through
+// the chunk's dictionary while it pays, PLAIN otherwise. A change of
+// encoding cuts the open page first; a full page is cut after.
+func (l *fileLayout) addRound(col int, c *columnBuffer, rows int64, sc *scratch) error {
 	m, ch := &l.meta[col], &l.chunks[col]
-	sc.body = appendLevels(sc.body[:0], c.levels)
-	levelsEnd := len(sc.body)
 	dict := false
 	if m.kind != kindBool && !ch.noDict && c.nulls < rows && l.opts.MaxDictionaryBytes > 0 {
 		dictBefore, entriesBefore := len(ch.dict.plain), ch.dict.n
 		sc.idx = ch.dict.encode(m.kind, c.plain, sc.idx[:0])
-		sc.body = appendIndexes(sc.body, sc.idx, bitWidth(ch.dict.n))
 		values := rows - c.nulls
 		if !ch.dict.used && values >= minJudgedValues && int64(ch.dict.n-entriesBefore) == values {
-			// Every value of the chunk's first page is distinct: the
+			// Every value of the chunk's first round is distinct: the
 			// column's values do not repeat (ids, offsets, raw events).
 			// PLAIN for the whole chunk, without growing a dictionary.
 			ch.noDict = true
 			ch.dict.reset()
-			sc.body = sc.body[:levelsEnd]
 		} else {
 			dict, ch.dict.used = true, true
 			l.groupBytes += int64(len(ch.dict.plain) - dictBefore)
 			ch.sampledPlain += int64(len(c.plain))
-			ch.sampledIndexes += int64(len(sc.body) - levelsEnd)
-			// Later pages are PLAIN once the dictionary is full, or once
+			sc.body = appendIndexes(sc.body[:0], sc.idx, bitWidth(ch.dict.n))
+			ch.sampledIndexes += int64(len(sc.body))
+			// Later rounds are PLAIN once the dictionary is full, or once
 			// enough values were seen to tell that the dictionary and its
 			// indexes are no smaller than the values themselves.
 			ch.noDict = len(ch.dict.plain) > l.opts.MaxDictionaryBytes ||
 				ch.sampledPlain >= judgeDictionaryBytes && int64(len(ch.dict.plain))+ch.sampledIndexes >= ch.sampledPlain
 		}
 	}
-	if !dict {
-		if m.kind == kindBool {
-			sc.body = packBools(sc.body, c.plain)
-		} else {
-			sc.body = append(sc.body, c.plain...)
+	o := &ch.open
+	if o.rows > 0 && o.dict != dict {
+		if err := l.cutPage(col, sc); err != nil {
+			return err
 		}
+	}
+	o.dict = dict
+	o.levels = append(o.levels, c.levels...)
+	if dict {
+		o.idx = append(o.idx, sc.idx...)
+	} else {
+		o.plain = append(o.plain, c.plain...)
+	}
+	o.rows += rows
+	o.nulls += c.nulls
+	if c.hasMinMax {
+		o.stats.mergeStats(m.kind, c)
+	}
+	if o.rows >= maxPageRows || o.size(ch.dict.n) >= l.opts.PageBytes {
+		return l.cutPage(col, sc)
+	}
+	return nil
+}
+
+// cutPage encodes column col's open page, compressed, into the chunk's
+// pages (held until the row group is written) and empties it.
+func (l *fileLayout) cutPage(col int, sc *scratch) error {
+	m, ch := &l.meta[col], &l.chunks[col]
+	o := &ch.open
+	if o.rows == 0 {
+		return nil
+	}
+	sc.body = appendLevels(sc.body[:0], o.levels)
+	switch {
+	case o.dict:
+		sc.body = appendIndexes(sc.body, o.idx, bitWidth(ch.dict.n))
+	case m.kind == kindBool:
+		sc.body = packBools(sc.body, o.plain)
+	default:
+		sc.body = append(sc.body, o.plain...)
 	}
 	sc.compressed = snappy(sc.compressed, sc.body)
 
@@ -204,19 +271,19 @@ func (l *fileLayout) addPage(col int, c *columnBuffer, rows int64, sc *scratch) 
 	h.UncompressedPageSize = int32(len(sc.body))
 	h.CompressedPageSize = int32(len(sc.compressed))
 	dh := parquet.NewDataPageHeader()
-	dh.NumValues = int32(rows)
+	dh.NumValues = int32(o.rows)
 	dh.Encoding = parquet.Encoding_PLAIN
-	if dict {
+	if o.dict {
 		dh.Encoding = parquet.Encoding_RLE_DICTIONARY
 	}
 	dh.DefinitionLevelEncoding = parquet.Encoding_RLE
 	dh.RepetitionLevelEncoding = parquet.Encoding_RLE
-	p := page{rows: rows, nulls: c.nulls, dictionary: dict}
-	if c.hasMinMax {
-		p.min, p.max = c.statBytes(m.kind)
-		ch.stats.mergeStats(m.kind, c)
+	p := page{rows: o.rows, nulls: o.nulls, dictionary: o.dict}
+	if o.stats.hasMinMax {
+		p.min, p.max = o.stats.statBytes(m.kind)
+		ch.stats.mergeStats(m.kind, &o.stats)
 	}
-	dh.Statistics = statistics(m, p.min, p.max, c.nulls)
+	dh.Statistics = statistics(m, p.min, p.max, o.nulls)
 	h.DataPageHeader = dh
 	head, err := l.header(h)
 	if err != nil {
@@ -225,9 +292,10 @@ func (l *fileLayout) addPage(col int, c *columnBuffer, rows int64, sc *scratch) 
 	p.raw = append(append(make([]byte, 0, len(head)+len(sc.compressed)), head...), sc.compressed...)
 	p.uncompressed = int64(len(head) + len(sc.body))
 	ch.pages = append(ch.pages, p)
-	ch.nulls += c.nulls
+	ch.nulls += o.nulls
 	l.groupBytes += int64(len(p.raw))
 	l.groupHeld += allocBytes(cap(p.raw)) + allocBytes(len(p.min)) + allocBytes(len(p.max)) + pageEntryBytes
+	*o = openPage{levels: o.levels[:0], plain: o.plain[:0], idx: o.idx[:0], stats: columnBuffer{minS: o.stats.minS[:0], maxS: o.stats.maxS[:0]}}
 	return nil
 }
 
@@ -281,6 +349,14 @@ func (l *fileLayout) writeGroup() error {
 	if l.groupRows == 0 {
 		return nil
 	}
+	sc := pageScratch.Get().(*scratch)
+	for i := range l.chunks {
+		if err := l.cutPage(i, sc); err != nil {
+			pageScratch.Put(sc)
+			return err
+		}
+	}
+	pageScratch.Put(sc)
 	rg := parquet.NewRowGroup()
 	rg.NumRows = l.groupRows
 	ordinal := int16(len(l.rowGroups))
@@ -380,7 +456,7 @@ func (l *fileLayout) writeGroup() error {
 		l.indexHeld += chunkMetaBytes + allocBytes(len(lo)) + allocBytes(len(hi))
 		// The dictionary goes with its row group: kept, its map's table
 		// and values would stay at their largest for the file's life.
-		*ch = chunk{stats: columnBuffer{minS: ch.stats.minS[:0], maxS: ch.stats.maxS[:0]}}
+		*ch = chunk{stats: columnBuffer{minS: ch.stats.minS[:0], maxS: ch.stats.maxS[:0]}, open: ch.open}
 	}
 	rg.TotalCompressedSize = &compressedTotal
 	l.rowGroups = append(l.rowGroups, rg)

@@ -44,7 +44,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of the queries")
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack`")
 	rowGroups := flag.String("row-groups", "", "instead of dictionaries off and on, silt's files with each of these row group sizes in MB (e.g. 16,32,64,128), dictionaries on")
-	pageKiB := flag.String("page-kib", "", "instead of dictionaries off and on, silt's files with each of these page sizes in KiB of input (e.g. 256,1024), dictionaries on")
+	pageKiB := flag.String("page-kib", "", "instead of dictionaries off and on, silt's files with each of these page sizes in KiB, uncompressed (e.g. 256,1024), dictionaries on")
 	sortBy := flag.String("sort-by", "", "also a silt table whose files hold their rows sorted by this column (e.g. host)")
 	flag.Parse()
 	tables, err := silTables(*rowGroups, *pageKiB, *sortBy)
@@ -63,7 +63,7 @@ type table struct {
 	name, by      string
 	dictionary    int   // parquetfile.Options.MaxDictionaryBytes; unused for Trino's
 	rowGroupBytes int64 // 0: ingest's default; unused for Trino's
-	pageBytes     int64 // parquetfile.Options.PageInputBytes; 0: the default
+	pageBytes     int64 // parquetfile.Options.PageBytes; 0: the default
 	sortBy        string
 	files         int
 	bytes         int64
@@ -370,7 +370,7 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 		}
 		if w == nil {
 			var err error
-			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary, PageInputBytes: t.pageBytes})
+			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary, PageBytes: t.pageBytes})
 			if err != nil {
 				return err
 			}
