@@ -1,7 +1,9 @@
 package report_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -209,4 +211,61 @@ func TestReportSinksTableAndTopic(t *testing.T) {
 	t.Cleanup(c.Close)
 	store, cat := newDuckCatalog(t)
 	checkReportSinks(t, sinkRig{store: store, cat: cat, kafka: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, topic: "tick_averages", table: "tick_averages"})
+}
+
+// failingStateStore is a lake whose first write of the job's publish
+// record fails, as when a run dies between Kafka's acknowledgement and
+// recording what it published.
+type failingStateStore struct {
+	lake.Store
+	failed bool
+}
+
+func (s *failingStateStore) Create(ctx context.Context, key string, data []byte) (lake.Version, error) {
+	if strings.HasSuffix(key, "/published.json") && !s.failed {
+		s.failed = true
+		return "", errors.New("the lake went away")
+	}
+	return s.Store.Create(ctx, key, data)
+}
+
+// A run that published but could not record it fails; the next run
+// publishes the same rows again under the same keys, so the topic's
+// latest record per key is still each row once, and then records them.
+func TestReportPublishRecordLostRepublishesSameKeys(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	local, cat := newDuckCatalog(t)
+	store := &failingStateStore{Store: local}
+	ctx := t.Context()
+	events := sinkTicks()
+	changes, err := catalogtest.Write(ctx, store, []lake.TableSchema{tickSchema}, events, 0)
+	require.NoError(t, err)
+	require.NoError(t, cat.Register(ctx, changes))
+	reports, err := reportsql.Load("")
+	require.NoError(t, err)
+	kafka := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	job, err := report.NewJob("tick_avg", report.JobOptions{
+		Report: reports["window_average"], Engine: cat, OutDir: t.TempDir(),
+		Params:    map[string]string{"table": "tick", "key": "symbol", "value": "price", "window": "10s", "previous_windows": "2"},
+		Watermark: &report.WatermarkOptions{AllowedLateness: 30 * time.Second},
+		Publish:   &report.PublishOptions{Topic: "tick_averages", Client: kafka, CreateTopic: true, Partitions: 2, Store: store},
+	})
+	require.NoError(t, err)
+	at := t0.Add(20 * time.Minute)
+	want := catalogtest.WindowAverages(samples(events), "symbol", "price", 10*time.Second, 2, t0.Add(-time.Hour), t0.Add(80*time.Second))
+
+	_, err = job.Run(ctx, at)
+	require.ErrorContains(t, err, "the next run publishes these rows again")
+	require.ErrorContains(t, err, "the lake went away")
+	stats, err := job.Run(ctx, at)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(want)-1), stats["published"], "nothing was recorded: every row again")
+	stats, err = job.Run(ctx, at)
+	require.NoError(t, err)
+	require.Zero(t, stats["published"], "recorded now")
+
+	recs := requireTopic(t, sinkRig{store: store, cat: cat, kafka: kafka, topic: "tick_averages"}, want)
+	require.Len(t, recs, 2*(len(want)-1))
 }
