@@ -181,10 +181,11 @@ func (t *Tables) catalog(ctx context.Context) (*hive.Catalog, error) {
 	if t.cat != nil {
 		return t.cat, nil
 	}
-	cat, err := hive.NewCatalog(t.props())
+	ms, err := dialMetastore(t.opts.MetastoreURI)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the Iceberg metastore %s (catalog.trino.iceberg.metastore_uri): %w", t.opts.MetastoreURI, err)
 	}
+	cat := hive.NewCatalogWithClient(ms, t.props())
 	err = cat.CreateNamespace(ctx, []string{t.opts.Namespace}, ice.Properties{"location": t.opts.Location + icebergDir + t.opts.Namespace})
 	if err != nil && !errors.Is(err, icecatalog.ErrNamespaceAlreadyExists) {
 		_ = cat.Close() // the failed create is the error to report
