@@ -71,21 +71,26 @@ stack-down-secure: build
 # encoding off and on) and by Trino (CREATE TABLE AS), with their bytes and
 # Trino's query times side by side, then 1M events drained from the plain stack's real Kafka into its
 # MinIO beside the same from the secure stack (SASL_SSL + SCRAM, MinIO
-# over TLS). Numbers go to the terminal; nothing asserts on time. It fails when
+# over TLS), then the same 1M events into Hive tables and into Iceberg tables
+# (registration on: events/s, Iceberg commit latency p50/p99) and
+# host_breakdown's query time on both and on Trino's own Iceberg copy,
+# before and after silt compact (the stack runs with --metastore for
+# Iceberg). Numbers go to the terminal; nothing asserts on time. It fails when
 # either run fails, and the load fails on any lost or duplicated
 # acknowledged event or any answer but 202; the stack is stopped either way.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./jobs/... ./lake/...
 	@$(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack ''
-	@./$(BIN) stack up --state $(STACK_STATE) > /dev/null
+	@./$(BIN) stack up --metastore --state $(STACK_STATE) > /dev/null
 	@$(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -skip-local; \
 	  ingest=$$?; $(GO) run ./testbed/bench/ingest -events 10000000 -silt $(BIN) -stack $(STACK_STATE); \
 	  ingest10m=$$?; $(GO) run ./testbed/bench/load --duration 30s --stack $(STACK_STATE); \
 	  load=$$?; $(GO) run ./testbed/bench/trinoparquet -events 1000000 -stack $(STACK_STATE); \
 	  parquet=$$?; ./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null && \
 	  $(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -secure-stack $(SECURE_STACK_STATE); \
-	  secure=$$?; ./$(BIN) stack down --state $(STACK_STATE); ./$(BIN) stack down --state $(SECURE_STACK_STATE); \
-	  test $$ingest -eq 0 && test $$ingest10m -eq 0 && test $$load -eq 0 && test $$parquet -eq 0 && test $$secure -eq 0
+	  secure=$$?; $(GO) run ./testbed/bench/iceberg -events 1000000 -silt $(BIN) -stack $(STACK_STATE); \
+	  iceberg=$$?; ./$(BIN) stack down --state $(STACK_STATE); ./$(BIN) stack down --state $(SECURE_STACK_STATE); \
+	  test $$ingest -eq 0 && test $$ingest10m -eq 0 && test $$load -eq 0 && test $$parquet -eq 0 && test $$secure -eq 0 && test $$iceberg -eq 0
 
 # lint: gofmt, go vet, then golangci-lint (.golangci.yml: the standard
 # linters, testifylint, thelper) at a pinned version that lint installs
