@@ -201,6 +201,14 @@ func TestEventsAggregatorTTLPurgeE2E(t *testing.T) {
 		require.Contains(t, string(out), "  "+h[strings.Index(h, "/")+1:]+"\n", "silt tables lists %s", h)
 	}
 	require.NotContains(t, string(out), "dt=")
+
+	// Pointed at this lake with the other layout, silt stops at start and
+	// says which to set.
+	cmd = exec.Command(stacktest.SiltBin(t), "tables", "--config", "silt.yaml")
+	cmd.Dir, cmd.Env = dir, append(env, "SILT_LAKE_LAYOUT=dt_hour")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err, "%s", out)
+	require.Contains(t, string(out), "lake.layout is dt_hour but the lake records _silt/layout.json = year_month_day_hour: set lake.layout: year_month_day_hour")
 	d.Stop(t)
 	t.Logf("purged %s objects in %s partitions; %d recent events kept of %d", m[1], m[2], len(recent), all)
 }
