@@ -104,7 +104,7 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 			Report: r, Params: j.Params, Catalog: d.catalog.Get, OutDir: d.cfg.Reports.Out, OnlyOnAlert: j.On == "alert",
 			Notifier: report.NewNotifier(alertOptions(d.cfg)), Logger: d.log,
 		}
-		d.reportSinks(j, &opts)
+		d.reportSinks(j, &opts, d.catalog)
 		return report.NewJob(j.Name, opts)
 	case "compact":
 		if icebergTables(d.cfg) {
@@ -120,15 +120,15 @@ func (d *jobDeps) buildJob(j config.Job) (scheduler.Job, error) {
 	return nil, fmt.Errorf("job %s: unknown kind %q", j.Name, j.Kind)
 }
 
-// reportSinks gives a report job its watermark, table and topic, as
-// configured.
-func (d *jobDeps) reportSinks(j config.Job, opts *report.JobOptions) {
+// reportSinks gives a report job its watermark, table (registered with
+// reg) and topic, as configured.
+func (d *jobDeps) reportSinks(j config.Job, opts *report.JobOptions, reg report.Registrar) {
 	if w := j.Watermark; w != nil {
 		opts.Watermark = &report.WatermarkOptions{AllowedLateness: w.AllowedLateness.Std(), Table: w.Table}
 	}
 	if t := j.Table; t != nil {
 		in := d.cfg.Ingest
-		opts.Table = &report.TableOptions{Name: t.Name, Store: d.store, Registrar: d.catalog,
+		opts.Table = &report.TableOptions{Name: t.Name, Store: d.store, Registrar: reg,
 			Unit: lake.ParseTimeUnit(in.TimestampUnit), SpoolDir: in.SpoolDir, RowGroupBytes: int64(in.RowGroupBytes), Layout: layoutOf(d.cfg)}
 	}
 	if p := j.Publish; p != nil {

@@ -17,7 +17,7 @@ import (
 
 func init() {
 	register(&command{
-		name: "report", usage: "NAME [--out F] [--param k=v]... [--as-of TIME|SNAPSHOT_ID] [--notify] | --list", order: 30,
+		name: "report", usage: "NAME [--out F] [--param k=v]... [--as-of TIME|SNAPSHOT_ID] [--notify] | --list | --job JOB [--at TIME]", order: 30,
 		summary: "run one report now, CSV to a file or stdout",
 		run:     runReport,
 	})
@@ -47,6 +47,8 @@ func runReport(ctx context.Context, args []string) (err error) {
 	asOf := fs.String("as-of", "", "read the tables as of a time (2026-05-01T10:00:00Z) or a snapshot id (Iceberg tables only; a snapshot id reads its one table)")
 	params := paramFlags{}
 	fs.Var(params, "param", "a report param, name=value (repeatable); times: RFC 3339, 2024-05-01 10:00 (UTC) or now-1h")
+	job := fs.String("job", "", "run this configured report job once, as silt run does: its CSV in reports.out, its watermark, table and topic")
+	at := fs.String("at", "", "with --job: the slot to run (RFC 3339; default now): a re-run of a slot replaces its rows")
 	name, err := parseWithArg(fs, args)
 	if err != nil {
 		return err
@@ -54,6 +56,12 @@ func runReport(ctx context.Context, args []string) (err error) {
 	cfg, err := common.load()
 	if err != nil {
 		return err
+	}
+	if *job != "" {
+		if name != "" || len(params) > 0 || *out != "" || *asOf != "" {
+			return fmt.Errorf("--job runs the job as configured: give no report NAME, --param, --out or --as-of with it")
+		}
+		return runReportJob(ctx, cfg, *job, *at, *notify)
 	}
 	reports, err := reportsql.Load(cfg.Reports.Dir)
 	if err != nil {
