@@ -110,7 +110,7 @@ type sample struct {
 // started when it ended (never a row twice, never one missing), counts
 // never go down except once, by exactly the expired hours' rows (the
 // DELETE is one commit), and the end count is what was produced less
-// that hour.
+// those hours.
 func TestIcebergReaderSeesNoRowTwiceOrMissingIntegration(t *testing.T) {
 	ctx := t.Context()
 	it := newIcebergTable(t, "it_iceops_")
@@ -215,7 +215,7 @@ func TestIcebergReaderSeesNoRowTwiceOrMissingIntegration(t *testing.T) {
 	})
 	require.NoError(t, err)
 	expired := int64(2 * rowsPerBatch * batchesPerHour) // two hours: their DELETE must still be one step
-	time.Sleep(1100 * time.Millisecond) // every snapshot so far is older than SnapshotRetention
+	time.Sleep(1100 * time.Millisecond)                 // every snapshot so far is older than SnapshotRetention
 	deleteStarted.Store(true)
 	rc, err := ret.Run(ctx, hours[2].Add(time.Hour)) // cutoff: hours[2], so hours[0] and hours[1] ended before it
 	deleteDone.Store(true)
