@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +182,17 @@ func TestEventsAggregatorExampleE2E(t *testing.T) {
 			require.False(t, e.EventTime.Before(page.Events[i-1].EventTime), "time order")
 		}
 	}
+	// The stored aggregates, as a user queries them: the job's lake table
+	// holds the same rows as latest.csv, each once, however many runs
+	// recomputed them.
 	d.Stop(t)
+	query := exec.Command(stacktest.SiltBin(t), "query", "--config", "silt.yaml", "--format", "csv",
+		`SELECT strftime(window_start, '%Y-%m-%dT%H:%M:%S.000Z') AS window_start, event_type, events FROM aggregates_10s ORDER BY 1, 2`)
+	query.Dir, query.Env = dir, env
+	stored, err := query.Output()
+	require.NoError(t, err)
+	storedRows, err := csv.NewReader(strings.NewReader(string(stored))).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, want, storedRows, "the lake table aggregates_10s")
 	t.Logf("%d aggregate rows (window, event type); %d session_start events in %s", len(want)-1, count, fmt.Sprint(from.Format(time.TimeOnly), "–", to.Format(time.TimeOnly)))
 }
