@@ -45,12 +45,16 @@ func main() {
 	bin := flag.String("silt", "bin/silt", "the silt binary under test")
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack up --metastore`")
 	rounds := flag.Int("rounds", 3, "host_breakdown rounds per format and stage (medians printed)")
+	flag.IntVar(&batchRecords, "batch-records", 50_000, "ingest.max_records of both runs (a batch per this many events)")
 	flag.Parse()
 	if err := run(*events, int32(*partitions), *bin, *stateFile, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench iceberg:", err)
 		os.Exit(1)
 	}
 }
+
+// batchRecords is both runs' ingest.max_records.
+var batchRecords int
 
 // format is one side of the comparison: how silt is pointed at it.
 type format struct {
@@ -97,7 +101,10 @@ func run(n int, partitions int32, bin, stateFile string, rounds int) error {
 	id := time.Now().Unix()
 	base := append(os.Environ(), ep.Env()...)
 	base = append(base, "SILT_KAFKA_BROKERS="+strings.Join(brokers, ","), "SILT_KAFKA_TOPICS="+topic,
-		"SILT_INGEST_SPOOL_DIR="+tmp, "SILT_LOG_LEVEL=info", "SILT_INGEST_TIMESTAMP_UNIT=micros")
+		"SILT_INGEST_SPOOL_DIR="+tmp, "SILT_LOG_LEVEL=info", "SILT_INGEST_TIMESTAMP_UNIT=micros",
+		// Batches of at most batchRecords, as a live ingest every few
+		// seconds makes them: many commits to take latencies from.
+		fmt.Sprintf("SILT_INGEST_MAX_RECORDS=%d", batchRecords))
 	formats := []format{
 		{name: "hive", env: []string{
 			"SILT_TRINO_CATALOG=" + ep.TrinoCatalog,
@@ -291,17 +298,23 @@ func commitLatencies(r io.Reader) <-chan []time.Duration {
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			var line struct {
-				Level string `json:"level"`
-				Msg   string `json:"msg"`
-				Took  string `json:"took"`
+				Level string          `json:"level"`
+				Msg   string          `json:"msg"`
+				Took  json.RawMessage `json:"took"` // slog's JSON: nanoseconds
 			}
 			if json.Unmarshal(sc.Bytes(), &line) != nil {
 				fmt.Fprintln(os.Stderr, sc.Text())
 				continue
 			}
 			if line.Msg == "iceberg commit" {
-				if d, err := time.ParseDuration(line.Took); err == nil {
-					lat = append(lat, d)
+				var ns int64
+				var text string
+				if json.Unmarshal(line.Took, &ns) == nil {
+					lat = append(lat, time.Duration(ns))
+				} else if json.Unmarshal(line.Took, &text) == nil {
+					if d, err := time.ParseDuration(text); err == nil {
+						lat = append(lat, d)
+					}
 				}
 			}
 			if line.Level == "WARN" || line.Level == "ERROR" { // info: a line per batch, too many
