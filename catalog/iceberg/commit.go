@@ -194,9 +194,11 @@ func (t *Tables) ensureTable(ctx context.Context, cat *hive.Catalog, s lake.Tabl
 			return tbl, nil
 		}
 	}
-	if errors.Is(err, icecatalog.ErrTableAlreadyExists) {
-		// Another process created it first: use theirs.
-		return cat.LoadTable(ctx, ident)
+	// Another process created (or registered) it first: use theirs. The
+	// metastore reports that race as "already exists" or as a duplicate
+	// key, so whatever the error, the table is looked up again.
+	if again, lerr := cat.LoadTable(ctx, ident); lerr == nil {
+		return again, nil
 	}
 	return nil, fmt.Errorf("create Iceberg table %s.%s: %w", t.opts.Namespace, s.Table, err)
 }

@@ -186,10 +186,19 @@ func (t *Tables) catalog(ctx context.Context) (*hive.Catalog, error) {
 		return nil, fmt.Errorf("connect to the Iceberg metastore %s (catalog.trino.iceberg.metastore_uri): %w", t.opts.MetastoreURI, err)
 	}
 	cat := hive.NewCatalogWithClient(ms, t.props())
-	err = cat.CreateNamespace(ctx, []string{t.opts.Namespace}, ice.Properties{"location": t.opts.Location + icebergDir + t.opts.Namespace})
+	// The namespace's location is the lake's root, as Trino's CREATE
+	// SCHEMA of silt's catalog gives it: a directory that exists. The
+	// metastore deletes a database's directory when it made it and the
+	// create then failed (a race with another process creating it too),
+	// and a directory it made under _iceberg/ would hold the tables.
+	err = cat.CreateNamespace(ctx, []string{t.opts.Namespace}, ice.Properties{"location": t.opts.Location})
 	if err != nil && !errors.Is(err, icecatalog.ErrNamespaceAlreadyExists) {
-		_ = cat.Close() // the failed create is the error to report
-		return nil, fmt.Errorf("create Iceberg namespace %s: %w", t.opts.Namespace, err)
+		// Two processes creating it at once: the loser's error is the
+		// metastore's duplicate key, not "already exists".
+		if ok, cerr := cat.CheckNamespaceExists(ctx, []string{t.opts.Namespace}); cerr != nil || !ok {
+			_ = cat.Close() // the failed create is the error to report
+			return nil, fmt.Errorf("create Iceberg namespace %s: %w", t.opts.Namespace, err)
+		}
 	}
 	t.cat = cat
 	return cat, nil
