@@ -46,13 +46,14 @@ func main() {
 	rowGroups := flag.String("row-groups", "", "instead of dictionaries off and on, silt's files with each of these row group sizes in MB (e.g. 16,32,64,128), dictionaries on")
 	pageKiB := flag.String("page-kib", "", "instead of dictionaries off and on, silt's files with each of these page sizes in KiB, uncompressed (e.g. 256,1024), dictionaries on")
 	sortBy := flag.String("sort-by", "", "also a silt table whose files hold their rows sorted by this column (e.g. host)")
+	schema := flag.String("schema", "", "query the tables an earlier run (same table flags) left in this schema again, more rounds for less noise, instead of writing them; without SELECT * of one hour")
 	flag.Parse()
 	tables, err := silTables(*rowGroups, *pageKiB, *sortBy)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trinoparquet:", err)
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *stateFile, *events, *hours, *rounds, tables); err != nil {
+	if err := run(context.Background(), *stateFile, *schema, *events, *hours, *rounds, tables); err != nil {
 		fmt.Fprintln(os.Stderr, "trinoparquet:", err)
 		os.Exit(1)
 	}
@@ -116,7 +117,7 @@ func sizesList(flagName, list string) ([]int, error) {
 	return out, nil
 }
 
-func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*table) error {
+func run(ctx context.Context, stateFile, reuse string, n, hours, rounds int, silt []*table) error {
 	if stateFile == "" {
 		return errors.New("no running stack: pass -stack FILE (make bench starts one)")
 	}
@@ -128,6 +129,9 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*ta
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	schemaName := "bench_parquet_" + hex.EncodeToString(b)
+	if reuse != "" {
+		schemaName = reuse
+	}
 	store, err := lake.NewS3(ctx, lake.S3Options{
 		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Region: ep.S3Region, Prefix: schemaName,
 		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
@@ -154,6 +158,9 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*ta
 	trino := &table{name: "sword_trino", by: "Trino CREATE TABLE AS"}
 	tables := append(slices.Clone(silt), trino)
 	for _, t := range silt {
+		if reuse != "" {
+			break
+		}
 		began := time.Now()
 		if err := writeTable(ctx, store, cat, t, cols, events); err != nil {
 			return err
@@ -173,10 +180,10 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*ta
 	}
 	began := time.Now()
 	for _, q := range []string{
-		"CREATE SCHEMA " + trinoSchema,
+		"CREATE SCHEMA IF NOT EXISTS " + trinoSchema,
 		// From a table in the events' own order: Trino writes rows in the
 		// order it reads them.
-		fmt.Sprintf(`CREATE TABLE %s WITH (format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour']) AS SELECT * FROM %s`, trinoTable, cat.Qualified(silt[0].name)),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s WITH (format = 'PARQUET', partitioned_by = ARRAY['dt', 'hour']) AS SELECT * FROM %s`, trinoTable, cat.Qualified(silt[0].name)),
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", q, err)
@@ -213,7 +220,7 @@ func run(ctx context.Context, stateFile string, n, hours, rounds int, silt []*ta
 		{"count, max(raw_event) WHERE user_id LIKE", "SELECT count(*), max(raw_event) FROM %s WHERE user_id LIKE 'u-1%%'"},
 		{"SELECT * of one hour", fmt.Sprintf("SELECT * FROM %%s WHERE dt = '%s' AND hour = '%s'", hour.Date, hour.Hour)},
 	}
-	if silt[0].rowGroupBytes > 0 {
+	if silt[0].rowGroupBytes > 0 || reuse != "" {
 		// Moving a whole hour through the client dominates SELECT * (it
 		// varied most), and says nothing of the row groups.
 		queries = queries[:3]
