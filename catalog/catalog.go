@@ -77,6 +77,9 @@ type Catalog struct {
 	close   func() error
 	log     *slog.Logger
 	layout  lake.Layout
+	// reports tells report tables from event types by the lake's schemas
+	// (nil: no lake, every table is an event type).
+	reports *lake.ReportTables
 }
 
 // Options says which engine keeps the catalog and how to reach it. The
@@ -123,6 +126,7 @@ func Open(ctx context.Context, opts Options, store lake.Store) (*Catalog, error)
 		return nil, err
 	}
 	c.log = opts.logger()
+	c.reports = lake.NewReportTables(store)
 	return c, nil
 }
 
@@ -140,6 +144,7 @@ func OpenReader(ctx context.Context, opts Options, store lake.Store) (*Catalog, 
 	c, err := openDuckDB(ctx, opts.DuckDBPath, store, opts.Layout, true)
 	if err == nil {
 		c.log = log
+		c.reports = lake.NewReportTables(store)
 		return c, nil
 	}
 	log.Info("duckdb catalog file unavailable, reading the lake directly", "path", opts.DuckDBPath, "reason", err)
@@ -148,6 +153,7 @@ func OpenReader(ctx context.Context, opts Options, store lake.Store) (*Catalog, 
 		return nil, err
 	}
 	c.log = log
+	c.reports = lake.NewReportTables(store)
 	if err := c.RepairAll(ctx, store); err != nil {
 		return nil, errors.Join(err, c.Close())
 	}

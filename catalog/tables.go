@@ -37,6 +37,19 @@ func (c *Catalog) Columns(ctx context.Context) (map[string][]lake.Column, error)
 	return out, nil
 }
 
+// ReportTables is the set of tables among names that store a report's
+// output (a report job's table:, marked in its lake schema) rather than
+// an event type: what "every event table" ({{events}}, the events API,
+// the watermark) leaves out. The same for Trino and DuckDB, Hive and
+// Iceberg tables: the mark lives in the lake, not the engine.
+func (c *Catalog) ReportTables(ctx context.Context, names []string) (map[string]bool, error) {
+	out, err := c.reports.Of(ctx, names)
+	if err != nil {
+		return nil, fmt.Errorf("list report tables: %w", err)
+	}
+	return out, nil
+}
+
 // Tables describes every registered table: columns, partitions and rows.
 func (c *Catalog) Tables(ctx context.Context) ([]TableInfo, error) {
 	cols, err := c.Columns(ctx)

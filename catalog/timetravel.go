@@ -116,6 +116,12 @@ func (t *TimeTravel) Columns(ctx context.Context) (map[string][]lake.Column, err
 	return out, nil
 }
 
+// ReportTables is Catalog.ReportTables (a mark is never removed, so
+// today's marks hold at the point too).
+func (t *TimeTravel) ReportTables(ctx context.Context, names []string) (map[string]bool, error) {
+	return t.c.ReportTables(ctx, names)
+}
+
 // existed reports whether table has a snapshot at or before the point
 // (for a snapshot id: that snapshot).
 func (t *TimeTravel) existed(ctx context.Context, table string) (bool, error) {

@@ -78,7 +78,18 @@ func IsSystemColumn(name string) bool {
 type TableSchema struct {
 	Table   string   `json:"table"`
 	Columns []Column `json:"columns"`
+	// Report names the report job whose output the table stores (a
+	// report job's table:); empty for an event type's table. It is what
+	// tells a report's table from an event type's, where both have the
+	// same system columns: "every event table" ({{events}}, the events
+	// API, the watermark) leaves such tables out. Once set it is never
+	// changed or cleared, so a reader may remember it.
+	Report string `json:"report,omitempty"`
 }
+
+// IsReport reports whether the table is a report's output, not an event
+// type.
+func (s TableSchema) IsReport() bool { return s.Report != "" }
 
 // AllColumns is the full column list as written to Parquet.
 func (s TableSchema) AllColumns() []Column {
@@ -214,7 +225,7 @@ func UpdateSchema(ctx context.Context, st Store, table string, change func(commi
 		if err := checkAppendOnly(committed, next); err != nil {
 			return TableSchema{}, err
 		}
-		if exists && len(next.Columns) == len(committed.Columns) {
+		if exists && len(next.Columns) == len(committed.Columns) && next.Report == committed.Report {
 			return committed, nil
 		}
 		out, err := json.MarshalIndent(next, "", "  ")
@@ -249,19 +260,45 @@ func UpdateSchema(ctx context.Context, st Store, table string, change func(commi
 // its types are the ones to write.
 func AddColumns(ctx context.Context, st Store, table string, cols []Column) (TableSchema, error) {
 	return UpdateSchema(ctx, st, table, func(committed TableSchema) (TableSchema, error) {
-		next := committed
-		next.Columns = slices.Clone(committed.Columns)
-		for _, c := range cols {
-			if next.Index(c.Name) < 0 {
-				next.Columns = append(next.Columns, c)
-			}
+		return withColumns(committed, cols), nil
+	})
+}
+
+// AddReportColumns is AddColumns for a report job's table: in the same
+// conditional write it marks the table as the output of job (Report),
+// unless it is marked already (by job or another report job sharing the
+// table; the first mark stays).
+func AddReportColumns(ctx context.Context, st Store, table, job string, cols []Column) (TableSchema, error) {
+	if job == "" {
+		return TableSchema{}, fmt.Errorf("schema of %s: a report table needs the report job's name", table)
+	}
+	return UpdateSchema(ctx, st, table, func(committed TableSchema) (TableSchema, error) {
+		next := withColumns(committed, cols)
+		if next.Report == "" {
+			next.Report = job
 		}
 		return next, nil
 	})
 }
 
-// checkAppendOnly refuses a schema change that is not appending columns.
+// withColumns is committed with each of cols it lacks appended.
+func withColumns(committed TableSchema, cols []Column) TableSchema {
+	next := committed
+	next.Columns = slices.Clone(committed.Columns)
+	for _, c := range cols {
+		if next.Index(c.Name) < 0 {
+			next.Columns = append(next.Columns, c)
+		}
+	}
+	return next
+}
+
+// checkAppendOnly refuses a schema change that is not appending columns
+// (or marking an unmarked table as a report's).
 func checkAppendOnly(committed, next TableSchema) error {
+	if committed.Report != "" && next.Report != committed.Report {
+		return fmt.Errorf("schema of %s: the table is report job %s's output; a change may not unmark it or hand it to %q", committed.Table, committed.Report, next.Report)
+	}
 	if len(next.Columns) < len(committed.Columns) {
 		return fmt.Errorf("schema of %s: a change may not drop columns (%d committed, %d after)", committed.Table, len(committed.Columns), len(next.Columns))
 	}

@@ -119,6 +119,19 @@ func TestTemplateEvents(t *testing.T) {
 	require.ErrorContains(t, err, "type")
 }
 
+// A report's table has event tables' columns but is not an event type:
+// events leaves it out (else a report over every event table that stores
+// its rows would count them as events on its next run); from reads it.
+func TestTemplateEventsLeavesOutReportTables(t *testing.T) {
+	r, err := Parse("t", "-- name: t\n"+`{{events "event_time" "host"}} {{from "log" "host"}}`)
+	require.NoError(t, err)
+	q, err := r.Render(Engine{Dialect: "duckdb", Tables: tables, ReportTables: map[string]bool{"log": true}, Qualify: func(s string) string { return `"q"."` + s + `"` }}, nil)
+	require.NoError(t, err)
+	require.Equal(t, `(SELECT CAST('join_guild' AS VARCHAR) AS event_type, CAST("event_time" AS TIMESTAMP) AS "event_time", CAST("host" AS VARCHAR) AS "host" FROM "q"."join_guild"`+
+		` UNION ALL SELECT CAST('purchase_sword' AS VARCHAR) AS event_type, CAST("event_time" AS TIMESTAMP) AS "event_time", CAST("host" AS VARCHAR) AS "host" FROM "q"."purchase_sword")`+
+		` (SELECT CAST("host" AS VARCHAR) AS "host" FROM "q"."log")`, q)
+}
+
 func TestTemplateFromAndWindow(t *testing.T) {
 	q, err := render(t, "duckdb", `{{from "log" "event_time" "level"}}`, nil)
 	require.NoError(t, err)

@@ -15,7 +15,12 @@ import (
 type Engine struct {
 	Dialect string                   // "trino" or "duckdb"
 	Tables  map[string][]lake.Column // registered tables and their columns
-	Qualify func(table string) string
+	// ReportTables are the registered tables that store a report's
+	// output, not an event type: events leaves them out (else a report
+	// storing its rows would count them as events on its next run); from
+	// still reads them by name.
+	ReportTables map[string]bool
+	Qualify      func(table string) string
 }
 
 // The template functions, the only engine-dependent SQL in reports:
@@ -24,6 +29,7 @@ type Engine struct {
 //	    these columns (of these types; varchar unless given, or the system
 //	    column's type) as one relation: event_type (the table name) and the
 //	    columns, UNION ALL over the tables; an empty relation when none has.
+//	    Report tables (a report job's table:) are not event tables.
 //	{{from "log" "event_time:timestamp" "level"}}  one table's columns, the
 //	    same empty relation when the table or a column is missing.
 //	{{name .key}}  a string param as a column or table name, checked to be
@@ -134,7 +140,7 @@ func (g *gen) events(specs ...string) (string, error) {
 	}
 	names := make([]string, 0, len(g.e.Tables))
 	for n := range g.e.Tables {
-		if ident.Valid(n) && g.has(n, cols) { // leaves out _dead_letter
+		if ident.Valid(n) && !g.e.ReportTables[n] && g.has(n, cols) { // leaves out _dead_letter
 			names = append(names, n)
 		}
 	}

@@ -26,6 +26,9 @@ type engine interface {
 	Dialect() catalog.Dialect
 	Qualified(table string) string
 	Columns(ctx context.Context) (map[string][]lake.Column, error)
+	// ReportTables is the set of names that store a report's output: not
+	// event types, so not counted or searched.
+	ReportTables(ctx context.Context, names []string) (map[string]bool, error)
 	// Layout is the tables' partition layout, whose keys the time range
 	// prunes on.
 	Layout() lake.Layout
@@ -62,7 +65,7 @@ func New(eng engine, log *slog.Logger) *API {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 // eventTables is every registered event table with its columns, without
-// the dead-letter table (it is not an event type).
+// the dead-letter table and report tables (neither is an event type).
 func (a *API) eventTables(ctx context.Context) (map[string]map[string]bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -73,9 +76,17 @@ func (a *API) eventTables(ctx context.Context) (map[string]map[string]bool, erro
 	if err != nil {
 		return nil, err
 	}
+	names := make([]string, 0, len(cols))
+	for t := range cols {
+		names = append(names, t)
+	}
+	reports, err := a.eng.ReportTables(ctx, names)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string]map[string]bool, len(cols))
 	for t, cs := range cols {
-		if t == lake.DeadLetterTable {
+		if t == lake.DeadLetterTable || reports[t] {
 			continue
 		}
 		set := make(map[string]bool, len(cs))

@@ -20,13 +20,26 @@ import (
 )
 
 // duck is an engine over a DuckDB whose tables the test makes itself,
-// shaped like the lake's views.
-type duck struct{ db *sql.DB }
+// shaped like the lake's views; reports are the tables it says store a
+// report's output.
+type duck struct {
+	db      *sql.DB
+	reports map[string]bool
+}
 
 func (d duck) DB() *sql.DB                   { return d.db }
 func (d duck) Dialect() catalog.Dialect      { return catalog.DuckDB }
 func (d duck) Qualified(table string) string { return `"` + table + `"` }
 func (d duck) Layout() lake.Layout           { return lake.DtHour }
+func (d duck) ReportTables(_ context.Context, names []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, n := range names {
+		if d.reports[n] {
+			out[n] = true
+		}
+	}
+	return out, nil
+}
 func (d duck) Columns(ctx context.Context) (map[string][]lake.Column, error) {
 	rows, err := d.db.QueryContext(ctx, "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'")
 	if err != nil {
@@ -53,8 +66,9 @@ type row struct {
 
 var base = time.Date(2024, 5, 1, 22, 0, 0, 0, time.UTC)
 
-// fixture makes 3 event tables (one without a host column) and a
-// dead-letter table; 5 events share each minute, so sort ties are common,
+// fixture makes 3 event tables (one without a host column), a
+// dead-letter table and a report's table (reportTable, shaped like an
+// event table, with reportRows rows in the same hours); 5 events share each minute, so sort ties are common,
 // and the times cross midnight, so dt pruning is exercised.
 func fixture(t *testing.T) (*httptest.Server, []row) {
 	t.Helper()
@@ -77,6 +91,16 @@ func fixture(t *testing.T) (*httptest.Server, []row) {
 	_, err = db.Exec(`INSERT INTO _dead_letter VALUES (?, 'events', 0, 999, '{}', '2024-05-01', '22')`, base.Format(sqlTime))
 	require.NoError(t, err)
 
+	_, err = db.Exec(`CREATE TABLE ` + reportTable + ` (event_time TIMESTAMP, event_time_source VARCHAR, kafka_topic VARCHAR,
+		kafka_partition BIGINT, kafka_offset BIGINT, ingested_at TIMESTAMP, raw_event VARCHAR, host VARCHAR, events BIGINT, dt VARCHAR, hour VARCHAR)`)
+	require.NoError(t, err)
+	for i := range reportRows {
+		at := base.Add(time.Duration(i) * time.Minute)
+		_, err = db.Exec(`INSERT INTO `+reportTable+` VALUES (CAST(? AS TIMESTAMP), 'report', NULL, NULL, NULL, now(), '{}', 'game-0', 5, ?, ?)`,
+			at.Format(sqlTime), at.Format(time.DateOnly), at.Format("15"))
+		require.NoError(t, err)
+	}
+
 	var rows []row
 	for i := 0; i < 300; i++ {
 		r := row{table: types[i%3], host: fmt.Sprintf("game-%d", i%2), at: base.Add(time.Duration(i/5) * time.Minute),
@@ -92,11 +116,26 @@ func fixture(t *testing.T) (*httptest.Server, []row) {
 		}
 		require.NoError(t, err)
 	}
-	api := New(duck{db}, nil)
+	api := New(duck{db: db, reports: map[string]bool{reportTable: true}}, nil)
 	api.now = func() time.Time { return base }
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return srv, rows
+}
+
+// reportTable stores a report job's rows (table:), reportRows of them.
+const (
+	reportTable = "hosts_per_minute"
+	reportRows  = 7
+)
+
+// A report's table is not an event type: counting every type leaves its
+// rows out, and asking for it by name finds none.
+func TestCountLeavesOutReportTables(t *testing.T) {
+	srv, _ := fixture(t)
+	require.Equal(t, int64(300), countOf(t, srv, url.Values{}), "the 300 events, none of the report's %d rows", reportRows)
+	require.Equal(t, int64(0), countOf(t, srv, url.Values{"event_type": {reportTable}}))
+	require.Equal(t, int64(100), countOf(t, srv, url.Values{"host": {"game-0"}}), "game-0's events (half of the two tables with a host), not the report's rows naming it")
 }
 
 type response struct {

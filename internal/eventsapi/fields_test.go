@@ -55,7 +55,7 @@ func sessionFixture(t *testing.T) (*httptest.Server, map[string]int64) {
 			at.Format(sqlTime), i, at.Format(time.DateOnly), at.Format("15"))
 		require.NoError(t, err)
 	}
-	api := New(duck{db}, nil)
+	api := New(duck{db: db}, nil)
 	api.now = func() time.Time { return base }
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)

@@ -25,6 +25,9 @@ type Engine interface {
 	DB() *sql.DB
 	Dialect() catalog.Dialect
 	Columns(ctx context.Context) (map[string][]lake.Column, error)
+	// ReportTables is the set of names that are report tables, which
+	// {{events}} leaves out.
+	ReportTables(ctx context.Context, names []string) (map[string]bool, error)
 	Qualified(table string) string
 }
 
@@ -47,7 +50,15 @@ func Execute(ctx context.Context, e Engine, r *reportsql.Report, values map[stri
 	if err != nil {
 		return nil, fmt.Errorf("report %s: %w", r.Name, err)
 	}
-	q, err := r.Render(reportsql.Engine{Dialect: string(e.Dialect()), Tables: tables, Qualify: e.Qualified}, values)
+	names := make([]string, 0, len(tables))
+	for n := range tables {
+		names = append(names, n)
+	}
+	reports, err := e.ReportTables(ctx, names)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: %w", r.Name, err)
+	}
+	q, err := r.Render(reportsql.Engine{Dialect: string(e.Dialect()), Tables: tables, ReportTables: reports, Qualify: e.Qualified}, values)
 	if err != nil {
 		return nil, err
 	}

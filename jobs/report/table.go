@@ -146,7 +146,12 @@ func writeTable(ctx context.Context, o *TableOptions, job string, res *Result, f
 	if err != nil {
 		return 0, err
 	}
-	schema, err := lake.AddColumns(ctx, o.Store, o.Name, cols)
+	if err := checkNotEventTable(ctx, o.Store, o.Name); err != nil {
+		return 0, err
+	}
+	// Marked as job's output in the same write: every place meaning
+	// "every event table" leaves it out by that mark.
+	schema, err := lake.AddReportColumns(ctx, o.Store, o.Name, job, cols)
 	if err != nil {
 		return 0, fmt.Errorf("table %s: %w", o.Name, err)
 	}
@@ -183,6 +188,32 @@ func writeTable(ctx context.Context, o *TableOptions, job string, res *Result, f
 		}
 	}
 	return written, nil
+}
+
+// checkNotEventTable refuses to mark a table as a report's that is not
+// marked yet but holds objects no report wrote (an event type of that
+// name): marking it would hide an event type. An unmarked table holding
+// only report objects is a report table written before silt marked them,
+// and is marked now. Once marked, it is not listed again.
+func checkNotEventTable(ctx context.Context, st lake.Store, table string) error {
+	s, ok, err := lake.LoadSchema(ctx, st, table)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", table, err)
+	}
+	if !ok || s.IsReport() {
+		return nil
+	}
+	objs, err := st.List(ctx, lake.TablePrefix(table))
+	if err != nil {
+		return fmt.Errorf("table %s: list: %w", table, err)
+	}
+	for _, o := range objs {
+		name := o.Key[strings.LastIndex(o.Key, "/")+1:]
+		if strings.HasSuffix(name, ".parquet") && !strings.HasPrefix(name, reportObjectPrefix) {
+			return fmt.Errorf("table %s: it holds %s, which no report wrote: the table is an event type's or was compacted; give the job's table a name of its own (jobs[].table.name)", table, o.Key)
+		}
+	}
+	return nil
 }
 
 // checkOwnPartition refuses a partition holding objects a report did not
