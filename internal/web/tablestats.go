@@ -33,6 +33,10 @@ type TableStats struct {
 	Newest string
 	// RowsErr says why some objects' rows are not counted.
 	RowsErr string
+	// Report names the report job whose output the table stores; empty
+	// for an event type's table. Shown, so a reader does not take it for
+	// an event type.
+	Report string
 }
 
 // TableStatsSource lists the tables view's tables.
@@ -101,6 +105,7 @@ func (l *LakeTableStats) table(ctx context.Context, name string, seen map[string
 			return ts, err
 		}
 		ts.Columns = s.AllColumns()
+		ts.Report = s.Report
 	}
 	ts.Columns = append(append([]lake.Column{}, ts.Columns...), l.Layout.Columns()...)
 	objs, err := l.Store.List(ctx, lake.TablePrefix(name))
