@@ -119,6 +119,18 @@ func checkReportSinks(t *testing.T, rig sinkRig) {
 		require.Len(t, recs, len(want)-1, "run %d: records in the topic", run)
 	}
 
+	// The stored table is the job's output, not an event type, on this
+	// engine too: {{events}} (and so the watermark of every event table)
+	// does not read it.
+	reportTables, err := rig.cat.ReportTables(ctx, []string{rig.table, "tick"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{rig.table: true}, reportTables)
+	types, err := report.Execute(ctx, rig.cat, mustParseReport(t, `-- name: event_types
+SELECT DISTINCT event_type FROM {{events "event_time"}} e`), nil)
+	require.NoError(t, err)
+	require.NotContains(t, types.Rows, []any{rig.table}, "the report's table among the event types")
+	require.Contains(t, types.Rows, []any{"tick"})
+
 	// A tick 95 s behind the newest: its window (t0+10s) was emitted.
 	late := []catalogtest.Event{{Table: "tick", Time: t0.Add(15 * time.Second), Fields: map[string]any{"symbol": "AAA", "price": 1000.0}}}
 	changes, err = catalogtest.Write(ctx, rig.store, []lake.TableSchema{tickSchema}, late, 1000)
@@ -140,6 +152,13 @@ func checkReportSinks(t *testing.T, rig sinkRig) {
 	requireTable(t, rig, want2)
 	recs := requireTopic(t, rig, want2)
 	require.Len(t, recs, len(want)-1+changed)
+}
+
+func mustParseReport(t *testing.T, text string) *reportsql.Report {
+	t.Helper()
+	r, err := reportsql.Parse("test", text)
+	require.NoError(t, err)
+	return r
 }
 
 func requireCSV(t *testing.T, want [][]string, path string) {
