@@ -30,9 +30,9 @@ func Default() *Config {
 			TargetFileBytes:  128 << 20,
 			RowGroupBytes:    32 << 20,
 			MaxOpenFiles:     64,
-			MaxBufferedBytes: 128 << 20,
+			MaxBufferedBytes: 96 << 20,
 			MaxFileAge:       Duration(60 * time.Second),
-			MemoryLimit:      256 << 20,
+			MemoryLimit:      224 << 20,
 		},
 		Catalog: Catalog{
 			Kind: "duckdb",

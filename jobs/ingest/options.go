@@ -116,7 +116,7 @@ func DefaultOptions() Options {
 		TargetFileBytes:  128 << 20,
 		RowGroupBytes:    32 << 20,
 		MaxOpenFiles:     64,
-		MaxBufferedBytes: 128 << 20,
+		MaxBufferedBytes: 96 << 20,
 		MaxFileAge:       60 * time.Second,
 	}
 }
