@@ -169,6 +169,15 @@ func (c *Catalog) Dialect() Dialect { return c.dialect }
 // Layout is the partition layout of the catalog's tables (Options.Layout).
 func (c *Catalog) Layout() lake.Layout { return c.layout }
 
+// Iceberg reports whether the catalog's tables are Iceberg tables
+// (catalog.trino.table_format: iceberg): partitioned by hour(event_time),
+// with no partition key columns, so a time range prunes on event_time
+// alone.
+func (c *Catalog) Iceberg() bool {
+	be, ok := c.be.(*trinoBackend)
+	return ok && be.iceberg
+}
+
 // Qualified is how a query names table.
 func (c *Catalog) Qualified(table string) string { return c.be.qualified(table) }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/trinodb/trino-go-client/trino"
 
@@ -36,6 +37,11 @@ type TrinoOptions struct {
 	AccessToken string
 	// CAFile is a PEM bundle trusted for https besides the system roots.
 	CAFile string
+	// TableFormat is catalog.trino.table_format: "iceberg" tables are
+	// partitioned by hour(event_time) and have no partition key columns,
+	// so listing partitions and pruning by time read them differently;
+	// anything else is a Hive table over the lake's partition directories.
+	TableFormat string
 }
 
 // trinoBackend keeps external Hive tables over the lake through Trino's
@@ -46,6 +52,9 @@ type trinoBackend struct {
 	schema   string
 	location string // the lake root as the connector sees it, ends in '/'
 	layout   lake.Layout
+	// iceberg: the tables are Iceberg tables (TrinoOptions.TableFormat),
+	// which have no partition key columns.
+	iceberg bool
 
 	// syncOnly is set once register_partition turned out to be disabled
 	// on the server (hive.allow-register-partition-procedure=false).
@@ -62,7 +71,7 @@ func openTrino(ctx context.Context, t TrinoOptions, layout lake.Layout, log *slo
 	if !strings.HasSuffix(loc, "/") {
 		loc += "/"
 	}
-	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc, layout: layout, log: log}
+	be := &trinoBackend{db: db, catalog: t.Catalog, schema: t.Schema, location: loc, layout: layout, log: log, iceberg: t.TableFormat == "iceberg"}
 	q := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s.%s WITH (location = %s)", Quote(t.Catalog), Quote(t.Schema), literal(loc))
 	if _, err := db.ExecContext(ctx, q); err != nil && !concurrentlyDone(err) {
 		_ = closeDB() // the failed statement is the error to report
@@ -297,9 +306,45 @@ func (b *trinoBackend) columns(ctx context.Context, table string) (map[string]st
 }
 
 func (b *trinoBackend) partitions(ctx context.Context, table string) ([]lake.Partition, error) {
+	if b.iceberg {
+		return b.icebergPartitions(ctx, table)
+	}
 	keys := quotedKeys(b.layout)
 	q := fmt.Sprintf("SELECT %s FROM %s.%s.%s ORDER BY %s", keys, Quote(b.catalog), Quote(b.schema), Quote(table+"$partitions"), keys)
 	return queryPartitions(ctx, b.db, table, b.layout, q)
+}
+
+// icebergPartitions lists an Iceberg table's hour(event_time) partitions
+// from its "$partitions" metadata table (read from the manifests, no data
+// scanned) as the lake partitions of the same hours, so silt tables shows
+// them as it shows a Hive table's. Trino gives the hour transform's value
+// as hours since the epoch.
+func (b *trinoBackend) icebergPartitions(ctx context.Context, table string) ([]lake.Partition, error) {
+	q := fmt.Sprintf("SELECT CAST(partition.event_time_hour AS BIGINT) FROM %s.%s.%s WHERE partition.event_time_hour IS NOT NULL ORDER BY 1",
+		Quote(b.catalog), Quote(b.schema), Quote(table+"$partitions"))
+	rows, err := b.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list partitions of Iceberg table %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []lake.Partition
+	for rows.Next() {
+		var hours int64
+		if err := rows.Scan(&hours); err != nil {
+			return nil, fmt.Errorf("list partitions of Iceberg table %s: %w", table, err)
+		}
+		out = append(out, icebergHourPartition(b.layout, table, hours))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list partitions of Iceberg table %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// icebergHourPartition is the lake partition of the hour an Iceberg
+// hour(event_time) partition value (hours since the epoch) names.
+func icebergHourPartition(layout lake.Layout, table string, hoursSinceEpoch int64) lake.Partition {
+	return layout.PartitionOf(table, time.Unix(hoursSinceEpoch*3600, 0).UTC())
 }
 
 // addPartitions uses the connector's register_partition for exactly the

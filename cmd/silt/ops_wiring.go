@@ -32,5 +32,5 @@ func (f ingestFreshness) Freshness(context.Context) ([]web.TableFreshness, error
 // objects).
 func opsViews(cfg *config.Config, store lake.Store, m *ingest.Metrics) (fresh web.Freshness, tables web.TableStatsSource, dead web.DeadLetters, close func()) {
 	r := deadletters.NewReader(store, "")
-	return ingestFreshness{m}, &web.LakeTableStats{Store: store, TargetFileBytes: int64(cfg.Ingest.TargetFileBytes), Layout: layoutOf(cfg)}, r, func() { _ = r.Close() }
+	return ingestFreshness{m}, &web.LakeTableStats{Store: store, TargetFileBytes: int64(cfg.Ingest.TargetFileBytes), Layout: layoutOf(cfg), Iceberg: icebergTables(cfg)}, r, func() { _ = r.Close() }
 }

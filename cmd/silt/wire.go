@@ -250,6 +250,7 @@ func catalogOptions(cfg *config.Config, log *slog.Logger) catalog.Options {
 		Trino: catalog.TrinoOptions{
 			URL: t.URL, Catalog: t.Catalog, Schema: t.Schema, Location: t.Location,
 			User: t.User, Password: t.Password, AccessToken: t.AccessToken, CAFile: t.CAFile,
+			TableFormat: t.TableFormat,
 		},
 		DuckDBPath: cfg.Catalog.DuckDB.Path,
 		Layout:     layoutOf(cfg),

@@ -32,6 +32,10 @@ type engine interface {
 	// Layout is the tables' partition layout, whose keys the time range
 	// prunes on.
 	Layout() lake.Layout
+	// Iceberg says the tables are Iceberg tables (table_format iceberg):
+	// they have no partition key columns, and Iceberg prunes their
+	// hour(event_time) partitions from the event_time bounds themselves.
+	Iceberg() bool
 }
 
 // API serves GET /api/events/count and GET /api/events/search.

@@ -25,12 +25,14 @@ import (
 type duck struct {
 	db      *sql.DB
 	reports map[string]bool
+	iceberg bool
 }
 
 func (d duck) DB() *sql.DB                   { return d.db }
 func (d duck) Dialect() catalog.Dialect      { return catalog.DuckDB }
 func (d duck) Qualified(table string) string { return `"` + table + `"` }
 func (d duck) Layout() lake.Layout           { return lake.DtHour }
+func (d duck) Iceberg() bool                 { return d.iceberg }
 func (d duck) ReportTables(_ context.Context, names []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, n := range names {
@@ -71,6 +73,13 @@ var base = time.Date(2024, 5, 1, 22, 0, 0, 0, time.UTC)
 // event table, with reportRows rows in the same hours); 5 events share each minute, so sort ties are common,
 // and the times cross midnight, so dt pruning is exercised.
 func fixture(t *testing.T) (*httptest.Server, []row) {
+	t.Helper()
+	return fixtureOf(t, false)
+}
+
+// fixtureOf is fixture; with iceberg the event tables are shaped like
+// Iceberg tables (no dt or hour column) and the engine says so.
+func fixtureOf(t *testing.T, iceberg bool) (*httptest.Server, []row) {
 	t.Helper()
 	db, err := sql.Open("duckdb", "")
 	require.NoError(t, err)
@@ -116,7 +125,15 @@ func fixture(t *testing.T) (*httptest.Server, []row) {
 		}
 		require.NoError(t, err)
 	}
-	api := New(duck{db: db, reports: map[string]bool{reportTable: true}}, nil)
+	if iceberg {
+		for _, tb := range append(types, reportTable) {
+			for _, key := range []string{"dt", "hour"} {
+				_, err = db.Exec("ALTER TABLE " + tb + " DROP COLUMN " + key)
+				require.NoError(t, err)
+			}
+		}
+	}
+	api := New(duck{db: db, reports: map[string]bool{reportTable: true}, iceberg: iceberg}, nil)
 	api.now = func() time.Time { return base }
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
@@ -168,6 +185,23 @@ func countOf(t *testing.T, srv *httptest.Server, q url.Values) int64 {
 
 func TestCount(t *testing.T) {
 	srv, rows := fixture(t)
+	checkCounts(t, srv, rows)
+}
+
+// On tables shaped like Iceberg's (no dt or hour column: Iceberg
+// partitions by hour(event_time)) count and search bound event_time
+// alone and answer what the Hive-shaped tables do; a bound on dt would
+// name a column these tables do not have.
+func TestCountAndSearchOnIcebergTables(t *testing.T) {
+	srv, rows := fixtureOf(t, true)
+	checkCounts(t, srv, rows)
+	checkSearchPages(t, srv, rows)
+}
+
+// checkCounts asks fixture's server for counts by type, host and a time
+// range across midnight and compares them with rows.
+func checkCounts(t *testing.T, srv *httptest.Server, rows []row) {
+	t.Helper()
 	start, end := base.Add(13*time.Minute), base.Add(131*time.Minute) // crosses midnight
 	want := func(table, host string) (n int64) {
 		for _, r := range rows {
@@ -225,6 +259,13 @@ func TestBadParameters(t *testing.T) {
 
 func TestSearchPagesEveryEventOnceInOrder(t *testing.T) {
 	srv, rows := fixture(t)
+	checkSearchPages(t, srv, rows)
+}
+
+// checkSearchPages pages through a search of fixture's server, all types
+// and one, and compares the events and their order with rows.
+func checkSearchPages(t *testing.T, srv *httptest.Server, rows []row) {
+	t.Helper()
 	start, end := base.Add(7*time.Minute), base.Add(49*time.Minute)
 	for _, tb := range []string{"", "join_guild"} {
 		var want []int64

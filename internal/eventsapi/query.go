@@ -18,25 +18,32 @@ import (
 // its arguments. Times are bound as strings and cast, so both engines
 // compare them as plain UTC timestamps like the lake's event_time; bounds
 // on the partition keys of the engine's layout (see dayBound) let the
-// engine prune partitions outside the range's days.
+// engine prune partitions outside the range's days. Iceberg tables have
+// no partition key columns (a column named dt there would be an event's
+// own field): iceberg leaves those bounds out, and Iceberg prunes its
+// hour(event_time) partitions by the event_time bounds.
 // cols are the table's columns: a host or field filter on a column the
 // table lacks matches nothing. Field filters on JSON keys use each
 // engine's JSON function; a value that is not JSON matches nothing.
-func (f *filter) where(cols map[string]bool, dialect catalog.Dialect, layout lake.Layout) (string, []any) {
+func (f *filter) where(cols map[string]bool, dialect catalog.Dialect, layout lake.Layout, iceberg bool) (string, []any) {
 	hasHost := cols["host"]
 	var conds []string
 	var args []any
 	if !f.start.IsZero() {
 		conds = append(conds, "event_time >= CAST(? AS TIMESTAMP)")
 		args = append(args, f.start.Format(sqlTime))
-		c, a := dayBound(layout, ">", f.start)
-		conds, args = append(conds, c), append(args, a...)
+		if !iceberg {
+			c, a := dayBound(layout, ">", f.start)
+			conds, args = append(conds, c), append(args, a...)
+		}
 	}
 	if !f.end.IsZero() {
 		conds = append(conds, "event_time < CAST(? AS TIMESTAMP)")
 		args = append(args, f.end.Format(sqlTime))
-		c, a := dayBound(layout, "<", f.end)
-		conds, args = append(conds, c), append(args, a...)
+		if !iceberg {
+			c, a := dayBound(layout, "<", f.end)
+			conds, args = append(conds, c), append(args, a...)
+		}
 	}
 	if f.host != "" {
 		if !hasHost {
@@ -137,7 +144,7 @@ func (a *API) countMatching(ctx context.Context, f *filter, tables []string, col
 	var parts []string
 	var args []any
 	for _, t := range tables {
-		wh, wargs := f.where(cols[t], a.eng.Dialect(), a.eng.Layout())
+		wh, wargs := f.where(cols[t], a.eng.Dialect(), a.eng.Layout(), a.eng.Iceberg())
 		parts = append(parts, "SELECT count(*) AS n FROM "+a.eng.Qualified(t)+wh)
 		args = append(args, wargs...)
 	}
@@ -188,7 +195,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	var parts []string
 	var args []any
 	for _, t := range tables {
-		wh, wargs := f.where(cols[t], a.eng.Dialect(), a.eng.Layout())
+		wh, wargs := f.where(cols[t], a.eng.Dialect(), a.eng.Layout(), a.eng.Iceberg())
 		// Each table is limited on its own too, so the engine never
 		// sorts more than limit+1 rows of any table.
 		parts = append(parts, "SELECT * FROM (SELECT '"+t+"' AS event_type, event_time, kafka_topic, kafka_partition, kafka_offset, raw_event FROM "+

@@ -33,6 +33,12 @@ type TableStats struct {
 	Newest string
 	// RowsErr says why some objects' rows are not counted.
 	RowsErr string
+	// Iceberg: the table is an Iceberg table (table_format iceberg). Its
+	// rows, files and bytes here are silt's objects in the lake, which
+	// the table may no longer reference (OPTIMIZE and retention leave
+	// them until snapshot expiry); small files is not counted, since
+	// Iceberg compaction picks hours from the table's own $files.
+	Iceberg bool
 	// Report names the report job whose output the table stores; empty
 	// for an event type's table. Shown, so a reader does not take it for
 	// an event type.
@@ -54,6 +60,11 @@ type LakeTableStats struct {
 	TargetFileBytes int64
 	// Layout is lake.layout, whose partition keys end each table's columns.
 	Layout lake.Layout
+	// Iceberg is catalog.trino.table_format iceberg: the tables have no
+	// partition key columns, and small files are not what compaction
+	// merges (see TableStats.Iceberg). Reading the tables' $files instead
+	// would cost an engine query per table on every page view.
+	Iceberg bool
 
 	mu   sync.Mutex
 	rows map[string]footerRows // by key
@@ -96,7 +107,7 @@ func (l *LakeTableStats) TableStats(ctx context.Context) ([]TableStats, error) {
 }
 
 func (l *LakeTableStats) table(ctx context.Context, name string, seen map[string]bool) (TableStats, error) {
-	ts := TableStats{Name: name}
+	ts := TableStats{Name: name, Iceberg: l.Iceberg}
 	if name == lake.DeadLetterTable {
 		ts.Columns = lake.DeadLetterColumns
 	} else {
@@ -107,7 +118,10 @@ func (l *LakeTableStats) table(ctx context.Context, name string, seen map[string
 		ts.Columns = s.AllColumns()
 		ts.Report = s.Report
 	}
-	ts.Columns = append(append([]lake.Column{}, ts.Columns...), l.Layout.Columns()...)
+	ts.Columns = append([]lake.Column{}, ts.Columns...)
+	if !l.Iceberg {
+		ts.Columns = append(ts.Columns, l.Layout.Columns()...)
+	}
 	objs, err := l.Store.List(ctx, lake.TablePrefix(name))
 	if err != nil {
 		return ts, fmt.Errorf("list %s: %w", name, err)
@@ -126,7 +140,7 @@ func (l *LakeTableStats) table(ctx context.Context, name string, seen map[string
 		partitions[strings.TrimPrefix(p.String(), name+"/")] = true
 		ts.Files++
 		ts.Bytes += o.Size
-		if l.TargetFileBytes > 0 && o.Size < l.TargetFileBytes/4 {
+		if !l.Iceberg && l.TargetFileBytes > 0 && o.Size < l.TargetFileBytes/4 {
 			ts.SmallFiles++
 		}
 		n, err := l.objectRows(ctx, o)

@@ -39,6 +39,8 @@ type tablesPage struct {
 	SmallBytes string
 	Tables     []tableStatsView
 	Err        string
+	// Iceberg: the tables are Iceberg tables, whose lake numbers need a note.
+	Iceberg bool
 }
 
 type tableStatsView struct {
@@ -50,6 +52,9 @@ func (s *Server) tablesView(w http.ResponseWriter, r *http.Request) {
 	d := tablesPage{Now: s.opts.Now().UTC(), SmallBytes: "not set"}
 	if l, ok := s.opts.TableStats.(*LakeTableStats); ok && l.TargetFileBytes > 0 {
 		d.SmallBytes = "under " + humanBytes(l.TargetFileBytes/4)
+	}
+	if l, ok := s.opts.TableStats.(*LakeTableStats); ok {
+		d.Iceberg = l.Iceberg
 	}
 	if s.opts.TableStats == nil {
 		d.Err = "no lake to read tables from"

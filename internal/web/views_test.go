@@ -151,6 +151,33 @@ func TestTablesViewMatchesTheLake(t *testing.T) {
 	require.Contains(t, body, "under 9.8 KiB")
 }
 
+// On an Iceberg deployment the tables view lists no dt/hour columns (an
+// Iceberg table has none), counts no small files (Iceberg compaction
+// picks hours from the table's $files, not from lake objects) and says
+// that its lake numbers can exceed what the tables reference.
+func TestTablesViewOnIcebergTables(t *testing.T) {
+	store := ingestedLake(t)
+	stats := &LakeTableStats{Store: store, TargetFileBytes: 40_000, Iceberg: true}
+	got, err := stats.TableStats(t.Context())
+	require.NoError(t, err)
+	require.Len(t, got, 4, "three event tables and the dead letters")
+	for _, ts := range got {
+		require.True(t, ts.Iceberg, ts.Name)
+		require.Zero(t, ts.SmallFiles, "%s: small files do not apply", ts.Name)
+		require.Positive(t, ts.Files, ts.Name)
+		for _, c := range ts.Columns {
+			require.NotContains(t, []string{"dt", "hour"}, c.Name, "%s has no partition key columns", ts.Name)
+		}
+	}
+
+	code, body := get(t, New(Options{TableStats: stats, Now: func() time.Time { return viewNow }}), "/tables")
+	require.Equal(t, http.StatusOK, code)
+	row := regexp.MustCompile(`(?s)<tr class="table" data-table="chat">.*?</tr>`).FindString(body)
+	require.Contains(t, row, `<td class="num small"><span class="muted" title="not applicable to Iceberg tables: compaction reads the table's $files">n/a</span></td>`)
+	require.Contains(t, body, `id="iceberg-note"`)
+	require.Contains(t, body, "until snapshot expiry")
+}
+
 // Every user-supplied string on the dead-letters view is escaped: raw
 // text and reasons that hold markup render as text.
 func TestDeadLettersViewEscapesEverything(t *testing.T) {
