@@ -189,9 +189,18 @@ func (c *Catalog) Close() error {
 	return c.db.Close()
 }
 
+// errIcebergCommitted: with table_format iceberg the tables are Iceberg
+// tables, which catalog/iceberg commits to and Iceberg retention
+// deletes from; a Hive CREATE TABLE or partition call there would fail
+// with a connector error that names neither cause nor remedy.
+var errIcebergCommitted = errors.New("catalog.trino.table_format is iceberg: Iceberg tables are committed through catalog/iceberg (ingest, silt register --all) and expired by the Iceberg retention job, not registered as Hive partitions")
+
 // Register applies what ingest batches wrote. It is idempotent: a table,
 // column or partition that exists is left alone.
 func (c *Catalog) Register(ctx context.Context, changes []Change) error {
+	if len(changes) > 0 && c.Iceberg() {
+		return fmt.Errorf("register %s as a Hive table: %w", changes[0].Schema.Table, errIcebergCommitted)
+	}
 	for _, ch := range changes {
 		if err := checkSchema(ch.Schema, c.layout); err != nil {
 			return err
@@ -282,6 +291,9 @@ func (c *Catalog) RepairAllProgress(ctx context.Context, store lake.Store, progr
 // DropPartitions unregisters partitions whose data retention deleted.
 // Tables that are not registered have nothing to drop.
 func (c *Catalog) DropPartitions(ctx context.Context, table string, ps []lake.Partition) error {
+	if c.Iceberg() {
+		return fmt.Errorf("drop partitions of %s: %w", table, errIcebergCommitted)
+	}
 	if !validTable(table) {
 		return fmt.Errorf("drop partitions: %q is not a table name", table)
 	}

@@ -276,7 +276,7 @@ func (d *runDaemon) startHTTP(httpCtx, stopping context.Context, stop func(), g 
 	// durations from the run history.
 	charts := web.NewTimeSeries(web.TimeSeriesOptions{JobNames: jobNames, History: d.history, Lag: lag, Freshness: fresh})
 	srv := web.New(web.Options{
-		Jobs: d.sched, Tables: web.LakeTables{Store: d.store}, Lag: lag, ReportsDir: d.cfg.Reports.Out,
+		Jobs: d.sched, Tables: web.LakeTables{Store: d.store, Iceberg: icebergTables(d.cfg)}, Lag: lag, ReportsDir: d.cfg.Reports.Out,
 		Freshness: fresh, TableStats: tables, DeadLetters: dead, Charts: charts,
 		Ready: d.ready, Connections: d.monitor.Results, Logger: d.log,
 	})

@@ -11,7 +11,22 @@ import (
 
 // LakeTables lists tables for the status page from the lake itself, so a
 // page refresh costs object listings, not engine queries.
-type LakeTables struct{ Store lake.Store }
+type LakeTables struct {
+	Store lake.Store
+	// Iceberg is catalog.trino.table_format iceberg: the lake's hour
+	// directories outlive an hour retention deleted from the table (until
+	// snapshot expiry), which the page says beside the counts.
+	Iceberg bool
+}
+
+// lakeCountsNote says how the status page's partition counts relate to
+// the tables, when that needs saying.
+func (l LakeTables) lakeCountsNote() string {
+	if !l.Iceberg {
+		return ""
+	}
+	return "Iceberg tables: partitions are the lake's hour directories; an hour retention deleted stays here until snapshot expiry deletes its objects"
+}
 
 func (l LakeTables) Tables(ctx context.Context) ([]TableInfo, error) {
 	names, err := lake.Tables(ctx, l.Store)

@@ -29,6 +29,7 @@ type pageData struct {
 	Jobs        []jobView
 	Tables      []TableInfo
 	TablesErr   string
+	TablesNote  string
 	HasLag      bool
 	Lag         []PartitionLag
 	LagErr      string
@@ -71,6 +72,9 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 			d.TablesErr = err.Error()
 		}
 		d.Tables = tables
+		if l, ok := s.opts.Tables.(LakeTables); ok {
+			d.TablesNote = l.lakeCountsNote()
+		}
 	}
 	if s.opts.Lag != nil {
 		d.HasLag = true

@@ -239,3 +239,16 @@ func TestDeadLettersAndTablesViewsInHeadlessBrowser(t *testing.T) {
 	require.Contains(t, dom, `<td class="num rows">100</td>`)
 	runChromium(t, bin, "--screenshot="+filepath.Join(artifactDir(t), "tables.png"), "--window-size=1280,700", srv.URL+"/tables")
 }
+
+// The status page's tables section says, on an Iceberg deployment, that
+// its partition counts are the lake's hour directories, which outlive an
+// hour retention deleted from a table; on Hive it adds nothing.
+func TestStatusTablesNoteOnIcebergOnly(t *testing.T) {
+	store := ingestedLake(t)
+	_, body := get(t, New(Options{Tables: LakeTables{Store: store, Iceberg: true}, Now: func() time.Time { return viewNow }}), "/")
+	require.Contains(t, body, `id="tables-note"`)
+	require.Contains(t, body, "until snapshot expiry")
+	require.Contains(t, body, "dt=2026-11-22/hour=11", "the partitions are still listed")
+	_, body = get(t, New(Options{Tables: LakeTables{Store: store}, Now: func() time.Time { return viewNow }}), "/")
+	require.NotContains(t, body, `id="tables-note"`)
+}
