@@ -72,8 +72,8 @@ stack-down-secure: build
 # and sorted by host) and by Trino (CREATE TABLE AS), with their bytes and
 # Trino's query times side by side, then 1M events drained from the plain stack's real Kafka into its
 # MinIO beside the same from the secure stack (SASL_SSL + SCRAM, MinIO
-# over TLS), then the same 1M events into Hive tables and into Iceberg tables
-# (registration on: events/s, Iceberg commit latency p50/p99) and
+# over TLS), then 10M events (batches of 1M) into Hive tables and into Iceberg
+# tables (registration on: events/s, Iceberg commit latency p50/p99) and
 # host_breakdown's query time on both and on Trino's own Iceberg copy,
 # before and after silt compact (the stack runs with --metastore for
 # Iceberg). Numbers go to the terminal; nothing asserts on time. It fails when
@@ -89,7 +89,7 @@ bench: build
 	  load=$$?; $(GO) run ./testbed/bench/trinoparquet -events 3333333 -hours 20 -sort-by host -stack $(STACK_STATE); \
 	  parquet=$$?; ./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null && \
 	  $(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -secure-stack $(SECURE_STACK_STATE); \
-	  secure=$$?; $(GO) run ./testbed/bench/iceberg -events 1000000 -silt $(BIN) -stack $(STACK_STATE); \
+	  secure=$$?; $(GO) run ./testbed/bench/iceberg -events 10000000 -batch-records 1000000 -silt $(BIN) -stack $(STACK_STATE); \
 	  iceberg=$$?; ./$(BIN) stack down --state $(STACK_STATE); ./$(BIN) stack down --state $(SECURE_STACK_STATE); \
 	  test $$ingest -eq 0 && test $$ingest10m -eq 0 && test $$load -eq 0 && test $$parquet -eq 0 && test $$secure -eq 0 && test $$iceberg -eq 0
 
