@@ -3,7 +3,8 @@ package catalog
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/silt-etl/silt/lake"
 )
@@ -56,11 +57,7 @@ func (c *Catalog) Tables(ctx context.Context) ([]TableInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(cols))
-	for n := range cols {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(cols))
 	out := make([]TableInfo, 0, len(names))
 	for _, n := range names {
 		info := TableInfo{Name: n, Columns: cols[n]}
