@@ -37,7 +37,10 @@ const stackHelp = `Subcommands:
           certificates; MinIO over https with a KMS key (SSE-S3, SSE-KMS);
           Trino over https with password authentication. Random users'
           passwords; the CA and client certificates are in its state file.
-          --metastore also runs a Hive Metastore (not with --secure).
+          --metastore also runs a Hive Metastore (Derby) with Trino catalogs
+          hive_hms and iceberg_hms on it; with --secure its S3A speaks https
+          to MinIO with SSE-KMS, and its Thrift port stays plaintext on
+          127.0.0.1 (no Thrift client silt uses speaks TLS).
   down    [--secure] [--state F]       stop the stack, remove its run directory
   status  [--secure] [--state F]       each service's pid, address and health
   stop    [--secure] [--state F] SERVICE
@@ -123,9 +126,6 @@ func runStack(ctx context.Context, args []string) error {
 	}
 	switch sub {
 	case "up":
-		if *secure && *metastore {
-			return errors.New("--metastore does not go with --secure: the secure stack runs no Hive Metastore")
-		}
 		return stackUp(ctx, path, *timeout, *metastore, *secure)
 	case "down":
 		return stackDown(ctx, path)
@@ -272,6 +272,10 @@ func printSecureEndpoints(e *stack.Endpoints, state string) {
 		e.TrinoServer, e.TrinoUser, e.TrinoCatalog, e.TrinoSchemaLocation,
 		state, e.TrinoCatalog, strings.Join(e.TrinoCLI, " "), e.TrinoCatalog,
 		strings.Join(e.KafkaMTLSBrokers, ","), shellQuote(e.ClientCertFile), shellQuote(e.ClientKeyFile))
+	if e.MetastoreURI != "" {
+		fmt.Printf("# Metastore %s, plaintext Thrift on loopback  (Trino catalogs %s, %s)\n",
+			e.MetastoreURI, e.TrinoMetastoreCatalog, e.TrinoMetastoreIcebergCatalog)
+	}
 	printExports(e.Env())
 }
 

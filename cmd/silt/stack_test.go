@@ -59,7 +59,5 @@ func TestStackSecureFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "/x/state.json", given)
 
-	err = runStack(t.Context(), []string{"up", "--secure", "--metastore", "--state", filepath.Join(t.TempDir(), "s.json")})
-	require.ErrorContains(t, err, "--metastore does not go with --secure")
 	require.ErrorIs(t, runStack(t.Context(), []string{"sideways"}), errUsage)
 }

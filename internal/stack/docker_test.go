@@ -79,7 +79,7 @@ func TestDockerTrinoIcebergCatalogMatchesLauncher(t *testing.T) {
 
 func TestDockerMetastoreMatchesLauncher(t *testing.T) {
 	native := map[string]string{}
-	for _, p := range metastoreProps(9083, "/db", bucket, "minio:9000", "KEY", "SECRET") {
+	for _, p := range metastoreProps(9083, "/db", bucket, "http://minio:9000", "KEY", "SECRET") {
 		native[p[0]] = p[1]
 	}
 	var site struct {

@@ -51,15 +51,16 @@ type hmsService struct {
 	port int
 	dir  string
 	java string
+	sec  *security // nil: MinIO over plain http
 	proc *Process
 }
 
-func newHMS(runDir string) (*hmsService, error) {
+func newHMS(runDir string, sec *security) (*hmsService, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	return &hmsService{port: port, dir: filepath.Join(runDir, "metastore")}, nil
+	return &hmsService{port: port, dir: filepath.Join(runDir, "metastore"), sec: sec}, nil
 }
 
 func (h *hmsService) addr() string { return "127.0.0.1:" + strconv.Itoa(h.port) }
@@ -67,13 +68,23 @@ func (h *hmsService) uri() string  { return "thrift://" + h.addr() }
 
 // start runs the metastore on an embedded Derby database whose schema
 // DataNucleus creates on first use (no schematool: its SQL scripts are not
-// in the Maven jars). The S3A settings let it check s3:// locations.
-func (h *hmsService) start(cache, s3Endpoint, accessKey, secretKey, bucket string, detach bool) error {
+// in the Maven jars). The S3A settings let it check s3:// locations; s3URL
+// is MinIO's URL with its scheme (https on a secure stack).
+//
+// On a secure stack S3A speaks https to MinIO trusting the stack's CA
+// (the JVM's default trust store, as for Trino) and encrypts the
+// directory markers it writes with the KMS key, as silt encrypts its
+// objects. Its Thrift port stays plain on 127.0.0.1: iceberg-go's and
+// silt's metastore clients (gohive) speak no TLS (see the README).
+func (h *hmsService) start(cache, s3URL, accessKey, secretKey, bucket string, detach bool) error {
 	conf := filepath.Join(h.dir, "conf")
 	if err := os.MkdirAll(conf, 0o755); err != nil {
 		return fmt.Errorf("create metastore dirs: %w", err)
 	}
-	props := metastoreProps(h.port, filepath.Join(h.dir, "db"), bucket, s3Endpoint, accessKey, secretKey)
+	props := metastoreProps(h.port, filepath.Join(h.dir, "db"), bucket, s3URL, accessKey, secretKey)
+	if h.sec != nil {
+		props = append(props, metastoreSSEProps(kmsKeyID)...)
+	}
 	var b strings.Builder
 	b.WriteString("<?xml version=\"1.0\"?>\n<configuration>\n")
 	for _, p := range props {
@@ -87,14 +98,18 @@ func (h *hmsService) start(cache, s3Endpoint, accessKey, secretKey, bucket strin
 	if err := os.WriteFile(log4j, []byte(hmsLog4j), 0o644); err != nil {
 		return fmt.Errorf("write metastore log config: %w", err)
 	}
-	cmd := exec.Command(h.java, "-Xmx512m", "-Dlog4j2.configurationFile="+log4j,
+	args := []string{"-Xmx512m", "-Dlog4j2.configurationFile=" + log4j,
 		"--add-opens=java.base/java.lang=ALL-UNNAMED",
 		"--add-opens=java.base/java.net=ALL-UNNAMED",
 		"--add-opens=java.base/java.util=ALL-UNNAMED",
 		"--add-opens=java.base/java.nio=ALL-UNNAMED",
-		"-Dderby.stream.error.file="+filepath.Join(h.dir, "derby.log"),
-		"-cp", conf+string(os.PathListSeparator)+filepath.Join(hmsLibs(cache), "*"),
+		"-Dderby.stream.error.file=" + filepath.Join(h.dir, "derby.log")}
+	if h.sec != nil {
+		args = append(args, jvmTrustStore(h.sec)...)
+	}
+	args = append(args, "-cp", conf+string(os.PathListSeparator)+filepath.Join(hmsLibs(cache), "*"),
 		"org.apache.hadoop.hive.metastore.HiveMetaStore")
+	cmd := exec.Command(h.java, args...)
 	cmd.Dir = h.dir
 	var err error
 	h.proc, err = startProcess("metastore", cmd, filepath.Join(h.dir, "metastore.log"), detach)
@@ -103,7 +118,7 @@ func (h *hmsService) start(cache, s3Endpoint, accessKey, secretKey, bucket strin
 
 // metastoreProps is the metastore's configuration. docker/hive/metastore-site.xml
 // has the same settings for compose; docker_test.go keeps them equal.
-func metastoreProps(port int, dbDir, bucket, s3Endpoint, accessKey, secretKey string) [][2]string {
+func metastoreProps(port int, dbDir, bucket, s3URL, accessKey, secretKey string) [][2]string {
 	return [][2]string{
 		{"metastore.thrift.port", strconv.Itoa(port)},
 		{"metastore.thrift.bind.host", "127.0.0.1"},
@@ -113,13 +128,25 @@ func metastoreProps(port int, dbDir, bucket, s3Endpoint, accessKey, secretKey st
 		{"metastore.schema.verification", "false"},
 		{"metastore.warehouse.dir", "s3a://" + bucket + "/_hms/warehouse"},
 		{"fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"},
-		{"fs.s3a.endpoint", "http://" + s3Endpoint},
+		{"fs.s3a.endpoint", s3URL},
 		{"fs.s3a.endpoint.region", region},
 		{"fs.s3a.path.style.access", "true"},
-		{"fs.s3a.connection.ssl.enabled", "false"},
+		{"fs.s3a.connection.ssl.enabled", strconv.FormatBool(strings.HasPrefix(s3URL, "https://"))},
 		{"fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"},
 		{"fs.s3a.access.key", accessKey},
 		{"fs.s3a.secret.key", secretKey},
+	}
+}
+
+// metastoreSSEProps encrypt what S3A writes (the empty directory markers
+// of database and table locations) with MinIO's KMS key. S3A's JSSE
+// channel uses the JVM's trust store (jvmTrustStore) rather than the
+// OpenSSL binding it prefers when present.
+func metastoreSSEProps(keyID string) [][2]string {
+	return [][2]string{
+		{"fs.s3a.encryption.algorithm", "SSE-KMS"},
+		{"fs.s3a.encryption.key", keyID},
+		{"fs.s3a.ssl.channel.mode", "default_jsse"},
 	}
 }
 

@@ -90,6 +90,17 @@ func newSecurity(runDir string) (*security, error) {
 	return s, nil
 }
 
+// jvmTrustStore are the JVM flags that make the stack's CA, and only it,
+// the trust anchors of a JVM's own TLS clients (Trino's and the
+// metastore's S3 file systems to MinIO).
+func jvmTrustStore(s *security) []string {
+	return []string{
+		"-Djavax.net.ssl.trustStore=" + s.trustStore,
+		"-Djavax.net.ssl.trustStoreType=PKCS12",
+		"-Djavax.net.ssl.trustStorePassword=" + s.trustStorePassword,
+	}
+}
+
 // clientTLS trusts the CA in caFile only and, given certFile and keyFile,
 // presents that client certificate.
 func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {

@@ -204,7 +204,9 @@ type Options struct {
 	Detach bool
 	// Metastore also starts a standalone Hive Metastore (Derby) and gives
 	// Trino a second catalog, hive_hms, over Thrift. Off by default: it
-	// adds ~420 MB of jars and a JVM. Not with Secure.
+	// adds ~420 MB of jars and a JVM. With Secure its S3A reaches MinIO
+	// over https with the stack's CA and SSE-KMS; its Thrift port stays
+	// plain on 127.0.0.1 (see hmsService.start).
 	Metastore bool
 	// Secure starts the secured variant (see secure.go): TLS from a CA
 	// generated into the run directory, Kafka over SASL_SSL and mTLS,
@@ -253,9 +255,6 @@ func Up(ctx context.Context, o Options) (st *Stack, err error) {
 		if o.CacheDir, err = DefaultCacheDir(); err != nil {
 			return nil, err
 		}
-	}
-	if o.Secure && o.Metastore {
-		return nil, errors.New("a secure stack runs no Hive Metastore: use Secure or Metastore, not both")
 	}
 	prefix := "silt-stack-"
 	if o.Secure {
@@ -331,7 +330,7 @@ func newLaunch(o Options, dir string, st *Stack) (*launch, error) {
 		icebergCatalogName: icebergCatalog(icebergFileMetastore(bucket), m.url(), m.user, m.password),
 	}
 	if o.Metastore {
-		if l.hms, err = newHMS(dir); err != nil {
+		if l.hms, err = newHMS(dir, l.sec); err != nil {
 			return nil, err
 		}
 		l.catalogs[hmsCatalog] = hiveCatalog(thriftMetastore(l.hms.uri()), m.url(), m.user, m.password)
@@ -436,7 +435,7 @@ func (l *launch) upMetastore(ctx context.Context) error {
 	}
 	l.hms.java = java
 	m := l.minio
-	if err := l.hms.start(l.o.CacheDir, m.endpoint(), m.user, m.password, bucket, l.o.Detach); err != nil {
+	if err := l.hms.start(l.o.CacheDir, m.url(), m.user, m.password, bucket, l.o.Detach); err != nil {
 		return err
 	}
 	l.track(l.hms.proc)

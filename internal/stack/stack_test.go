@@ -436,3 +436,37 @@ func TestHostPort(t *testing.T) {
 		require.Equal(t, want, hostPort(in), in)
 	}
 }
+
+// The metastore's S3A follows MinIO's scheme (docker compose's and the
+// plain stack's http, the secure stack's https), and on a secure stack
+// encrypts what it writes with the KMS key through the JVM's trust store.
+func TestMetastorePropsFollowMinIOScheme(t *testing.T) {
+	props := func(p [][2]string) map[string]string {
+		m := map[string]string{}
+		for _, kv := range p {
+			_, dup := m[kv[0]]
+			require.False(t, dup, "%s twice", kv[0])
+			m[kv[0]] = kv[1]
+		}
+		return m
+	}
+	plain := props(metastoreProps(9083, "/db", bucket, "http://127.0.0.1:9000", "ak", "sk"))
+	require.Equal(t, "http://127.0.0.1:9000", plain["fs.s3a.endpoint"])
+	require.Equal(t, "false", plain["fs.s3a.connection.ssl.enabled"])
+	require.NotContains(t, plain, "fs.s3a.encryption.algorithm")
+
+	secure := props(append(metastoreProps(9083, "/db", bucket, "https://127.0.0.1:9000", "ak", "sk"), metastoreSSEProps(kmsKeyID)...))
+	require.Equal(t, "https://127.0.0.1:9000", secure["fs.s3a.endpoint"])
+	require.Equal(t, "true", secure["fs.s3a.connection.ssl.enabled"])
+	require.Equal(t, "SSE-KMS", secure["fs.s3a.encryption.algorithm"])
+	require.Equal(t, kmsKeyID, secure["fs.s3a.encryption.key"])
+	require.Equal(t, "default_jsse", secure["fs.s3a.ssl.channel.mode"])
+	require.Equal(t, "127.0.0.1", secure["metastore.thrift.bind.host"], "plain Thrift stays on loopback")
+
+	sec := &security{trustStore: "/run/certs/truststore.p12", trustStorePassword: "pw"}
+	require.Equal(t, []string{
+		"-Djavax.net.ssl.trustStore=/run/certs/truststore.p12",
+		"-Djavax.net.ssl.trustStoreType=PKCS12",
+		"-Djavax.net.ssl.trustStorePassword=pw",
+	}, jvmTrustStore(sec))
+}

@@ -273,10 +273,7 @@ func (t *trinoService) start(cache string, catalogs map[string]string, detach bo
 		maps.Copy(files, secFiles)
 		// The JVM's own TLS clients (the hive connector's S3 file system
 		// to MinIO) trust the stack's CA, and only it.
-		jvm = append(jvm,
-			"-Djavax.net.ssl.trustStore="+t.sec.trustStore,
-			"-Djavax.net.ssl.trustStoreType=PKCS12",
-			"-Djavax.net.ssl.trustStorePassword="+t.sec.trustStorePassword)
+		jvm = append(jvm, jvmTrustStore(t.sec)...)
 	}
 	files["jvm.config"] = strings.Join(jvm, "\n") + "\n"
 	files["config.properties"] = strings.Join(config, "\n") + "\n"
