@@ -15,18 +15,13 @@ package iceberg
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	ice "github.com/apache/iceberg-go"
 	icecatalog "github.com/apache/iceberg-go/catalog"
@@ -69,6 +64,11 @@ type S3Options struct {
 	AccessKey, SecretKey, SessionToken string
 	// CAFile is a PEM bundle trusted for https besides the system roots.
 	CAFile string
+	// SSE encrypts the metadata, manifest lists and manifests silt
+	// writes as silt's lake client encrypts its objects: "" (the
+	// bucket's default), "s3" (SSE-S3) or "kms" (SSE-KMS with
+	// SSEKMSKeyID).
+	SSE, SSEKMSKeyID string
 }
 
 // Tables commits batches to the Iceberg tables of one namespace. It
@@ -79,7 +79,7 @@ type Tables struct {
 	opts  Options
 	store lake.Store
 	log   *slog.Logger
-	aws   *aws.Config // set when S3 needs a CA of its own
+	aws   *aws.Config // set when S3 needs a CA or SSE (awsConfig)
 
 	mu  sync.Mutex
 	cat *hive.Catalog
@@ -108,38 +108,12 @@ func Open(ctx context.Context, opts Options, store lake.Store) (*Tables, error) 
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
-	if opts.S3.CAFile != "" {
-		cfg, err := awsWithCA(ctx, opts.S3.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		t.aws = cfg
+	cfg, err := awsConfig(ctx, opts.S3)
+	if err != nil {
+		return nil, err
 	}
+	t.aws = cfg
 	return t, nil
-}
-
-// awsWithCA is the AWS default configuration with an HTTP client that
-// trusts caFile too; iceberg-go's S3 file IO takes it from the context.
-func awsWithCA(ctx context.Context, caFile string) (*aws.Config, error) {
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("lake.s3.ca_file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("lake.s3.ca_file %s: no PEM certificate in it", caFile)
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration for the Iceberg file IO: %w", err)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	cfg.HTTPClient = &http.Client{Transport: tr}
-	return &cfg, nil
 }
 
 // props are the catalog's properties: the metastore and the S3 file IO.

@@ -25,6 +25,7 @@ func icebergCommitter(ctx context.Context, cfg *config.Config, store lake.Store,
 		S3: iceberg.S3Options{
 			Endpoint: s3.Endpoint, Secure: s3.Secure, Region: s3.Region,
 			AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, SessionToken: s3.SessionToken, CAFile: s3.CAFile,
+			SSE: s3.SSE, SSEKMSKeyID: s3.SSEKMSKeyID,
 		},
 		Logger: log,
 	}, store)
