@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/internal/stack"
@@ -196,7 +194,7 @@ func TestSecureE2EPipelineOverTLSAndAuth(t *testing.T) {
 
 	g := genEvents(t, s, env, 3000, 5)
 	require.EqualValues(t, 3000, ingestOnce(t, s, env))
-	requireEncrypted(t, e, name+"/")
+	stacktest.RequireEncrypted(t, e, name+"/", ".parquet")
 	require.Equal(t, g.byHost(), trinoByHost(t, e, name, g.types()), "events per host through the trino CLI over HTTPS")
 
 	csvPath := filepath.Join(t.TempDir(), "hosts.csv")
@@ -356,31 +354,4 @@ func TestSecureE2EBadCredentialsAreNamedAndLoseNothing(t *testing.T) {
 	for _, secret := range []string{e.KafkaSCRAMPassword, e.S3SecretKey, e.TrinoPassword} {
 		require.NotContains(t, s.printed.String()+d.Output(), secret)
 	}
-}
-
-// requireEncrypted checks that every Parquet object under prefix in the
-// secure stack's MinIO is stored with SSE-KMS under the stack's key.
-func requireEncrypted(t *testing.T, e *stack.Endpoints, prefix string) {
-	t.Helper()
-	tlsCfg, err := e.ClientTLS(false)
-	require.NoError(t, err)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	mc, err := minio.New(e.S3Endpoint, &minio.Options{
-		Creds: credentials.NewStaticV4(e.S3AccessKey, e.S3SecretKey, ""), Secure: true,
-		Region: e.S3Region, BucketLookup: minio.BucketLookupPath, Transport: tr,
-	})
-	require.NoError(t, err)
-	n := 0
-	for obj := range mc.ListObjects(t.Context(), e.S3Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		require.NoError(t, obj.Err)
-		if !strings.HasSuffix(obj.Key, ".parquet") {
-			continue
-		}
-		st, err := mc.StatObject(t.Context(), e.S3Bucket, obj.Key, minio.StatObjectOptions{})
-		require.NoError(t, err)
-		require.Equal(t, "aws:kms", st.Metadata.Get("X-Amz-Server-Side-Encryption"), obj.Key)
-		n++
-	}
-	require.Positive(t, n, "no Parquet objects under %s", prefix)
 }

@@ -13,7 +13,7 @@
 // are done, whatever their outcome. With CI=true a stack that cannot be
 // installed or started fails the test; locally SILT_SKIP_INTEGRATION=1
 // skips instead, loudly. SILT_STACK_METASTORE=1 adds the standalone Hive
-// Metastore to a stack started here.
+// Metastore to a stack started here, plain or secure.
 //
 // Secure (and SecureState) do the same for the secured stack (silt stack
 // up --secure: TLS, SASL, mTLS, passwords), named by SILT_SECURE_STACK_STATE
@@ -283,10 +283,7 @@ func up(secure bool) (*stack.Stack, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	start := time.Now()
-	o := stack.Options{Progress: os.Stderr, Secure: secure}
-	if !secure {
-		o.Metastore = os.Getenv("SILT_STACK_METASTORE") == "1"
-	}
+	o := stack.Options{Progress: os.Stderr, Secure: secure, Metastore: os.Getenv("SILT_STACK_METASTORE") == "1"}
 	s, err := stack.Up(ctx, o)
 	if err != nil {
 		return nil, err
