@@ -36,10 +36,17 @@ type world struct {
 
 func newWorld(t *testing.T, partitions int32, extraEnv ...string) *world {
 	t.Helper()
-	ep := stacktest.Get(t)
+	return newWorldOn(t, stacktest.Get(t), partitions, extraEnv...)
+}
+
+// newWorldOn is newWorld on the stack ep, plain or secure: on a secure
+// stack the test's own Kafka and S3 clients speak TLS with the stack's
+// CA (and SCRAM), as silt does with ep.Env().
+func newWorldOn(t *testing.T, ep *stack.Endpoints, partitions int32, extraEnv ...string) *world {
+	t.Helper()
 	ctx := context.Background()
 	topic := fmt.Sprintf("e2e-%s-%d", sanitize(t.Name()), time.Now().UnixNano()%1e9)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ep.KafkaBrokers...))
+	cl, err := kgo.NewClient(stacktest.KafkaOpts(t, ep)...)
 	require.NoError(t, err)
 	defer cl.Close()
 	_, err = kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
@@ -48,6 +55,7 @@ func newWorld(t *testing.T, partitions int32, extraEnv ...string) *world {
 	store, err := lake.NewS3(ctx, lake.S3Options{
 		Endpoint: ep.S3Endpoint, Bucket: ep.S3Bucket, Prefix: topic, Region: ep.S3Region,
 		AccessKey: ep.S3AccessKey, SecretKey: ep.S3SecretKey, PathStyle: true,
+		Secure: ep.Secure, CAFile: ep.S3CAFile,
 	})
 	require.NoError(t, err)
 	cfgPath := filepath.Join(t.TempDir(), "silt.yaml")
@@ -79,7 +87,7 @@ func sanitize(s string) string {
 // the count per type.
 func (w *world) produce(t *testing.T, n int, seed uint64) map[string]int64 {
 	t.Helper()
-	return stacktest.Produce(t, w.ep.KafkaBrokers, w.topic, n, seed)
+	return stacktest.ProduceWith(t, stacktest.KafkaOpts(t, w.ep), w.topic, n, seed)
 }
 
 // proc is a running silt process with its output captured.
@@ -121,5 +129,5 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // groupLag is the consumer group's total lag on the world's topic.
 func (w *world) groupLag(t *testing.T) int64 {
 	t.Helper()
-	return stacktest.GroupLag(t, w.ep.KafkaBrokers, w.topic, w.topic)
+	return stacktest.GroupLagWith(t, stacktest.KafkaOpts(t, w.ep), w.topic, w.topic)
 }

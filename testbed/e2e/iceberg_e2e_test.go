@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/catalog/iceberg"
+	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/testbed/lakecheck"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
@@ -31,9 +32,18 @@ import (
 // Iceberg catalog on the Hive Metastore (silt stack up --metastore).
 func icebergWorld(t *testing.T, partitions int32, extraEnv ...string) *world {
 	t.Helper()
-	ep := stacktest.Get(t)
+	return icebergWorldOn(t, stacktest.Get(t), partitions, extraEnv...)
+}
+
+// icebergWorldOn is icebergWorld on the stack ep, plain or secure.
+func icebergWorldOn(t *testing.T, ep *stack.Endpoints, partitions int32, extraEnv ...string) *world {
+	t.Helper()
 	if ep.MetastoreURI == "" || ep.TrinoMetastoreIcebergCatalog == "" {
-		stacktest.Missing(t, "the stack has no Hive Metastore with an Iceberg catalog: silt stack up --metastore")
+		up := "silt stack up --metastore"
+		if ep.Secure {
+			up = "silt stack up --secure --metastore"
+		}
+		stacktest.Missing(t, "the stack has no Hive Metastore with an Iceberg catalog: "+up)
 		return nil
 	}
 	env := append([]string{
@@ -42,19 +52,19 @@ func icebergWorld(t *testing.T, partitions int32, extraEnv ...string) *world {
 		"SILT_TRINO_CATALOG=" + ep.TrinoMetastoreIcebergCatalog,
 		"SILT_INGEST_TIMESTAMP_UNIT=micros",
 	}, extraEnv...)
-	return newWorld(t, partitions, env...)
+	return newWorldOn(t, ep, partitions, env...)
 }
 
 // schema is the world's Trino schema (newWorld's SILT_TRINO_SCHEMA).
 func (w *world) schema() string { return sanitize(w.topic) }
 
-// trino runs statements with the trino CLI and returns its TSV rows.
+// trino runs statements with the trino CLI (over https with the
+// password on a secure stack) and returns its TSV rows.
 func (w *world) trino(t *testing.T, q string) [][]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	args := append(append([]string{}, w.ep.TrinoCLI[1:]...), "--output-format", "TSV", "--execute", q)
-	out, err := exec.CommandContext(ctx, w.ep.TrinoCLI[0], args...).CombinedOutput()
+	out, err := w.ep.TrinoCommand(ctx, "--output-format", "TSV", "--execute", q).CombinedOutput()
 	require.NoError(t, err, "trino CLI: %s\n%s", q, out)
 	var rows [][]string
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
@@ -133,6 +143,17 @@ func parseCommitLog(t *testing.T, out string) commitLog {
 	return c
 }
 
+// warnings are the WARN and ERROR lines of silt's JSON log.
+func warnings(out string) string {
+	var b strings.Builder
+	for line := range strings.Lines(out) {
+		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
 		return 0
@@ -152,25 +173,38 @@ func keys(m map[string]int64) []string {
 }
 
 // TestE2EIcebergCountsHivePyiceberg: silt ingest with
-// table_format iceberg, in several batches; then the trino CLI counts per
-// table and host equal what was produced (the lake, checked exactly once),
-// the same events registered as Hive tables in another schema count the
-// same, each table has one snapshot per batch that had rows for it (each
-// recording its Kafka ranges), and pyiceberg, reading a table's latest
-// metadata without Trino, gets the same rows.
+// table_format iceberg, in several batches; then checkIcebergIngest: the
+// trino CLI's counts, snapshots, the same events as Hive tables, and
+// pyiceberg.
 func TestE2EIcebergCountsHivePyiceberg(t *testing.T) {
 	w := icebergWorld(t, 4, "SILT_INGEST_MAX_RECORDS=4000")
 	const n = 20_000
 	counts := w.produce(t, n, 16)
 	p := w.start(t, "ingest", "--config", w.config)
 	require.NoError(t, p.cmd.Wait(), p.output())
+	w.checkIcebergIngest(t, n, counts, p.output())
+}
+
+// checkIcebergIngest checks what one silt ingest (its output given) of n
+// produced events (counts per type) left behind: nothing lagging, every
+// event in the lake exactly once; the trino CLI's counts per table and
+// host equal the lake's; each table has one snapshot per batch that had
+// rows for it (each recording its Kafka ranges); the same events
+// registered as Hive tables in another schema, through the Hive catalog
+// on the same metastore, count the same; and pyiceberg, reading each
+// table's latest metadata without Trino, gets the same rows.
+func (w *world) checkIcebergIngest(t *testing.T, n int64, counts map[string]int64, output string) {
+	t.Helper()
 	require.Zero(t, w.groupLag(t))
 	w.checkExactlyOnce(t, n, counts)
 	tables := keys(counts)
 
-	commits := parseCommitLog(t, p.output())
+	commits := parseCommitLog(t, output)
 	t.Logf("iceberg commits per table %v; commit latency p50 %s p99 %s over %d commits", commits.perTable,
 		percentile(commits.took, 0.5), percentile(commits.took, 0.99), len(commits.took))
+	for _, table := range tables {
+		require.Positive(t, commits.perTable[table], "silt logged no Iceberg commit of %s; its warnings and errors:\n%s", table, warnings(output))
+	}
 
 	cat, schema := w.ep.TrinoMetastoreIcebergCatalog, w.schema()
 	lakeCounts := w.lakeHostCounts(t, tables)
@@ -182,12 +216,13 @@ func TestE2EIcebergCountsHivePyiceberg(t *testing.T) {
 		require.Equal(t, r[0], r[1], "%s: every (partition, offset) once", table)
 		batches := r[2] // each batch stamps its rows with its own ingested_at
 
-		snaps := w.trino(t, fmt.Sprintf(`SELECT operation, summary['%s'] FROM %s.%s."%s$snapshots"`, iceberg.RangesKey, cat, schema, table))
+		snaps := w.trino(t, fmt.Sprintf(`SELECT operation, summary['%s'], summary['added-records'] FROM %s.%s."%s$snapshots"`, iceberg.RangesKey, cat, schema, table))
 		require.Equal(t, batches, strconv.Itoa(len(snaps)), "%s: one snapshot per batch with rows for it", table)
 		require.Len(t, snaps, commits.perTable[table], "%s: one snapshot per commit silt logged", table)
 		for _, s := range snaps {
 			require.Equal(t, "append", s[0])
 			require.Regexp(t, `^[^/]+/\d+/\d+-\d+(,[^/]+/\d+/\d+-\d+)*$`, s[1], "%s: the snapshot records its Kafka ranges", table)
+			require.Regexp(t, `^[1-9]\d*$`, s[2], "%s: the snapshot added rows", table)
 		}
 	}
 
@@ -223,7 +258,10 @@ type pyicebergResult struct {
 }
 
 // pyiceberg scans the table of metadata with pyiceberg (PyPI, installed
-// by .ci/install-deps into ~/.cache/silt/venv) and pyarrow's S3.
+// by .ci/install-deps into ~/.cache/silt/venv) and pyarrow's S3: on a
+// secure stack over https, trusting the stack's CA only. pyiceberg 0.12
+// passes no CA to pyarrow's S3FileSystem (its tls_ca_file_path), so the
+// script wraps the class pyiceberg instantiates to add it.
 func (w *world) pyiceberg(t *testing.T, metadata string) pyicebergResult {
 	t.Helper()
 	home, err := os.UserHomeDir()
@@ -237,7 +275,11 @@ func (w *world) pyiceberg(t *testing.T, metadata string) pyicebergResult {
 import json, sys
 import pyarrow.compute as pc
 from pyiceberg.table import StaticTable
-meta, endpoint, key, secret, region = sys.argv[1:6]
+meta, endpoint, key, secret, region, ca = sys.argv[1:7]
+if ca:
+    import pyarrow.fs
+    s3fs = pyarrow.fs.S3FileSystem
+    pyarrow.fs.S3FileSystem = lambda **kw: s3fs(tls_ca_file_path=ca, **kw)
 t = StaticTable.from_metadata(meta, properties={
     "s3.endpoint": endpoint, "s3.access-key-id": key, "s3.secret-access-key": secret,
     "s3.region": region, "s3.force-virtual-addressing": "false"})
@@ -248,7 +290,11 @@ for h, c in zip(*[col.to_pylist() for col in a.group_by("host").aggregate([("hos
 distinct = a.group_by(["kafka_partition", "kafka_offset"]).aggregate([]).num_rows
 print(json.dumps({"hosts": hosts, "distinct": distinct}))
 `
-	cmd := exec.Command(py, "-c", script, metadata, "http://"+w.ep.S3Endpoint, w.ep.S3AccessKey, w.ep.S3SecretKey, w.ep.S3Region)
+	scheme := "http://"
+	if w.ep.Secure {
+		scheme = "https://"
+	}
+	cmd := exec.Command(py, "-c", script, metadata, scheme+w.ep.S3Endpoint, w.ep.S3AccessKey, w.ep.S3SecretKey, w.ep.S3Region, w.ep.S3CAFile)
 	out, err := cmd.Output()
 	var stderr []byte
 	if ee, ok := err.(*exec.ExitError); ok {
