@@ -33,7 +33,7 @@ unit:
 # test: every tier. The plain stack and the secure one are brought up
 # once, one after the other (first run downloads and builds into
 # ~/.cache/silt, printing progress), and torn down afterwards, also when a
-# test fails.
+# test fails. Both run a Hive Metastore: the Iceberg tests run on each.
 test: build
 	@# Chromium for the status page's browser test (installs it as root,
 	@# otherwise names the command): no test is skipped for want of it.
@@ -41,7 +41,7 @@ test: build
 	@$(GOTESTSUM) -count=1 -timeout 10m $(PKGS)
 	@# stdout (endpoints and the stacks' generated keys) stays out of CI logs
 	@./$(BIN) stack up --state $(STACK_STATE) --metastore > /dev/null
-	@./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null || \
+	@./$(BIN) stack up --secure --metastore --state $(SECURE_STACK_STATE) > /dev/null || \
 	  { status=$$?; ./$(BIN) stack down --state $(STACK_STATE); exit $$status; }
 	@# The tests' status wins; a failed stack down (a process left running,
 	@# a directory left behind) fails a run whose tests passed.
@@ -58,7 +58,7 @@ stack-down: build
 	./$(BIN) stack down --state $(STACK_STATE)
 
 stack-up-secure: build
-	./$(BIN) stack up --secure --state $(SECURE_STACK_STATE)
+	./$(BIN) stack up --secure --metastore --state $(SECURE_STACK_STATE)
 
 stack-down-secure: build
 	./$(BIN) stack down --state $(SECURE_STACK_STATE)

@@ -104,10 +104,12 @@ func TestStackUpDownE2E(t *testing.T) {
 	require.Contains(t, out, "no stack running", "status after down: %s", out)
 }
 
-// silt stack up --secure, status, trino and down as a user runs them, on a
-// secure stack of its own: the export lines are the stack's Env, the
-// trino subcommand logs in with the stack's password, a plain up on the
-// secure state is refused, and down leaves nothing behind.
+// silt stack up --secure --metastore, status, trino and down as a user
+// runs them, on a secure stack of its own: the export lines are the
+// stack's Env, the metastore runs beside the secured services with Trino's
+// Iceberg catalog on it, the trino subcommand logs in with the stack's
+// password, a plain up on the secure state is refused, and down leaves
+// nothing behind (the metastore's JVM included).
 func TestSecureStackUpDownE2E(t *testing.T) {
 	stacktest.CheckEnv(t)
 	bin := stacktest.SiltBin(t)
@@ -122,9 +124,9 @@ func TestSecureStackUpDownE2E(t *testing.T) {
 	t.Cleanup(func() { _, _ = silt("down") })
 
 	start := time.Now()
-	out, err := silt("up", "--secure")
-	require.NoError(t, err, "silt stack up --secure:\n%s", out)
-	t.Logf("silt stack up --secure took %s", time.Since(start).Round(100*time.Millisecond))
+	out, err := silt("up", "--secure", "--metastore")
+	require.NoError(t, err, "silt stack up --secure --metastore:\n%s", out)
+	t.Logf("silt stack up --secure --metastore took %s", time.Since(start).Round(100*time.Millisecond))
 
 	st, err := stack.Attach(state)
 	require.NoError(t, err)
@@ -137,16 +139,23 @@ func TestSecureStackUpDownE2E(t *testing.T) {
 	require.Contains(t, out, "export SILT_KAFKA_SASL_MECHANISM='scram-sha-512'")
 	require.Contains(t, out, "export SILT_S3_SECURE='true'")
 	require.Equal(t, 1, strings.Count(out, ep.TrinoPassword), "the Trino password is printed once, in its export line")
+	require.Contains(t, out, "# Metastore "+ep.MetastoreURI+", plaintext Thrift on loopback")
 
 	out, err = silt("status")
 	require.NoError(t, err, "silt stack status:\n%s", out)
-	for _, name := range []string{"minio", "kafka", "trino"} {
+	for _, name := range []string{"minio", "kafka", "trino", "metastore"} {
 		require.Regexp(t, `(?m)^`+name+`\s.*\sup\s`, out, "status of %s", name)
 	}
 
 	// TRINO_PASSWORD comes from the state file, not from the caller.
 	out, err = silt("trino", "--execute", "SELECT 40 + 2")
 	require.NoError(t, err, "silt stack trino:\n%s", out)
+	require.Contains(t, out, `"42"`)
+	// The Iceberg catalog on the metastore creates a table in MinIO over
+	// https with the CA and reads it back.
+	out, err = silt("trino", "--execute", "CREATE SCHEMA "+ep.TrinoMetastoreIcebergCatalog+".s WITH (location = 's3://"+ep.S3Bucket+"/s/'); "+
+		"CREATE TABLE "+ep.TrinoMetastoreIcebergCatalog+".s.t AS SELECT 42 AS x; SELECT x FROM "+ep.TrinoMetastoreIcebergCatalog+".s.t")
+	require.NoError(t, err, "silt stack trino on %s:\n%s", ep.TrinoMetastoreIcebergCatalog, out)
 	require.Contains(t, out, `"42"`)
 
 	out, err = silt("up")

@@ -398,6 +398,11 @@ func TestSecureStackStateIntegration(t *testing.T) {
 	require.True(t, s.Endpoints().Secure)
 	require.NoError(t, s.Healthy(t.Context()))
 	require.Contains(t, filepath.Base(st.Dir), "silt-stack-secure-")
+	names := map[string]bool{}
+	for _, svc := range s.Status(t.Context()) {
+		names[svc.Name] = true
+	}
+	require.Equal(t, st.Endpoints.MetastoreURI != "", names["metastore"], "a metastore in the endpoints is a process of the stack: %v", names)
 	files := []string{st.Endpoints.CAFile, st.Endpoints.CAKeyFile, st.Endpoints.ClientCertFile, st.Endpoints.ClientKeyFile,
 		st.Endpoints.ExpiredClientCertFile, st.Endpoints.ExpiredClientKeyFile}
 	if st.Endpoints.TrinoJWTKeyFile != "" { // a stack from before JWT has none
@@ -419,13 +424,21 @@ func TestSecureStackStateIntegration(t *testing.T) {
 	for _, a := range secureListenAddrs(st.Endpoints) {
 		secureAddrs[a] = true
 	}
-	for _, a := range append([]string{p.Endpoints.S3Endpoint, hostPortOf(p.Endpoints.TrinoServer)}, p.Endpoints.KafkaBrokers...) {
+	for _, a := range append(listenAddrs(p.Endpoints, p.Endpoints.S3Endpoint, hostPortOf(p.Endpoints.TrinoServer)), p.Endpoints.KafkaBrokers...) {
 		require.False(t, secureAddrs[a], "%s is used by both stacks", a)
 	}
 }
 
 func secureListenAddrs(ep stack.Endpoints) []string {
-	return append(append([]string{ep.S3Endpoint, hostPortOf(ep.TrinoServer)}, ep.KafkaSASLBrokers...), ep.KafkaMTLSBrokers...)
+	return append(append(listenAddrs(ep, ep.S3Endpoint, hostPortOf(ep.TrinoServer)), ep.KafkaSASLBrokers...), ep.KafkaMTLSBrokers...)
+}
+
+// listenAddrs is addrs and the stack's metastore's, if it runs one.
+func listenAddrs(ep stack.Endpoints, addrs ...string) []string {
+	if ep.MetastoreURI != "" {
+		addrs = append(addrs, strings.TrimPrefix(ep.MetastoreURI, "thrift://"))
+	}
+	return addrs
 }
 
 func hostPortOf(url string) string {
@@ -434,15 +447,20 @@ func hostPortOf(url string) string {
 }
 
 // Every socket the secure stack's processes listen on is on loopback, and
-// Trino listens on its https port only.
+// Trino listens on its https port only. With --metastore, the metastore's
+// plaintext Thrift port is on loopback too.
 func TestSecureStackListensOnLoopbackOnlyIntegration(t *testing.T) {
 	st := stacktest.SecureState(t)
 	ep := st.Endpoints
-	ls := checkLoopbackOnly(t, st, map[string][]string{
+	main := map[string][]string{
 		"minio": {ep.S3Endpoint},
 		"trino": {hostPortOf(ep.TrinoServer)},
 		"kafka": append(append([]string{}, ep.KafkaSASLBrokers...), ep.KafkaMTLSBrokers...),
-	})
+	}
+	if ep.MetastoreURI != "" {
+		main["metastore"] = []string{strings.TrimPrefix(ep.MetastoreURI, "thrift://")}
+	}
+	ls := checkLoopbackOnly(t, st, main)
 	var trinoPorts []uint16
 	for _, l := range ls["trino"] {
 		trinoPorts = append(trinoPorts, l.Addr.Port())
