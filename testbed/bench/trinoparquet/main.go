@@ -22,13 +22,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	_ "github.com/trinodb/trino-go-client/trino"
+	"github.com/trinodb/trino-go-client/trino"
 
 	"github.com/silt-etl/silt/catalog"
 	"github.com/silt-etl/silt/internal/gen"
@@ -68,7 +71,8 @@ type table struct {
 	sortBy        string
 	files         int
 	bytes         int64
-	times         map[string][]time.Duration
+	times         map[string][]time.Duration // wall time per query name
+	cpu           map[string][]time.Duration // Trino's CPU time per query name
 }
 
 // silTables are the tables silt's writer writes: dictionaries off and on
@@ -91,7 +95,8 @@ func silTables(rowGroupsMB, pageKiB, sortBy string) ([]*table, error) {
 			return nil, err
 		}
 		for _, kib := range sizes {
-			out = append(out, &table{name: fmt.Sprintf("sword_silt_p%d", kib), by: fmt.Sprintf("silt, %d KiB pages", kib), pageBytes: int64(kib) << 10})
+			t := &table{name: fmt.Sprintf("sword_silt_p%d", kib), by: fmt.Sprintf("silt, %d KiB pages", kib), pageBytes: int64(kib) << 10}
+			out = append(out, t)
 		}
 	default:
 		out = []*table{
@@ -227,17 +232,29 @@ func run(ctx context.Context, stateFile, reuse string, n, hours, rounds int, sil
 	}
 	answers := map[string]string{}
 	for _, t := range tables {
-		t.times = map[string][]time.Duration{}
+		t.times, t.cpu = map[string][]time.Duration{}, map[string][]time.Duration{}
 	}
-	for range rounds {
+	// Round 0 warms Trino up and is not counted. Each round starts at the
+	// next table: Trino compiles a query shape's code once and caches it,
+	// and a fixed order handed the first table that cost every round.
+	for r := range rounds + 1 {
 		for _, q := range queries {
-			for _, t := range tables {
+			for i := range tables {
+				t := tables[(r+i)%len(tables)]
 				began := time.Now()
-				answer, err := runQuery(ctx, db, fmt.Sprintf(q.sql, qualified(t)))
+				answer, id, err := runQuery(ctx, db, fmt.Sprintf(q.sql, qualified(t)))
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", q.name, t.name, err)
 				}
-				t.times[q.name] = append(t.times[q.name], time.Since(began))
+				wall := time.Since(began)
+				cpu, err := queryCPU(ctx, ep.TrinoURL, id)
+				if err != nil {
+					return fmt.Errorf("%s on %s: %w", q.name, t.name, err)
+				}
+				if r > 0 {
+					t.times[q.name] = append(t.times[q.name], wall)
+					t.cpu[q.name] = append(t.cpu[q.name], cpu)
+				}
 				if prev, ok := answers[q.name]; ok && prev != answer {
 					return fmt.Errorf("%s: %s answers %s, another table %s", q.name, t.name, answer, prev)
 				}
@@ -255,11 +272,12 @@ func run(ctx context.Context, stateFile, reuse string, n, hours, rounds int, sil
 		fmt.Printf("%-24s %6d %10.1f %6.2fx", t.by, t.files, float64(t.bytes)/1e6, float64(t.bytes)/float64(trino.bytes))
 		for _, q := range queries {
 			m, tm := median(t.times[q.name]), median(trino.times[q.name])
-			fmt.Printf(" | %.2fs (%.2fx)", m.Seconds(), m.Seconds()/tm.Seconds())
+			c, tc := median(t.cpu[q.name]), median(trino.cpu[q.name])
+			fmt.Printf(" | %.2fs (%.2fx) cpu %.3fs (%.2fx)", m.Seconds(), m.Seconds()/tm.Seconds(), c.Seconds(), c.Seconds()/tc.Seconds())
 		}
 		fmt.Println()
 	}
-	fmt.Println("(median wall time over the rounds; ratios to Trino's own files)")
+	fmt.Println("(median wall time and Trino's CPU time over the rounds; ratios to Trino's own files)")
 	for _, q := range queries {
 		fmt.Printf("%s: %.80s\n", q.name, answers[q.name]) // the same from every table
 	}
@@ -402,9 +420,36 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 	return cat.Register(ctx, []catalog.Change{{Schema: schema, Partitions: parts}})
 }
 
-// runQuery runs q and returns its rows as text (every row read).
-func runQuery(ctx context.Context, db *sql.DB, q string) (string, error) {
-	rows, err := db.QueryContext(ctx, q)
+// queryID keeps the id of the query the client reports progress on.
+type queryID struct {
+	mu sync.Mutex
+	id string
+}
+
+func (q *queryID) Update(p trino.QueryProgressInfo) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.id == "" {
+		q.id = p.QueryId
+	}
+}
+
+func (q *queryID) get() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.id
+}
+
+// runQuery runs q and returns its rows as text (every row read) and
+// Trino's id of the query.
+func runQuery(ctx context.Context, db *sql.DB, q string) (string, string, error) {
+	id := &queryID{}
+	answer, err := readAll(ctx, db, q, id)
+	return answer, id.get(), err
+}
+
+func readAll(ctx context.Context, db *sql.DB, q string, id trino.ProgressUpdater) (string, error) {
+	rows, err := db.QueryContext(ctx, q, sql.Named("X-Trino-Progress-Callback", id), sql.Named("X-Trino-Progress-Callback-Period", time.Hour))
 	if err != nil {
 		return "", err
 	}
@@ -434,6 +479,56 @@ func runQuery(ctx context.Context, db *sql.DB, q string) (string, error) {
 	}
 	slices.Sort(all)
 	return fmt.Sprintf("%d %s", n, strings.Join(all, ";")), nil
+}
+
+// queryCPU is the CPU time Trino spent on a finished query, from the
+// coordinator's query info: on a machine whose other load varies, it moves
+// less than the wall time does.
+func queryCPU(ctx context.Context, trinoURL, id string) (time.Duration, error) {
+	if id == "" {
+		return 0, errors.New("the client reported no query id")
+	}
+	u, err := url.Parse(trinoURL)
+	if err != nil {
+		return 0, fmt.Errorf("trino url: %w", err)
+	}
+	user := u.User.Username()
+	u.User = nil
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.JoinPath("v1", "query", id).String(), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-Trino-User", user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("query info of %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	var info struct {
+		QueryStats struct {
+			TotalCPUTime string `json:"totalCpuTime"`
+		} `json:"queryStats"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return 0, fmt.Errorf("query info of %s: %s: %w", id, resp.Status, err)
+	}
+	return airliftDuration(info.QueryStats.TotalCPUTime)
+}
+
+// airliftDuration parses Trino's durations ("812.34us", "1.20s", "2.05m").
+func airliftDuration(s string) (time.Duration, error) {
+	units := []struct {
+		suffix string
+		unit   time.Duration
+	}{{"ns", time.Nanosecond}, {"us", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			if f, err := strconv.ParseFloat(num, 64); err == nil {
+				return time.Duration(f * float64(u.unit)), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("a duration Trino wrote: %q", s)
 }
 
 func median(ds []time.Duration) time.Duration {
