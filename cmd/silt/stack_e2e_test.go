@@ -152,11 +152,15 @@ func TestSecureStackUpDownE2E(t *testing.T) {
 	require.NoError(t, err, "silt stack trino:\n%s", out)
 	require.Contains(t, out, `"42"`)
 	// The Iceberg catalog on the metastore creates a table in MinIO over
-	// https with the CA and reads it back.
+	// https with the CA and reads it back; the schema's directory marker
+	// (the metastore's S3A) and Trino's data and metadata files are all
+	// SSE-KMS.
 	out, err = silt("trino", "--execute", "CREATE SCHEMA "+ep.TrinoMetastoreIcebergCatalog+".s WITH (location = 's3://"+ep.S3Bucket+"/s/'); "+
 		"CREATE TABLE "+ep.TrinoMetastoreIcebergCatalog+".s.t AS SELECT 42 AS x; SELECT x FROM "+ep.TrinoMetastoreIcebergCatalog+".s.t")
 	require.NoError(t, err, "silt stack trino on %s:\n%s", ep.TrinoMetastoreIcebergCatalog, out)
 	require.Contains(t, out, `"42"`)
+	require.Equal(t, 1, stacktest.RequireEncrypted(t, ep, "s/", "s/"), "the metastore's marker of the schema's location")
+	t.Logf("SSE-KMS: %d objects under s/", stacktest.RequireEncrypted(t, ep, "s/"))
 
 	out, err = silt("up")
 	require.Error(t, err)

@@ -338,6 +338,11 @@ func newLaunch(o Options, dir string, st *Stack) (*launch, error) {
 	} else {
 		close(l.hmsUp)
 	}
+	if l.sec != nil {
+		for name, body := range l.catalogs {
+			l.catalogs[name] = body + strings.Join(trinoSSEKMS(kmsKeyID), "\n") + "\n"
+		}
+	}
 	return l, nil
 }
 

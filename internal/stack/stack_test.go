@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -469,4 +470,44 @@ func TestMetastorePropsFollowMinIOScheme(t *testing.T) {
 		"-Djavax.net.ssl.trustStoreType=PKCS12",
 		"-Djavax.net.ssl.trustStorePassword=pw",
 	}, jvmTrustStore(sec))
+}
+
+// A secure stack with a metastore gives Trino the plain stack's four
+// catalogs, each on MinIO over https and writing SSE-KMS with the stack's
+// key, the two on the metastore over its loopback Thrift port.
+func TestSecureMetastoreCatalogs(t *testing.T) {
+	catalogs := func(secure bool) map[string]map[string]string {
+		l, err := newLaunch(Options{Secure: secure, Metastore: true, CacheDir: t.TempDir()}, t.TempDir(), &Stack{})
+		require.NoError(t, err)
+		out := map[string]map[string]string{}
+		for name, body := range l.catalogs {
+			props := map[string]string{}
+			for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+				k, v, ok := strings.Cut(line, "=")
+				require.True(t, ok, "%s: line %q is not key=value", name, line)
+				_, dup := props[k]
+				require.False(t, dup, "%s: %s is set twice", name, k)
+				props[k] = v
+			}
+			out[name] = props
+		}
+		return out
+	}
+	secure := catalogs(true)
+	require.ElementsMatch(t, []string{"hive", icebergCatalogName, hmsCatalog, hmsIcebergCatalog}, slices.Collect(maps.Keys(secure)))
+	for name, props := range secure {
+		require.True(t, strings.HasPrefix(props["s3.endpoint"], "https://127.0.0.1:"), "%s: %s", name, props["s3.endpoint"])
+		require.Equal(t, "KMS", props["s3.sse.type"], name)
+		require.Equal(t, kmsKeyID, props["s3.sse.kms-key-id"], name)
+	}
+	for _, name := range []string{hmsCatalog, hmsIcebergCatalog} {
+		uri, err := url.Parse(secure[name]["hive.metastore.uri"])
+		require.NoError(t, err)
+		require.Equal(t, "thrift", uri.Scheme, name)
+		require.Equal(t, "127.0.0.1", uri.Hostname(), name)
+	}
+	require.Equal(t, "hive_metastore", secure[hmsIcebergCatalog]["iceberg.catalog.type"])
+	for name, props := range catalogs(false) {
+		require.NotContains(t, props, "s3.sse.type", "%s: a plain stack leaves encryption to the bucket", name)
+	}
 }

@@ -156,6 +156,13 @@ func s3FileSystem(s3URL, accessKey, secretKey string) []string {
 	}
 }
 
+// trinoSSEKMS is what a secure stack adds to every catalog: what Trino
+// writes (a CREATE TABLE AS, OPTIMIZE's merged files, Iceberg metadata of
+// its commits) is encrypted with MinIO's KMS key, as silt's objects are.
+func trinoSSEKMS(keyID string) []string {
+	return []string{"s3.sse.type=KMS", "s3.sse.kms-key-id=" + keyID}
+}
+
 // icebergCatalog is an Iceberg catalog over MinIO on the metastore its
 // metastore lines choose (icebergFileMetastore or icebergThriftMetastore),
 // beside the hive catalog and with the same S3 settings. silt commits
