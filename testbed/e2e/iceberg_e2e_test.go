@@ -209,6 +209,7 @@ func (w *world) checkIcebergIngest(t *testing.T, n int64, counts map[string]int6
 	cat, schema := w.ep.TrinoMetastoreIcebergCatalog, w.schema()
 	lakeCounts := w.lakeHostCounts(t, tables)
 	require.Equal(t, lakeCounts, w.hostCounts(t, cat, schema, tables), "iceberg rows per table and host")
+	t.Logf("trino counts %d events over %d tables and %d table/host pairs equal to the lake's; rows per table %v", n, len(tables), len(lakeCounts), counts)
 	for _, table := range tables {
 		q := fmt.Sprintf(`SELECT count(*), count(DISTINCT (kafka_partition, kafka_offset)), count(DISTINCT ingested_at) FROM %s.%s."%s"`, cat, schema, table)
 		r := w.trino(t, q)[0]
