@@ -451,6 +451,9 @@ func (l *fileLayout) writeGroup() error {
 		rg.Columns = append(rg.Columns, cc)
 		rg.TotalByteSize += uncompressed
 		compressedTotal += cm.TotalCompressedSize
+		if !indexPrunes(ch.pages, lo, hi, ch.nulls) {
+			ci = nil
+		}
 		l.columnIndexes = append(l.columnIndexes, ci)
 		l.offsetIndexes = append(l.offsetIndexes, oi)
 		l.indexHeld += chunkMetaBytes + allocBytes(len(lo)) + allocBytes(len(hi))
@@ -465,6 +468,25 @@ func (l *fileLayout) writeGroup() error {
 	return nil
 }
 
+// indexPrunes reports whether a column chunk's column index tells a
+// reader more than the chunk's own statistics (lo, hi, nulls): a page whose
+// range is narrower than the chunk's, a page of only NULLs (which IS NOT
+// NULL skips) or a page without NULLs in a chunk with some (which IS NULL
+// skips). An index that can skip no page (host's three values in every
+// page) is left out and its offset index kept: it costs bytes and reader
+// work for nothing. Trino still builds its page-index store for a row
+// group once any column has an index, which is what remains of the gap on
+// count(*) WHERE host = against Trino's files, which have none (README,
+// "Parquet written by silt").
+func indexPrunes(pages []page, lo, hi []byte, nulls int64) bool {
+	for _, p := range pages {
+		if p.min == nil || !bytes.Equal(p.min, lo) || !bytes.Equal(p.max, hi) || nulls > 0 && p.nulls == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // finish writes the last row group, the column indexes, the offset indexes
 // and the footer.
 func (l *fileLayout) finish() error {
@@ -474,6 +496,10 @@ func (l *fileLayout) finish() error {
 	k := 0
 	for _, rg := range l.rowGroups {
 		for _, cc := range rg.Columns {
+			if l.columnIndexes[k] == nil {
+				k++
+				continue
+			}
 			b, err := l.header(l.columnIndexes[k])
 			if err != nil {
 				return fmt.Errorf("column index: %w", err)

@@ -172,6 +172,9 @@ func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
 // chunk and checks them against the file itself: each page location points
 // at a page header whose page ends where the next page starts, and a page
 // is marked null exactly when its column's values in its rows are all NULL.
+// A chunk has a column index exactly when it can skip a page its chunk's
+// statistics cannot: a page narrower than the chunk, of only NULLs, or
+// without NULLs in a chunk with some.
 func checkPageIndexes(t *testing.T, path string, rows [][]any) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -187,19 +190,42 @@ func checkPageIndexes(t *testing.T, path string, rows [][]any) {
 		_, _ = tr.Write(raw[off : off+int64(length)])
 		require.NoError(t, into.Read(context.Background(), thrift.NewTCompactProtocolConf(tr, nil)))
 	}
+	type span struct {
+		lo, hi         any
+		nulls, nonNull int
+	}
+	add := func(s *span, v any) {
+		if v == nil {
+			s.nulls++
+			return
+		}
+		s.nonNull++
+		if s.lo == nil || less(v, s.lo) {
+			s.lo = v
+		}
+		if s.hi == nil || less(s.hi, v) {
+			s.hi = v
+		}
+	}
 	firstRow := 0
-	nullPages := 0
+	nullPages, indexed, omitted := 0, 0, 0
 	for _, rg := range pr.Footer.RowGroups {
 		for c, cc := range rg.Columns {
-			ci, oi := parquet.NewColumnIndex(), parquet.NewOffsetIndex()
-			read(*cc.ColumnIndexOffset, *cc.ColumnIndexLength, ci)
+			oi := parquet.NewOffsetIndex()
 			read(*cc.OffsetIndexOffset, *cc.OffsetIndexLength, oi)
-			require.Len(t, ci.NullPages, len(oi.PageLocations))
+			var ci *parquet.ColumnIndex
+			if cc.ColumnIndexOffset != nil {
+				ci = parquet.NewColumnIndex()
+				read(*cc.ColumnIndexOffset, *cc.ColumnIndexLength, ci)
+				require.Len(t, ci.NullPages, len(oi.PageLocations))
+			}
 			start := cc.MetaData.DataPageOffset
 			if cc.MetaData.DictionaryPageOffset != nil {
 				start = *cc.MetaData.DictionaryPageOffset
 			}
 			end := start + cc.MetaData.TotalCompressedSize
+			var chunk span
+			pages := make([]span, len(oi.PageLocations))
 			for l, loc := range oi.PageLocations {
 				h := parquet.NewPageHeader()
 				read(loc.Offset, int32(min(256, int64(len(raw))-loc.Offset)), h)
@@ -210,20 +236,35 @@ func checkPageIndexes(t *testing.T, path string, rows [][]any) {
 				require.Equal(t, next-loc.Offset, int64(loc.CompressedPageSize), "page %d of column %d: its size must reach the next page", l, c)
 				require.Less(t, h.CompressedPageSize, loc.CompressedPageSize, "the located size includes the header")
 				pageRows := int(h.DataPageHeader.NumValues)
-				allNull := true
 				for _, r := range rows[firstRow+int(loc.FirstRowIndex) : firstRow+int(loc.FirstRowIndex)+pageRows] {
-					allNull = allNull && r[c] == nil
+					add(&pages[l], r[c])
+					add(&chunk, r[c])
 				}
-				require.Equal(t, allNull, ci.NullPages[l], "null page flag of page %d of column %d", l, c)
+				allNull := pages[l].nonNull == 0
+				if ci != nil {
+					require.Equal(t, allNull, ci.NullPages[l], "null page flag of page %d of column %d", l, c)
+				}
 				if allNull {
 					nullPages++
 				}
+			}
+			prunes := false
+			for _, p := range pages {
+				prunes = prunes || p.nonNull == 0 || p.lo != chunk.lo || p.hi != chunk.hi || chunk.nulls > 0 && p.nulls == 0
+			}
+			require.Equal(t, prunes, ci != nil, "column %d in row group at row %d: a column index exactly when it can skip a page", c, firstRow)
+			if ci != nil {
+				indexed++
+			} else {
+				omitted++
 			}
 		}
 		firstRow += int(rg.NumRows)
 	}
 	require.Equal(t, len(rows), firstRow)
 	require.Positive(t, nullPages, "the rows make some pages of only NULLs")
+	require.Positive(t, indexed, "chunks with a column index")
+	require.Positive(t, omitted, "chunks whose every page spans the chunk, without one")
 }
 
 func less(a, b any) bool {
