@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -273,8 +274,23 @@ func (f *flakyRegistrar) RepairAll(context.Context, lake.Store) error {
 func TestFailedRegistrationIsRepairedByTheNextBatch(t *testing.T) {
 	s := newSetup(t)
 	reg := &flakyRegistrar{down: true}
-	j := New(s.withRegistrar(reg), s.store)
+	opts := s.withRegistrar(reg)
+	metrics := prometheus.NewRegistry()
+	opts.Metrics = NewMetrics(metrics)
+	j := New(opts, s.store)
 	defer j.Close()
+	registrations := func(outcome string) float64 {
+		fams, err := metrics.Gather()
+		require.NoError(t, err)
+		for _, f := range fams {
+			for _, m := range f.GetMetric() {
+				if f.GetName() == "silt_ingest_registrations_total" && m.GetLabel()[0].GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
 
 	at := time.Now().UTC()
 	values, _ := gameEvents(300, at)
@@ -283,6 +299,7 @@ func TestFailedRegistrationIsRepairedByTheNextBatch(t *testing.T) {
 	require.NoError(t, err, "a registration failure does not fail the batch")
 	require.EqualValues(t, 300, st.Events)
 	require.Contains(t, st.RegisterError, "trino is down")
+	require.EqualValues(t, 1, registrations("failed"), "silt_ingest_registrations_total{outcome=failed}")
 	_, err = s.store.Stat(context.Background(), registerPendingKey)
 	require.NoError(t, err, "the failure is remembered in the lake")
 
@@ -292,6 +309,8 @@ func TestFailedRegistrationIsRepairedByTheNextBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, st.RegisterError)
 	require.Equal(t, 1, reg.repaired)
+	require.EqualValues(t, 1, registrations("ok"))
+	require.EqualValues(t, 1, registrations("failed"))
 	_, err = s.store.Stat(context.Background(), registerPendingKey)
 	require.ErrorIs(t, err, lake.ErrNotExist)
 

@@ -268,7 +268,10 @@ func (j *Job) RunBatch(ctx context.Context) (BatchStats, error) {
 	if j.reg != nil {
 		if err := j.register(ctx, b.catalogChanges()); err != nil {
 			st.RegisterError = err.Error()
+			j.metrics.registrations.WithLabelValues("failed").Inc()
 			j.log.Warn("register batch in catalog failed; the next batch repairs the catalog from the lake", "err", err)
+		} else {
+			j.metrics.registrations.WithLabelValues("ok").Inc()
 		}
 	}
 	// Committed, and registered where the catalog answered: the records

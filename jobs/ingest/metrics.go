@@ -20,9 +20,13 @@ type Metrics struct {
 	bytesOut    prometheus.Counter
 	files       *prometheus.CounterVec // by close reason
 	batches     *prometheus.CounterVec // by outcome
-	duration    prometheus.Histogram
-	lag         *prometheus.GaugeVec // by topic, partition
-	fresh       *freshness
+	// registrations counts catalog registrations after committed batches
+	// by outcome: a failure does not fail its batch, so this is where a
+	// catalog that keeps refusing (a wrong CA, a metastore down) shows.
+	registrations *prometheus.CounterVec
+	duration      prometheus.Histogram
+	lag           *prometheus.GaugeVec // by topic, partition
+	fresh         *freshness
 
 	mu      sync.Mutex
 	lastLag map[tp]int64
@@ -57,6 +61,9 @@ func NewMetricsAt(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "silt_ingest_batches_total", Help: "Ingest batches, by outcome.",
 		}, []string{"outcome"}),
+		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "silt_ingest_registrations_total", Help: "Catalog registrations after committed batches, by outcome (failed: the batch's data is in the lake and the next batch repairs the catalog from it).",
+		}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "silt_ingest_batch_duration_seconds", Help: "Wall time of ingest batches.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
@@ -66,7 +73,7 @@ func NewMetricsAt(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		}, []string{"topic", "partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.rows, m.deadLetters, m.bytesIn, m.bytesOut, m.files, m.batches, m.duration, m.lag, m.fresh)
+		reg.MustRegister(m.events, m.rows, m.deadLetters, m.bytesIn, m.bytesOut, m.files, m.batches, m.registrations, m.duration, m.lag, m.fresh)
 	}
 	return m
 }
