@@ -86,7 +86,7 @@ bench: build
 	@$(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -skip-local; \
 	  ingest=$$?; $(GO) run ./testbed/bench/ingest -events 10000000 -silt $(BIN) -stack $(STACK_STATE); \
 	  ingest10m=$$?; $(GO) run ./testbed/bench/load --duration 30s --stack $(STACK_STATE); \
-	  load=$$?; $(GO) run ./testbed/bench/trinoparquet -events 3333333 -hours 20 -sort-by host -stack $(STACK_STATE); \
+	  load=$$?; $(GO) run ./testbed/bench/trinoparquet -events 3333333 -hours 20 -sort-by host -rounds 5 -stack $(STACK_STATE); \
 	  parquet=$$?; ./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null && \
 	  $(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -secure-stack $(SECURE_STACK_STATE); \
 	  secure=$$?; $(GO) run ./testbed/bench/iceberg -events 10000000 -batch-records 1000000 -silt $(BIN) -stack $(STACK_STATE); \
