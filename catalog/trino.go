@@ -2,15 +2,12 @@ package catalog
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/trinodb/trino-go-client/trino"
 
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/internal/trustroots"
 )
 
 // TrinoOptions is how silt reaches Trino: silt.yaml's catalog.trino keys,
@@ -132,20 +130,11 @@ func openTrinoDB(t TrinoOptions, retryTimeout string) (db *sql.DB, closeDB func(
 // keeps the proxy from the environment, the dial and TLS handshake
 // timeouts, and HTTP/2.
 func trinoCAClient(caFile string) (*http.Client, error) {
-	pem, err := os.ReadFile(caFile)
+	roots, err := trustroots.WithCAFile(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("catalog.trino.ca_file: %w", err)
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("catalog.trino.ca_file %s: no PEM certificate in it (want -----BEGIN CERTIFICATE-----)", caFile)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}, nil
+	return trustroots.HTTPClient(roots), nil
 }
 
 // trinoDSN is the trino-go-client DSN for t. It pins the catalog and

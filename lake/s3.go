@@ -3,12 +3,10 @@ package lake
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/silt-etl/silt/internal/awscreds"
+	"github.com/silt-etl/silt/internal/trustroots"
 )
 
 // S3Options locate a bucket on MinIO or any S3 and say how to reach it.
@@ -182,21 +181,14 @@ func s3Transport(o S3Options) (*http.Transport, error) {
 	if o.CAFile == "" {
 		return tr, nil
 	}
-	pem, err := os.ReadFile(o.CAFile)
+	roots, err := trustroots.WithCAFile(o.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("lake.s3.ca_file (SILT_S3_CA_FILE): %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("lake.s3.ca_file %s (SILT_S3_CA_FILE): no PEM certificate in it", o.CAFile)
 	}
 	if tr.TLSClientConfig == nil {
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	tr.TLSClientConfig.RootCAs = pool
+	tr.TLSClientConfig.RootCAs = roots
 	return tr, nil
 }
 

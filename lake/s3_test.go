@@ -190,7 +190,7 @@ func TestNewS3CAFileWithoutCertificate(t *testing.T) {
 	o := staticOpts("127.0.0.1:1")
 	o.Secure, o.CAFile = true, path
 	_, err := lake.NewS3(context.Background(), o)
-	require.ErrorContains(t, err, "lake.s3.ca_file "+path+" (SILT_S3_CA_FILE): no PEM certificate in it")
+	require.ErrorContains(t, err, "lake.s3.ca_file (SILT_S3_CA_FILE): "+path+": no PEM certificate in it")
 }
 
 func TestNewS3NothingListens(t *testing.T) {

@@ -2,18 +2,17 @@ package iceberg
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
-)
+
+
+	"github.com/silt-etl/silt/internal/trustroots")
 
 // iceberg-go's S3 file IO (io/gocloud/s3, v0.7.0) takes the endpoint,
 // region and keys as properties, but has no property for a CA or for
@@ -54,20 +53,11 @@ func awsConfig(ctx context.Context, s S3Options) (*aws.Config, error) {
 
 // httpClientWithCA trusts caFile besides the system roots.
 func httpClientWithCA(caFile string) (*http.Client, error) {
-	pem, err := os.ReadFile(caFile)
+	roots, err := trustroots.WithCAFile(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("lake.s3.ca_file: %w", err)
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("lake.s3.ca_file %s: no PEM certificate in it", caFile)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}, nil
+	return trustroots.HTTPClient(roots), nil
 }
 
 // sseMiddleware sets server-side encryption on every object write the

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/silt-etl/silt/internal/tlscause"
+	"github.com/silt-etl/silt/internal/trustroots"
 )
 
 // Options are how to reach and authenticate to Kafka.
@@ -86,18 +86,11 @@ func (t TLS) config() (*tls.Config, error) {
 		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the user's explicit, warned choice
 	}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		roots, err := trustroots.WithCAFile(t.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka.tls.ca_file: %s holds no PEM certificate", t.CAFile)
-		}
-		cfg.RootCAs = pool
+		cfg.RootCAs = roots
 	}
 	if t.CertFile != "" || t.KeyFile != "" {
 		// Loaded now, so a bad pair fails at start-up with the key's name.
