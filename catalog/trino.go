@@ -14,8 +14,8 @@ import (
 
 	"github.com/trinodb/trino-go-client/trino"
 
-	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/internal/trustroots"
+	"github.com/silt-etl/silt/lake"
 )
 
 // TrinoOptions is how silt reaches Trino: silt.yaml's catalog.trino keys,

@@ -11,8 +11,8 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
 
-
-	"github.com/silt-etl/silt/internal/trustroots")
+	"github.com/silt-etl/silt/internal/trustroots"
+)
 
 // iceberg-go's S3 file IO (io/gocloud/s3, v0.7.0) takes the endpoint,
 // region and keys as properties, but has no property for a CA or for
