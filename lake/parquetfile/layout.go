@@ -398,21 +398,31 @@ func (l *fileLayout) writeGroup() error {
 			uncompressed += int64(len(head) + len(ch.dict.plain))
 		}
 		cm.DataPageOffset = l.offset
-		ci := parquet.NewColumnIndex()
-		ci.BoundaryOrder = parquet.BoundaryOrder_UNORDERED
+		var lo, hi []byte
+		if ch.stats.hasMinMax {
+			lo, hi = ch.stats.statBytes(m.kind)
+		}
+		var ci *parquet.ColumnIndex
+		if l.opts.ColumnIndexes && indexPrunes(ch.pages, lo, hi, ch.nulls) {
+			ci = parquet.NewColumnIndex()
+			ci.BoundaryOrder = parquet.BoundaryOrder_UNORDERED
+		}
 		oi := parquet.NewOffsetIndex()
 		var firstRow int64
 		for _, p := range ch.pages {
 			oi.PageLocations = append(oi.PageLocations, &parquet.PageLocation{Offset: l.offset, CompressedPageSize: int32(len(p.raw)), FirstRowIndex: firstRow})
-			ci.NullPages = append(ci.NullPages, p.min == nil)
-			lo, hi := p.min, p.max
-			if lo == nil {
-				lo, hi = []byte{}, []byte{}
+			l.indexHeld += indexEntryBytes
+			if ci != nil {
+				ci.NullPages = append(ci.NullPages, p.min == nil)
+				pageLo, pageHi := p.min, p.max
+				if pageLo == nil {
+					pageLo, pageHi = []byte{}, []byte{}
+				}
+				ci.MinValues = append(ci.MinValues, pageLo)
+				ci.MaxValues = append(ci.MaxValues, pageHi)
+				ci.NullCounts = append(ci.NullCounts, p.nulls)
+				l.indexHeld += allocBytes(len(p.min)) + allocBytes(len(p.max))
 			}
-			ci.MinValues = append(ci.MinValues, lo)
-			ci.MaxValues = append(ci.MaxValues, hi)
-			ci.NullCounts = append(ci.NullCounts, p.nulls)
-			l.indexHeld += indexEntryBytes + allocBytes(len(p.min)) + allocBytes(len(p.max))
 			if err := l.write(p.raw); err != nil {
 				return fmt.Errorf("pages of %s: %w", m.name, err)
 			}
@@ -438,10 +448,6 @@ func (l *fileLayout) writeGroup() error {
 		if dictPages > 0 {
 			cm.EncodingStats = append(cm.EncodingStats, &parquet.PageEncodingStats{PageType: parquet.PageType_DATA_PAGE, Encoding: parquet.Encoding_RLE_DICTIONARY, Count: dictPages})
 		}
-		var lo, hi []byte
-		if ch.stats.hasMinMax {
-			lo, hi = ch.stats.statBytes(m.kind)
-		}
 		cm.Statistics = statistics(m, lo, hi, ch.nulls)
 		cm.TotalCompressedSize = l.offset - start
 		cm.TotalUncompressedSize = uncompressed
@@ -451,9 +457,6 @@ func (l *fileLayout) writeGroup() error {
 		rg.Columns = append(rg.Columns, cc)
 		rg.TotalByteSize += uncompressed
 		compressedTotal += cm.TotalCompressedSize
-		if !indexPrunes(ch.pages, lo, hi, ch.nulls) {
-			ci = nil
-		}
 		l.columnIndexes = append(l.columnIndexes, ci)
 		l.offsetIndexes = append(l.offsetIndexes, oi)
 		l.indexHeld += chunkMetaBytes + allocBytes(len(lo)) + allocBytes(len(hi))
@@ -474,10 +477,7 @@ func (l *fileLayout) writeGroup() error {
 // NULL skips) or a page without NULLs in a chunk with some (which IS NULL
 // skips). An index that can skip no page (host's three values in every
 // page) is left out and its offset index kept: it costs bytes and reader
-// work for nothing. Trino still builds its page-index store for a row
-// group once any column has an index, which is what remains of the gap on
-// count(*) WHERE host = against Trino's files, which have none (README,
-// "Parquet written by silt").
+// work for nothing. Only with Options.ColumnIndexes.
 func indexPrunes(pages []page, lo, hi []byte, nulls int64) bool {
 	for _, p := range pages {
 		if p.min == nil || !bytes.Equal(p.min, lo) || !bytes.Equal(p.max, hi) || nulls > 0 && p.nulls == 0 {

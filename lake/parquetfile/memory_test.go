@@ -37,13 +37,15 @@ func TestMemoryTracksHeldBytes(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		rowGroupBytes int64
+		columnIndexes bool
 	}{
-		{"pages held in one row group", 1 << 30},
-		{"row groups written to the spool", 4 << 20},
+		{"pages held in one row group", 1 << 30, false},
+		{"row groups written to the spool", 4 << 20, false},
+		{"row groups written to the spool, with column indexes", 4 << 20, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := liveHeap()
-			w, err := NewWriter(t.TempDir(), cols, Options{Unit: lake.Millis, RowGroupBytes: tc.rowGroupBytes})
+			w, err := NewWriter(t.TempDir(), cols, Options{Unit: lake.Millis, RowGroupBytes: tc.rowGroupBytes, ColumnIndexes: tc.columnIndexes})
 			require.NoError(t, err)
 			defer w.Discard()
 			rnd := rand.New(rand.NewPCG(1, 2))

@@ -27,9 +27,9 @@ import (
 
 // writeParquet writes rows with cols to path through parquetfile.Writer,
 // counting each row as rowBytes of input (which decides the pages).
-func writeParquet(t *testing.T, path string, cols []lake.Column, unit lake.TimeUnit, rows [][]any, rowGroupBytes int64, rowBytes int) {
+func writeParquet(t *testing.T, path string, cols []lake.Column, opts parquetfile.Options, rows [][]any, rowBytes int) {
 	t.Helper()
-	w, err := parquetfile.NewWriter(t.TempDir(), cols, parquetfile.Options{Unit: unit, RowGroupBytes: rowGroupBytes})
+	w, err := parquetfile.NewWriter(t.TempDir(), cols, opts)
 	require.NoError(t, err)
 	for _, r := range rows {
 		require.NoError(t, w.Write(r, rowBytes))
@@ -55,7 +55,7 @@ func TestParquetWriterIsReadByDuckDBAndBackByReadParquetRows(t *testing.T) {
 	}
 	rows[7] = []any{nil, nil, nil, nil, nil}
 	path := filepath.Join(t.TempDir(), "x.parquet")
-	writeParquet(t, path, cols, lake.Millis, rows, 1<<20, 100)
+	writeParquet(t, path, cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 1 << 20}, rows, 100)
 
 	var count, nulls int64
 	var first time.Time
@@ -103,7 +103,8 @@ func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
 	}
 
 	path := filepath.Join(t.TempDir(), "x.parquet")
-	writeParquet(t, path, cols, lake.Millis, rows, 64<<10, 40) // many row groups
+	withIndexes := parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 64 << 10, ColumnIndexes: true}
+	writeParquet(t, path, cols, withIndexes, rows, 40) // many row groups
 
 	rows[n-1][1] = "bad \uFFFD utf8"
 	got, err := parquetfile.ReadRows(path, cols, lake.Millis)
@@ -165,17 +166,24 @@ func TestParquetWriterNullsStatisticsAndRowGroups(t *testing.T) {
 		first += chunks[g].rows
 	}
 	require.Equal(t, n, first)
-	checkPageIndexes(t, path, rows)
+	checkPageIndexes(t, path, rows, true)
+
+	// By default (Options.ColumnIndexes off) the same rows get offset
+	// indexes only.
+	plain := filepath.Join(t.TempDir(), "default.parquet")
+	writeParquet(t, plain, cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 64 << 10}, rows, 40)
+	checkPageIndexes(t, plain, rows, false)
 }
 
 // checkPageIndexes reads the column and offset indexes of every column
 // chunk and checks them against the file itself: each page location points
 // at a page header whose page ends where the next page starts, and a page
 // is marked null exactly when its column's values in its rows are all NULL.
-// A chunk has a column index exactly when it can skip a page its chunk's
-// statistics cannot: a page narrower than the chunk, of only NULLs, or
-// without NULLs in a chunk with some.
-func checkPageIndexes(t *testing.T, path string, rows [][]any) {
+// With columnIndexes (Options.ColumnIndexes), a chunk has a column index
+// exactly when it can skip a page its chunk's statistics cannot: a page
+// narrower than the chunk, of only NULLs, or without NULLs in a chunk with
+// some; without, no chunk has one. Every chunk has an offset index.
+func checkPageIndexes(t *testing.T, path string, rows [][]any, columnIndexes bool) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -252,7 +260,7 @@ func checkPageIndexes(t *testing.T, path string, rows [][]any) {
 			for _, p := range pages {
 				prunes = prunes || p.nonNull == 0 || p.lo != chunk.lo || p.hi != chunk.hi || chunk.nulls > 0 && p.nulls == 0
 			}
-			require.Equal(t, prunes, ci != nil, "column %d in row group at row %d: a column index exactly when it can skip a page", c, firstRow)
+			require.Equal(t, columnIndexes && prunes, ci != nil, "column %d in row group at row %d: a column index exactly when asked for and it can skip a page", c, firstRow)
 			if ci != nil {
 				indexed++
 			} else {
@@ -263,8 +271,10 @@ func checkPageIndexes(t *testing.T, path string, rows [][]any) {
 	}
 	require.Equal(t, len(rows), firstRow)
 	require.Positive(t, nullPages, "the rows make some pages of only NULLs")
-	require.Positive(t, indexed, "chunks with a column index")
-	require.Positive(t, omitted, "chunks whose every page spans the chunk, without one")
+	if columnIndexes {
+		require.Positive(t, indexed, "chunks with a column index")
+	}
+	require.Positive(t, omitted, "chunks without a column index")
 }
 
 func less(a, b any) bool {
@@ -326,7 +336,7 @@ func TestDictionaryEncodingFallsBackToPlain(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "x.parquet")
-	writeParquet(t, path, cols, lake.Millis, rows, 64<<20, 100) // one row group
+	writeParquet(t, path, cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 64 << 20, ColumnIndexes: true}, rows, 100) // one row group
 
 	got, err := parquetfile.ReadRows(path, cols, lake.Millis)
 	require.NoError(t, err)
@@ -380,7 +390,7 @@ func TestDictionaryEncodingFallsBackToPlain(t *testing.T) {
 	require.Equal(t, []parquet.Encoding{parquet.Encoding_PLAIN, parquet.Encoding_RLE_DICTIONARY}, encodings["user"], "dictionary pages until the dictionary is seen not to pay, then PLAIN")
 	require.Greater(t, dictBytes["wide"], int32(parquetfile.DefaultMaxDictionaryBytes))
 	require.LessOrEqual(t, dictBytes["wide"], int32(parquetfile.DefaultMaxDictionaryBytes+(256<<10)), "over the bound by at most one page")
-	checkPageIndexes(t, path, rows)
+	checkPageIndexes(t, path, rows, true)
 }
 
 // TestFooterNamesSiltAndDeclaresNoFieldIDs: created_by names silt and its
@@ -389,7 +399,7 @@ func TestDictionaryEncodingFallsBackToPlain(t *testing.T) {
 func TestFooterNamesSiltAndDeclaresNoFieldIDs(t *testing.T) {
 	cols := []lake.Column{{Name: "a", Type: lake.TypeVarchar}, {Name: "b", Type: lake.TypeBigint}}
 	path := filepath.Join(t.TempDir(), "x.parquet")
-	writeParquet(t, path, cols, lake.Millis, [][]any{{"x", int64(1)}}, 1<<20, 10)
+	writeParquet(t, path, cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 1 << 20}, [][]any{{"x", int64(1)}}, 10)
 	fr, err := local.NewLocalFileReader(path)
 	require.NoError(t, err)
 	defer fr.Close()
@@ -421,8 +431,8 @@ func TestPagesAreCutPerColumn(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "x.parquet")
-	writeParquet(t, path, cols, lake.Millis, rows, 1<<30, 300) // one row group
-	checkPageIndexes(t, path, rows)
+	writeParquet(t, path, cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 1 << 30, ColumnIndexes: true}, rows, 300) // one row group
+	checkPageIndexes(t, path, rows, true)
 
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
