@@ -129,7 +129,7 @@ func (d *jobDeps) reportSinks(j config.Job, opts *report.JobOptions, reg report.
 	if t := j.Table; t != nil {
 		in := d.cfg.Ingest
 		opts.Table = &report.TableOptions{Name: t.Name, Store: d.store, Registrar: reg,
-			Unit: lake.ParseTimeUnit(in.TimestampUnit), SpoolDir: in.SpoolDir, RowGroupBytes: int64(in.RowGroupBytes), Layout: layoutOf(d.cfg)}
+			Unit: lake.ParseTimeUnit(in.TimestampUnit), SpoolDir: in.SpoolDir, RowGroupBytes: int64(in.RowGroupBytes), ColumnIndexes: in.ColumnIndexes, Layout: layoutOf(d.cfg)}
 	}
 	if p := j.Publish; p != nil {
 		k := d.cfg.Kafka

@@ -227,7 +227,7 @@ func ingestOptions(cfg *config.Config, kafkaOpts []kgo.Opt) ingest.Options {
 		},
 		EventTypeField: in.EventTypeField, DefaultEventType: in.DefaultEventType, TimeField: in.TimeField, TimestampUnit: lake.ParseTimeUnit(in.TimestampUnit),
 		MaxRecords: in.MaxRecords, MaxBytes: int64(in.MaxBytes), MaxWait: in.MaxWait.Std(),
-		TargetFileBytes: int64(in.TargetFileBytes), RowGroupBytes: int64(in.RowGroupBytes),
+		TargetFileBytes: int64(in.TargetFileBytes), RowGroupBytes: int64(in.RowGroupBytes), ColumnIndexes: in.ColumnIndexes,
 		MaxOpenFiles: in.MaxOpenFiles, MaxBufferedBytes: int64(in.MaxBufferedBytes), MaxFileAge: in.MaxFileAge.Std(),
 		SpoolDir: in.SpoolDir, Tables: tables, Layout: layoutOf(cfg),
 	}
@@ -238,7 +238,7 @@ func compactOptions(cfg *config.Config, log *slog.Logger) compact.Options {
 	in := cfg.Ingest
 	return compact.Options{
 		TimestampUnit: lake.ParseTimeUnit(in.TimestampUnit), TargetFileBytes: int64(in.TargetFileBytes),
-		RowGroupBytes: int64(in.RowGroupBytes), SpoolDir: in.SpoolDir, Logger: log,
+		RowGroupBytes: int64(in.RowGroupBytes), ColumnIndexes: in.ColumnIndexes, SpoolDir: in.SpoolDir, Logger: log,
 	}
 }
 

@@ -189,6 +189,13 @@ type Ingest struct {
 	// that a replay splits files at the same offsets.
 	TargetFileBytes Size `yaml:"target_file_bytes" env:"SILT_INGEST_TARGET_FILE_BYTES"`
 	RowGroupBytes   Size `yaml:"row_group_bytes" env:"SILT_INGEST_ROW_GROUP_BYTES"`
+	// ColumnIndexes adds Parquet column indexes (each page's min, max and
+	// null flag) to the files ingest, compaction and report tables write,
+	// where they can skip a page; offset indexes are always written. Off
+	// by default: Spark and parquet-java skip pages by them, Trino and
+	// DuckDB do not, and Trino reads more per row group once a file has
+	// them (README, "Parquet written by silt").
+	ColumnIndexes bool `yaml:"column_indexes" env:"SILT_INGEST_COLUMN_INDEXES"`
 	// MaxOpenFiles and MaxBufferedBytes bound memory however many tables and
 	// partitions a batch touches: past either, the oldest open file is closed.
 	// MaxBufferedBytes is what the open files hold, as the Parquet writer

@@ -36,24 +36,27 @@ const manifestPrefix = lake.MetaPrefix + "compactions/"
 
 // Job is the compaction job.
 type Job struct {
-	name     string
-	store    lake.Store
-	unit     lake.TimeUnit
-	target   int64 // output objects up to about this many bytes
-	rowGroup int64
-	spoolDir string
-	grace    time.Duration // a partition is compacted once its hour ended this long ago
-	log      *slog.Logger
-	progress func(Progress)
+	name          string
+	store         lake.Store
+	unit          lake.TimeUnit
+	target        int64 // output objects up to about this many bytes
+	rowGroup      int64
+	columnIndexes bool
+	spoolDir      string
+	grace         time.Duration // a partition is compacted once its hour ended this long ago
+	log           *slog.Logger
+	progress      func(Progress)
 }
 
 // Options configure a compaction job. Its outputs are written as ingest
 // writes its objects, so the sizes and unit are ingest's (silt.yaml's
-// ingest.target_file_bytes, row_group_bytes, timestamp_unit, spool_dir).
+// ingest.target_file_bytes, row_group_bytes, column_indexes,
+// timestamp_unit, spool_dir).
 type Options struct {
 	TimestampUnit   lake.TimeUnit
 	TargetFileBytes int64 // output objects up to about this many bytes
 	RowGroupBytes   int64
+	ColumnIndexes   bool // parquetfile.Options.ColumnIndexes
 	// SpoolDir holds outputs while they are written (empty: the system's
 	// temporary directory).
 	SpoolDir string
@@ -77,7 +80,7 @@ func New(name string, opts Options, store lake.Store) *Job {
 	}
 	return &Job{
 		name: name, store: store, unit: opts.TimestampUnit,
-		target: opts.TargetFileBytes, rowGroup: opts.RowGroupBytes,
+		target: opts.TargetFileBytes, rowGroup: opts.RowGroupBytes, columnIndexes: opts.ColumnIndexes,
 		spoolDir: opts.SpoolDir, grace: time.Hour, log: log, progress: opts.Progress,
 	}
 }
@@ -280,7 +283,7 @@ func (j *Job) compact(ctx context.Context, pl plan, cols []lake.Column) error {
 	if err != nil {
 		return err
 	}
-	w, err := parquetfile.NewWriter(j.spoolDir, cols, parquetfile.Options{Unit: j.unit, RowGroupBytes: j.rowGroup})
+	w, err := parquetfile.NewWriter(j.spoolDir, cols, parquetfile.Options{Unit: j.unit, RowGroupBytes: j.rowGroup, ColumnIndexes: j.columnIndexes})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/silt-etl/silt/lake"
+	"github.com/silt-etl/silt/lake/parquetfile"
 )
 
 // BatchStats is what one batch did.
@@ -483,7 +484,8 @@ func (b *batch) file(ctx context.Context, id fileID, schema lake.TableSchema, r 
 		}
 	}
 	key := lake.ObjectKey(id.partition, id.topic, id.kpart, r.Offset)
-	f, err := openParquet(b.j.spoolDir(), key, id.partition, r.Offset, schema.AllColumns(), b.j.unit, int64(b.j.cfg.RowGroupBytes), time.Now())
+	opts := parquetfile.Options{Unit: b.j.unit, RowGroupBytes: b.j.cfg.RowGroupBytes, ColumnIndexes: b.j.cfg.ColumnIndexes}
+	f, err := openParquet(b.j.spoolDir(), key, id.partition, r.Offset, schema.AllColumns(), opts, time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func decodeAndEncode(b *testing.B, values [][]byte, dir string, at time.Time, ma
 		if f == nil {
 			var err error
 			opts := parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 32 << 20, MaxDictionaryBytes: maxDictionaryBytes}
-			f, err = openParquetWith(dir, ev.table, lake.Partition{}, 0, t.schema.AllColumns(), opts, at)
+			f, err = openParquet(dir, ev.table, lake.Partition{}, 0, t.schema.AllColumns(), opts, at)
 			if err != nil {
 				b.Fatal(err)
 			}

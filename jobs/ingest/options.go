@@ -38,6 +38,9 @@ type Options struct {
 	// that a replay splits files at the same offsets.
 	TargetFileBytes int64
 	RowGroupBytes   int64
+	// ColumnIndexes writes Parquet column indexes where they can skip a
+	// page (parquetfile.Options.ColumnIndexes); offset indexes always.
+	ColumnIndexes bool
 	// MaxOpenFiles and MaxBufferedBytes bound memory however many tables
 	// and partitions a batch touches; MaxFileAge closes a file by age.
 	MaxOpenFiles     int

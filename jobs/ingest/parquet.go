@@ -23,13 +23,7 @@ type parquetFile struct {
 }
 
 // openParquet starts a Snappy Parquet file with the given columns in dir.
-func openParquet(dir, key string, p lake.Partition, firstOff int64, cols []lake.Column, unit lake.TimeUnit, rowGroupBytes int64, now time.Time) (*parquetFile, error) {
-	return openParquetWith(dir, key, p, firstOff, cols, parquetfile.Options{Unit: unit, RowGroupBytes: rowGroupBytes}, now)
-}
-
-// openParquetWith is openParquet with all of the writer's options (the
-// benchmark compares dictionary encoding off and on).
-func openParquetWith(dir, key string, p lake.Partition, firstOff int64, cols []lake.Column, opts parquetfile.Options, now time.Time) (*parquetFile, error) {
+func openParquet(dir, key string, p lake.Partition, firstOff int64, cols []lake.Column, opts parquetfile.Options, now time.Time) (*parquetFile, error) {
 	w, err := parquetfile.NewWriter(dir, cols, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, err)

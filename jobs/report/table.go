@@ -46,6 +46,7 @@ type TableOptions struct {
 	Unit          lake.TimeUnit
 	SpoolDir      string
 	RowGroupBytes int64
+	ColumnIndexes bool // parquetfile.Options.ColumnIndexes (ingest.column_indexes)
 	// Layout names the table's partition directories (lake.layout), as
 	// ingest writes its own.
 	Layout lake.Layout
@@ -247,7 +248,7 @@ func putTableObject(ctx context.Context, o *TableOptions, key string, schema lak
 			}
 		}
 	}
-	w, err := parquetfile.NewWriter(spoolDir(o.SpoolDir), all, parquetfile.Options{Unit: o.Unit, RowGroupBytes: o.RowGroupBytes})
+	w, err := parquetfile.NewWriter(spoolDir(o.SpoolDir), all, parquetfile.Options{Unit: o.Unit, RowGroupBytes: o.RowGroupBytes, ColumnIndexes: o.ColumnIndexes})
 	if err != nil {
 		return fmt.Errorf("table %s: %w", o.Name, err)
 	}
