@@ -54,8 +54,12 @@ type interopLake struct {
 // newInteropLake runs the real ingest job (on the embedded broker) over
 // crafted events in two hours, then compaction, which merges the older
 // hour's objects: the lake holds objects written by ingest and by
-// compaction.
-func newInteropLake(t *testing.T) *interopLake {
+// compaction, with column indexes when columnIndexes is set
+// (ingest.column_indexes; offset indexes always). With them, ingest's
+// small row groups give chunks of only NULLs (a null page), and
+// compaction's of 384 KB give the wide columns several pages, whose column
+// indexes can skip some.
+func newInteropLake(t *testing.T, columnIndexes bool) *interopLake {
 	t.Helper()
 	ctx := context.Background()
 	b, err := embedded.StartBroker(0, "", []string{"events"}, 1)
@@ -66,6 +70,7 @@ func newInteropLake(t *testing.T) *interopLake {
 	in.SpoolDir = t.TempDir()
 	in.MaxRecords = 700 // several objects per hour
 	in.RowGroupBytes = 64 << 10
+	in.ColumnIndexes = columnIndexes
 	in.TargetFileBytes = 8 << 20
 	in.Tables = map[string]ingest.TableDecl{interopTable: {Columns: map[string]string{"n": lake.TypeBigint, "at": lake.TypeTimestamp}}}
 	root := t.TempDir()
@@ -125,7 +130,7 @@ func newInteropLake(t *testing.T) *interopLake {
 		require.NoError(t, err)
 		total += stats.Events
 	}
-	counts, err := compact.New("compact", compact.Options{TimestampUnit: in.TimestampUnit, TargetFileBytes: in.TargetFileBytes, RowGroupBytes: in.RowGroupBytes, SpoolDir: in.SpoolDir}, st).Run(ctx, time.Now())
+	counts, err := compact.New("compact", compact.Options{TimestampUnit: in.TimestampUnit, TargetFileBytes: in.TargetFileBytes, RowGroupBytes: 384 << 10, ColumnIndexes: columnIndexes, SpoolDir: in.SpoolDir}, st).Run(ctx, time.Now())
 	require.NoError(t, err)
 	require.Positive(t, counts["outputs"], "compaction merged the older hour")
 
@@ -215,7 +220,11 @@ type readerChunkStat struct {
 	Encodings     []string `json:"encodings"`
 	Dictionary    bool     `json:"dictionary"`
 	PageFirstRows []int64  `json:"page_first_rows"`
-	NullPages     []bool   `json:"null_pages"`
+	// The column index, where there is one (parquet-java reads it).
+	NullPages      []bool  `json:"null_pages"`
+	PageNullCounts []int64 `json:"page_null_counts"`
+	PageMins       []any   `json:"page_mins"`
+	PageMaxes      []any   `json:"page_maxes"`
 }
 
 // runReader runs a reader program over the fixture's files and decodes
@@ -305,18 +314,19 @@ func (l *interopLake) checkReader(t *testing.T, name string, files []readerFile)
 				require.Equal(t, nulls, *ch.NullCount, where)
 				require.Equal(t, lo, value(t, col.Type, ch.Min), "min, %s", where)
 				require.Equal(t, hi, value(t, col.Type, ch.Max), "max, %s", where)
-				if ch.NullPages != nil { // the page index, as parquet-java reads it
+				if ch.NullPages != nil { // the column index, as parquet-java reads it
 					require.Len(t, ch.NullPages, len(ch.PageFirstRows), where)
+					require.Len(t, ch.PageNullCounts, len(ch.PageFirstRows), where)
 					for p, from := range ch.PageFirstRows {
 						to := n
 						if p+1 < len(ch.PageFirstRows) {
 							to = ch.PageFirstRows[p+1]
 						}
-						allNull := true
-						for _, r := range group[from:to] {
-							allNull = allNull && r[c] == nil
-						}
-						require.Equal(t, allNull, ch.NullPages[p], "null page %d, %s", p, where)
+						nulls, lo, hi := statsOf(group[from:to], c)
+						require.Equal(t, lo == nil, ch.NullPages[p], "null page %d, %s", p, where)
+						require.Equal(t, nulls, ch.PageNullCounts[p], "null count of page %d, %s", p, where)
+						require.Equal(t, lo, value(t, col.Type, ch.PageMins[p]), "min of page %d, %s", p, where)
+						require.Equal(t, hi, value(t, col.Type, ch.PageMaxes[p]), "max of page %d, %s", p, where)
 					}
 				}
 			}
@@ -410,7 +420,8 @@ func duckStat(t *testing.T, typ string, s sql.NullString) any {
 	return s.String
 }
 
-// TestParquetInterop: the objects ingest and compaction write are read by
+// TestParquetInterop: the objects ingest and compaction write, with the
+// default offset indexes and with column indexes too, are read by
 // parquet-go, DuckDB, pyarrow and parquet-java, and every reader returns
 // exactly the rows silt wrote, the same row groups, and statistics (min,
 // max, null count) equal to those of the rows; parquet-java also reads the
@@ -419,25 +430,66 @@ func duckStat(t *testing.T, typ string, s sql.NullString) any {
 // .ci/install-deps (into ~/.cache/silt); without them a reader's subtest
 // fails in CI and skips elsewhere.
 func TestParquetInterop(t *testing.T) {
-	l := newInteropLake(t)
-	t.Run("duckdb", func(t *testing.T) { l.checkReader(t, "duckdb", readWithDuckDB(t, l)) })
-	t.Run("pyarrow", func(t *testing.T) {
-		l.checkReader(t, "pyarrow", runReader(t, l, "pyarrow", pyarrowPython(t), "testdata/read_pyarrow.py"))
-	})
-	t.Run("parquet-java", func(t *testing.T) {
-		files := runReader(t, l, "parquet-java", "java", "-cp", parquetJavaClasspath(t), "testdata/ReadParquetJava.java")
-		l.checkReader(t, "parquet-java", files)
-		// Dictionary pages where values repeat, and none where they do not.
-		host := slices.IndexFunc(l.cols, func(c lake.Column) bool { return c.Name == "host" })
-		raw := slices.IndexFunc(l.cols, func(c lake.Column) bool { return c.Name == "raw_event" })
-		for _, f := range files {
-			for g := range f.RowGroups {
-				require.True(t, f.Chunks[g*len(l.cols)+host].Dictionary, "host of %s", f.Path)
-				require.Contains(t, f.Chunks[g*len(l.cols)+host].Encodings, "RLE_DICTIONARY")
-				require.False(t, f.Chunks[g*len(l.cols)+raw].Dictionary, "raw_event of %s", f.Path)
+	for _, columnIndexes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("column_indexes=%v", columnIndexes), func(t *testing.T) {
+			l := newInteropLake(t, columnIndexes)
+			t.Run("duckdb", func(t *testing.T) { l.checkReader(t, "duckdb", readWithDuckDB(t, l)) })
+			t.Run("pyarrow", func(t *testing.T) {
+				l.checkReader(t, "pyarrow", runReader(t, l, "pyarrow", pyarrowPython(t), "testdata/read_pyarrow.py"))
+			})
+			t.Run("parquet-java", func(t *testing.T) {
+				files := runReader(t, l, "parquet-java", "java", "-cp", parquetJavaClasspath(t), "testdata/ReadParquetJava.java")
+				l.checkReader(t, "parquet-java", files)
+				l.checkDictionaries(t, files)
+				l.checkPageIndexes(t, files, columnIndexes)
+			})
+		})
+	}
+}
+
+// checkDictionaries: dictionary pages where values repeat, and none where
+// they do not, as parquet-java reads the chunks.
+func (l *interopLake) checkDictionaries(t *testing.T, files []readerFile) {
+	t.Helper()
+	host := slices.IndexFunc(l.cols, func(c lake.Column) bool { return c.Name == "host" })
+	raw := slices.IndexFunc(l.cols, func(c lake.Column) bool { return c.Name == "raw_event" })
+	for _, f := range files {
+		for g := range f.RowGroups {
+			require.True(t, f.Chunks[g*len(l.cols)+host].Dictionary, "host of %s", f.Path)
+			require.Contains(t, f.Chunks[g*len(l.cols)+host].Encodings, "RLE_DICTIONARY")
+			require.False(t, f.Chunks[g*len(l.cols)+raw].Dictionary, "raw_event of %s", f.Path)
+		}
+	}
+}
+
+// checkPageIndexes: an offset index on every chunk, as parquet-java reads
+// them; without columnIndexes no column index, and with them the kinds
+// the fixture makes: a page of only NULLs (checkReader checks each flag
+// against the rows) and a chunk of several pages.
+func (l *interopLake) checkPageIndexes(t *testing.T, files []readerFile, columnIndexes bool) {
+	t.Helper()
+	indexed, nullPages, multiPage := 0, 0, 0
+	for i, f := range files {
+		for _, ch := range f.Chunks {
+			require.NotEmpty(t, ch.PageFirstRows, "offset index of %s in %s", ch.Column, l.files[i].key)
+			if ch.NullPages == nil {
+				continue
+			}
+			indexed++
+			if slices.Contains(ch.NullPages, true) {
+				nullPages++
+			}
+			if len(ch.NullPages) > 1 {
+				multiPage++
 			}
 		}
-	})
+	}
+	if !columnIndexes {
+		require.Zero(t, indexed, "column indexes written by default")
+		return
+	}
+	require.Positive(t, nullPages, "column indexes with a page of only NULLs")
+	require.Positive(t, multiPage, "column indexes over several pages")
 }
 
 // cacheDir is where .ci/install-deps puts the readers: ~/.cache/silt.

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/silt-etl/silt/catalog"
+	"github.com/silt-etl/silt/internal/stack"
 	"github.com/silt-etl/silt/lake"
 	"github.com/silt-etl/silt/testbed/stacktest"
 )
@@ -24,15 +25,24 @@ func TestMain(m *testing.M) { stacktest.Main(m) }
 
 // TestParquetInteropTrinoIntegration: Trino's Hive connector reads the
 // objects ingest and compaction wrote (the fixture of TestParquetInterop,
-// uploaded to the stack's MinIO) and returns exactly the rows silt wrote.
-// Per column, filters on its smallest, a middle and its largest value, and
-// IS NULL, count what the rows hold: Trino skips row groups and pages on
-// silt's statistics and page indexes, so a wrong min, max, null count or
-// null page would lose rows silently.
+// with the default offset indexes and with column indexes too, uploaded
+// to the stack's MinIO) and returns exactly the rows silt wrote. Per
+// column, filters on its smallest, a middle and its largest value, and IS
+// NULL, count what the rows hold: Trino skips row groups and pages on
+// silt's statistics and page indexes, so a wrong min, max, null count,
+// null page or page location would lose rows silently.
 func TestParquetInteropTrinoIntegration(t *testing.T) {
-	ctx := t.Context()
 	ep := stacktest.Get(t)
-	l := newInteropLake(t)
+	for _, columnIndexes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("column_indexes=%v", columnIndexes), func(t *testing.T) {
+			checkTrinoReads(t, ep, newInteropLake(t, columnIndexes))
+		})
+	}
+}
+
+func checkTrinoReads(t *testing.T, ep *stack.Endpoints, l *interopLake) {
+	t.Helper()
+	ctx := t.Context()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := "it_parquet_" + hex.EncodeToString(b)

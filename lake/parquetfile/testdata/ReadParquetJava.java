@@ -1,9 +1,13 @@
 // Reads Parquet files with parquet-java and prints, per file, what the
 // interop test compares: created_by, row group sizes, every row, each
-// column chunk's statistics, and its page index (null pages and the first
-// row of each page). Run as a single-file program:
+// column chunk's statistics, and its page index (the first row of each
+// page, and where there is a column index each page's null flag, null
+// count, min and max). Run as a single-file program:
 //   java -cp '<parquet-java jars>/*' ReadParquetJava.java FILE...
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -26,10 +30,35 @@ import org.apache.parquet.io.MessageColumnIO;
 import org.apache.parquet.io.RecordReader;
 import org.apache.parquet.io.api.Binary;
 import org.apache.parquet.schema.MessageType;
+import org.apache.parquet.schema.PrimitiveType.PrimitiveTypeName;
 
 public class ReadParquetJava {
   static Object plain(Object v) {
     return v instanceof Binary b ? b.toStringUsingUTF8() : v;
+  }
+
+  // pageValues decodes a column index's per-page mins or maxes (PLAIN,
+  // as the spec stores them); a page of only NULLs has none.
+  static List<Object> pageValues(List<ByteBuffer> raw, List<Boolean> nullPages, PrimitiveTypeName type) {
+    List<Object> out = new ArrayList<>();
+    for (int p = 0; p < raw.size(); p++) {
+      if (nullPages.get(p)) {
+        out.add(null);
+        continue;
+      }
+      ByteBuffer b = raw.get(p).duplicate().order(ByteOrder.LITTLE_ENDIAN);
+      switch (type) {
+        case INT64 -> out.add(b.getLong(b.position()));
+        case DOUBLE -> out.add(b.getDouble(b.position()));
+        case BOOLEAN -> out.add(b.get(b.position()) != 0);
+        default -> {
+          byte[] bytes = new byte[b.remaining()];
+          b.get(bytes);
+          out.add(new String(bytes, StandardCharsets.UTF_8));
+        }
+      }
+    }
+    return out;
   }
 
   public static void main(String[] args) throws Exception {
@@ -64,6 +93,12 @@ public class ReadParquetJava {
             for (int p = 0; oi != null && p < oi.getPageCount(); p++) firstRows.add(oi.getFirstRowIndex(p));
             ch.put("page_first_rows", firstRows);
             ch.put("null_pages", ci == null ? null : ci.getNullPages());
+            if (ci != null) {
+              PrimitiveTypeName type = c.getPrimitiveType().getPrimitiveTypeName();
+              ch.put("page_null_counts", ci.getNullCounts());
+              ch.put("page_mins", pageValues(ci.getMinValues(), ci.getNullPages(), type));
+              ch.put("page_maxes", pageValues(ci.getMaxValues(), ci.getNullPages(), type));
+            }
             chunks.add(ch);
           }
           g++;
