@@ -68,8 +68,8 @@ stack-down-secure: build
 # then 10M events into a local lake and into MinIO side by side in one run
 # (events/s, CPU time, peak RSS, the MinIO/local ratio), then a 30 s loopback load on the collector publishing to the stack's real
 # Kafka, then 3.33M purchase_sword events over 20 hours (their share of 10M
-# game events) written as Parquet by silt (dictionary encoding off and on,
-# and sorted by host) and by Trino (CREATE TABLE AS), with their bytes and
+# game events) written as Parquet by silt (dictionary encoding off, the
+# defaults, and with column indexes) and by Trino (CREATE TABLE AS), with their bytes and
 # Trino's query times side by side, then 1M events drained from the plain stack's real Kafka into its
 # MinIO beside the same from the secure stack (SASL_SSL + SCRAM, MinIO
 # over TLS), then 10M events (batches of 1M) into Hive tables and into Iceberg
@@ -86,7 +86,7 @@ bench: build
 	@$(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -skip-local; \
 	  ingest=$$?; $(GO) run ./testbed/bench/ingest -events 10000000 -silt $(BIN) -stack $(STACK_STATE); \
 	  ingest10m=$$?; $(GO) run ./testbed/bench/load --duration 30s --stack $(STACK_STATE); \
-	  load=$$?; $(GO) run ./testbed/bench/trinoparquet -events 3333333 -hours 20 -sort-by host -rounds 5 -stack $(STACK_STATE); \
+	  load=$$?; $(GO) run ./testbed/bench/trinoparquet -events 3333333 -hours 20 -rounds 5 -stack $(STACK_STATE); \
 	  parquet=$$?; ./$(BIN) stack up --secure --state $(SECURE_STACK_STATE) > /dev/null && \
 	  $(GO) run ./testbed/bench/ingest -events 1000000 -silt $(BIN) -stack $(STACK_STATE) -secure-stack $(SECURE_STACK_STATE); \
 	  secure=$$?; $(GO) run ./testbed/bench/iceberg -events 10000000 -batch-records 1000000 -silt $(BIN) -stack $(STACK_STATE); \

@@ -1,12 +1,13 @@
 // Command trinoparquet compares the Parquet silt writes with the Parquet
 // Trino writes, side by side on a running stack: the same purchase_sword
-// game events written by silt's writer with dictionary encoding off and on
-// into MinIO as Hive tables, and by Trino itself (CREATE TABLE AS SELECT
-// from silt's table, Snappy, partitioned the same way). It prints each
-// table's files and bytes and Trino's median wall time over a few rounds
-// (the tables interleaved within each round) for the queries the lake is
-// for, with silt's ratio to Trino's. Nothing asserts on time. Instead of
-// dictionaries off and on, -page-kib compares page sizes and -row-groups
+// game events written by silt's writer with dictionary encoding off, with
+// ingest's defaults and with column indexes into MinIO as Hive tables, and
+// by Trino itself (CREATE TABLE AS SELECT from silt's table, Snappy,
+// partitioned the same way). It prints each table's files and bytes and
+// Trino's median wall time over a few rounds (the tables interleaved
+// within each round) for the queries the lake is for, with silt's ratio to
+// Trino's. Nothing asserts on time. Instead of those three, -page-kib
+// compares page sizes and -row-groups
 // row group sizes; -sort-by adds a table with each file's rows sorted by
 // a column. Events are generated as they are written, never all held.
 //
@@ -46,8 +47,8 @@ func main() {
 	hours := flag.Int("hours", 6, "hours (partitions) the events span")
 	rounds := flag.Int("rounds", 3, "rounds of the queries")
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack`")
-	rowGroups := flag.String("row-groups", "", "instead of dictionaries off and on, silt's files with each of these row group sizes in MB (e.g. 16,32,64,128), dictionaries on")
-	pageKiB := flag.String("page-kib", "", "instead of dictionaries off and on, silt's files with each of these page sizes in KiB, uncompressed (e.g. 256,1024), dictionaries on")
+	rowGroups := flag.String("row-groups", "", "instead of dictionaries off, the defaults and column indexes, silt's files with each of these row group sizes in MB (e.g. 16,32,64,128), dictionaries on")
+	pageKiB := flag.String("page-kib", "", "instead of dictionaries off, the defaults and column indexes, silt's files with each of these page sizes in KiB, uncompressed (e.g. 256,1024), dictionaries on")
 	sortBy := flag.String("sort-by", "", "also a silt table whose files hold their rows sorted by this column (e.g. host)")
 	schema := flag.String("schema", "", "query the tables an earlier run (same table flags) left in this schema again, more rounds for less noise, instead of writing them; without SELECT * of one hour")
 	flag.Parse()
@@ -68,6 +69,7 @@ type table struct {
 	dictionary    int   // parquetfile.Options.MaxDictionaryBytes; unused for Trino's
 	rowGroupBytes int64 // 0: ingest's default; unused for Trino's
 	pageBytes     int64 // parquetfile.Options.PageBytes; 0: the default
+	columnIndexes bool  // parquetfile.Options.ColumnIndexes
 	sortBy        string
 	files         int
 	bytes         int64
@@ -75,9 +77,10 @@ type table struct {
 	cpu           map[string][]time.Duration // Trino's CPU time per query name
 }
 
-// silTables are the tables silt's writer writes: dictionaries off and on
-// with ingest's defaults, or one table per row group size in rowGroupsMB,
-// or per page size in pageKiB; and one sorted by sortBy.
+// silTables are the tables silt's writer writes: dictionaries off, ingest's
+// defaults, and the defaults with column indexes; or one table per row
+// group size in rowGroupsMB, or per page size in pageKiB; and one sorted by
+// sortBy.
 func silTables(rowGroupsMB, pageKiB, sortBy string) ([]*table, error) {
 	var out []*table
 	switch {
@@ -101,7 +104,8 @@ func silTables(rowGroupsMB, pageKiB, sortBy string) ([]*table, error) {
 	default:
 		out = []*table{
 			{name: "sword_silt_plain", by: "silt, PLAIN only", dictionary: -1},
-			{name: "sword_silt", by: "silt (dictionaries)"},
+			{name: "sword_silt", by: "silt (default)"},
+			{name: "sword_silt_ci", by: "silt, column indexes", columnIndexes: true},
 		}
 	}
 	if sortBy != "" {
@@ -400,7 +404,7 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 		}
 		if w == nil {
 			var err error
-			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary, PageBytes: t.pageBytes})
+			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary, PageBytes: t.pageBytes, ColumnIndexes: t.columnIndexes})
 			if err != nil {
 				return err
 			}
