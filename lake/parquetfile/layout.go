@@ -241,7 +241,7 @@ func (l *fileLayout) addRound(col int, c *columnBuffer, rows int64, sc *scratch)
 	if c.hasMinMax {
 		o.stats.mergeStats(m.kind, c)
 	}
-	if o.rows >= maxPageRows || o.size(ch.dict.n) >= l.opts.PageBytes {
+	if o.rows >= int64(l.opts.PageRows) || o.size(ch.dict.n) >= l.opts.PageBytes {
 		return l.cutPage(col, sc)
 	}
 	return nil
@@ -299,12 +299,18 @@ func (l *fileLayout) cutPage(col int, sc *scratch) error {
 	return nil
 }
 
-// snappy compresses src into dst's storage (grown when short).
+// snappy compresses src into dst's storage (grown when short), with s2's
+// "better" Snappy encoder: its fast one left PLAIN columns of short,
+// similar values (the event's timestamp string, session ids) 26% larger
+// than C++ Snappy does, and silt's files 1.01x the bytes of Trino's. Across
+// all event types (BenchmarkDecodeAndEncode, side by side) files are 4.1%
+// smaller for 5-7% more CPU, and events/s stay the same: encoding runs
+// beside decoding.
 func snappy(dst, src []byte) []byte {
 	if n := s2.MaxEncodedLen(len(src)); cap(dst) < n {
 		dst = make([]byte, n)
 	}
-	return s2.EncodeSnappy(dst[:cap(dst)], src)
+	return s2.EncodeSnappyBetter(dst[:cap(dst)], src)
 }
 
 // statistics of a page or chunk: null count, and min and max unless every
