@@ -33,14 +33,14 @@ import (
 const roundInputBytes = 256 << 10
 
 // A column's page is cut once its values and levels reach DefaultPageBytes
-// (Options.PageBytes), uncompressed, or maxPageRows rows (parquet-java's
-// default row limit): a column of small or repeating values gathers many
+// (Options.PageBytes), uncompressed, or DefaultPageRows rows
+// (Options.PageRows; parquet-java's default row limit): a column of small or repeating values gathers many
 // rounds into one page, one of large values gets a page a round. A page
 // per column per round made pages of ~900 rows on every column, and Trino
 // spent 2.9x its own files' time on GROUP BY host (see README).
 const (
 	DefaultPageBytes = 256 << 10
-	maxPageRows      = 20_000
+	DefaultPageRows  = 20_000
 )
 
 // encodeSlots bounds the encodings running beside the caller's goroutine:
@@ -61,6 +61,9 @@ type Options struct {
 	// PageBytes is a column page's size, uncompressed, at which it is cut;
 	// DefaultPageBytes when 0. Open pages are held until cut (see Memory).
 	PageBytes int64
+	// PageRows is the row count at which a column page is cut;
+	// DefaultPageRows when 0.
+	PageRows int
 	// ColumnIndexes writes a column index (each page's min, max and null
 	// flag) for every chunk whose index can skip a page its statistics
 	// cannot (see indexPrunes); every chunk has its offset index either
@@ -81,7 +84,7 @@ type Options struct {
 // are added to each column's open page on a background goroutine (one
 // encoding per writer at a time, in row order), dictionary-encoded while
 // the column chunk's dictionary pays and stays under its bound; a page is
-// cut at Options.PageBytes or maxPageRows.
+// cut at Options.PageBytes or Options.PageRows.
 // Pages are held until their row group is complete, then written column by
 // column, each chunk's dictionary page first.
 //
@@ -155,6 +158,9 @@ func NewWriter(dir string, cols []lake.Column, opts Options) (*Writer, error) {
 	}
 	if opts.CreatedBy == "" {
 		opts.CreatedBy = version.String()
+	}
+	if opts.PageRows <= 0 {
+		opts.PageRows = DefaultPageRows
 	}
 	if opts.PageBytes <= 0 {
 		opts.PageBytes = DefaultPageBytes

@@ -434,32 +434,7 @@ func TestPagesAreCutPerColumn(t *testing.T) {
 	writeParquet(t, path, cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 1 << 30, ColumnIndexes: true}, rows, 300) // one row group
 	checkPageIndexes(t, path, rows, true)
 
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	fr, err := local.NewLocalFileReader(path)
-	require.NoError(t, err)
-	defer fr.Close()
-	pr, err := reader.NewParquetColumnReader(fr, 1)
-	require.NoError(t, err)
-	defer pr.ReadStop()
-	require.Len(t, pr.Footer.RowGroups, 1)
-	pageRows := map[string][]int32{}
-	pageBytes := map[string][]int32{}
-	for _, cc := range pr.Footer.RowGroups[0].Columns {
-		name := strings.ToLower(cc.MetaData.PathInSchema[0])
-		oi := parquet.NewOffsetIndex()
-		tr := thrift.NewTMemoryBufferLen(int(*cc.OffsetIndexLength))
-		_, _ = tr.Write(raw[*cc.OffsetIndexOffset : *cc.OffsetIndexOffset+int64(*cc.OffsetIndexLength)])
-		require.NoError(t, oi.Read(context.Background(), thrift.NewTCompactProtocolConf(tr, nil)))
-		for _, loc := range oi.PageLocations {
-			h := parquet.NewPageHeader()
-			tr := thrift.NewTMemoryBufferLen(256)
-			_, _ = tr.Write(raw[loc.Offset : loc.Offset+256])
-			require.NoError(t, h.Read(context.Background(), thrift.NewTCompactProtocolConf(tr, nil)))
-			pageRows[name] = append(pageRows[name], h.DataPageHeader.NumValues)
-			pageBytes[name] = append(pageBytes[name], h.UncompressedPageSize)
-		}
-	}
+	pageRows, pageBytes := pagesOf(t, path)
 	t.Logf("pages: host %d, seq %d, raw_event %d", len(pageRows["host"]), len(pageRows["seq"]), len(pageRows["raw_event"]))
 	// Rounds are 256 KiB of input, 873 rows here: a page ends in the round
 	// that reaches 20,000 rows or 256 KiB.
@@ -473,4 +448,45 @@ func TestPagesAreCutPerColumn(t *testing.T) {
 	for _, b := range pageBytes["raw_event"] {
 		require.LessOrEqual(t, b, int32(256<<10+110*873), "bytes of a raw_event page")
 	}
+
+	// Options.PageRows moves the row limit (trinoparquet -page-rows).
+	fewer := filepath.Join(t.TempDir(), "fewer.parquet")
+	writeParquet(t, fewer, cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 1 << 30, PageRows: 7_000}, rows, 300)
+	pageRows, _ = pagesOf(t, fewer)
+	require.Len(t, pageRows["host"], 8, "pages of host") // 60,000 rows in pages of the round reaching 7,000
+	for _, r := range pageRows["host"][:7] {
+		require.InDelta(t, 7_000, r, 873, "rows in a page of host")
+	}
+}
+
+// pagesOf reads the rows and uncompressed bytes of each data page of a
+// file of one row group, per column, through its offset indexes.
+func pagesOf(t *testing.T, path string) (rows, bytes map[string][]int32) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	fr, err := local.NewLocalFileReader(path)
+	require.NoError(t, err)
+	defer fr.Close()
+	pr, err := reader.NewParquetColumnReader(fr, 1)
+	require.NoError(t, err)
+	defer pr.ReadStop()
+	require.Len(t, pr.Footer.RowGroups, 1)
+	rows, bytes = map[string][]int32{}, map[string][]int32{}
+	for _, cc := range pr.Footer.RowGroups[0].Columns {
+		name := strings.ToLower(cc.MetaData.PathInSchema[0])
+		oi := parquet.NewOffsetIndex()
+		tr := thrift.NewTMemoryBufferLen(int(*cc.OffsetIndexLength))
+		_, _ = tr.Write(raw[*cc.OffsetIndexOffset : *cc.OffsetIndexOffset+int64(*cc.OffsetIndexLength)])
+		require.NoError(t, oi.Read(context.Background(), thrift.NewTCompactProtocolConf(tr, nil)))
+		for _, loc := range oi.PageLocations {
+			h := parquet.NewPageHeader()
+			tr := thrift.NewTMemoryBufferLen(256)
+			_, _ = tr.Write(raw[loc.Offset : loc.Offset+256])
+			require.NoError(t, h.Read(context.Background(), thrift.NewTCompactProtocolConf(tr, nil)))
+			rows[name] = append(rows[name], h.DataPageHeader.NumValues)
+			bytes[name] = append(bytes[name], h.UncompressedPageSize)
+		}
+	}
+	return rows, bytes
 }

@@ -49,10 +49,11 @@ func main() {
 	stateFile := flag.String("stack", os.Getenv("SILT_STACK_STATE"), "state file of a running `silt stack`")
 	rowGroups := flag.String("row-groups", "", "instead of dictionaries off, the defaults and column indexes, silt's files with each of these row group sizes in MB (e.g. 16,32,64,128), dictionaries on")
 	pageKiB := flag.String("page-kib", "", "instead of dictionaries off, the defaults and column indexes, silt's files with each of these page sizes in KiB, uncompressed (e.g. 256,1024), dictionaries on")
+	pageRows := flag.String("page-rows", "", "instead of dictionaries off, the defaults and column indexes, silt's files with each of these page row limits (e.g. 20000,50000), dictionaries on")
 	sortBy := flag.String("sort-by", "", "also a silt table whose files hold their rows sorted by this column (e.g. host)")
 	schema := flag.String("schema", "", "query the tables an earlier run (same table flags) left in this schema again, more rounds for less noise, instead of writing them; without SELECT * of one hour")
 	flag.Parse()
-	tables, err := silTables(*rowGroups, *pageKiB, *sortBy)
+	tables, err := silTables(*rowGroups, *pageKiB, *pageRows, *sortBy)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trinoparquet:", err)
 		os.Exit(2)
@@ -69,6 +70,7 @@ type table struct {
 	dictionary    int   // parquetfile.Options.MaxDictionaryBytes; unused for Trino's
 	rowGroupBytes int64 // 0: ingest's default; unused for Trino's
 	pageBytes     int64 // parquetfile.Options.PageBytes; 0: the default
+	pageRows      int   // parquetfile.Options.PageRows; 0: the default
 	columnIndexes bool  // parquetfile.Options.ColumnIndexes
 	sortBy        string
 	files         int
@@ -79,9 +81,10 @@ type table struct {
 
 // silTables are the tables silt's writer writes: dictionaries off, ingest's
 // defaults, and the defaults with column indexes; or one table per row
-// group size in rowGroupsMB, or per page size in pageKiB; and one sorted by
+// group size in rowGroupsMB, or per page size in pageKiB, or per page row
+// limit in pageRows; and one sorted by
 // sortBy.
-func silTables(rowGroupsMB, pageKiB, sortBy string) ([]*table, error) {
+func silTables(rowGroupsMB, pageKiB, pageRows, sortBy string) ([]*table, error) {
 	var out []*table
 	switch {
 	case rowGroupsMB != "":
@@ -91,6 +94,14 @@ func silTables(rowGroupsMB, pageKiB, sortBy string) ([]*table, error) {
 		}
 		for _, mb := range sizes {
 			out = append(out, &table{name: fmt.Sprintf("sword_silt_rg%d", mb), by: fmt.Sprintf("silt, %d MB row groups", mb), rowGroupBytes: int64(mb) << 20})
+		}
+	case pageRows != "":
+		limits, err := sizesList("-page-rows", pageRows)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range limits {
+			out = append(out, &table{name: fmt.Sprintf("sword_silt_r%d", n), by: fmt.Sprintf("silt, pages of %d rows", n), pageRows: n})
 		}
 	case pageKiB != "":
 		sizes, err := sizesList("-page-kib", pageKiB)
@@ -404,7 +415,7 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 		}
 		if w == nil {
 			var err error
-			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary, PageBytes: t.pageBytes, ColumnIndexes: t.columnIndexes})
+			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary, PageBytes: t.pageBytes, PageRows: t.pageRows, ColumnIndexes: t.columnIndexes})
 			if err != nil {
 				return err
 			}
