@@ -15,8 +15,8 @@ import (
 )
 
 // TestTrinoFiltersSiltParquetExactlyIntegration has Trino filter a file
-// written by parquetfile.Writer whose pages Trino can skip on statistics
-// and column indexes: pages of only NULLs, then pages of values, and the
+// written by parquetfile.Writer with column indexes (ingest.column_indexes)
+// whose pages Trino can skip on statistics and column indexes: pages of only NULLs, then pages of values, and the
 // long raw_event strings. Every count must equal what the rows hold; a
 // wrong min, max or null page would make Trino skip rows silently.
 func TestTrinoFiltersSiltParquetExactlyIntegration(t *testing.T) {
@@ -36,7 +36,7 @@ func TestTrinoFiltersSiltParquetExactlyIntegration(t *testing.T) {
 		}
 		rows = append(rows, row)
 	}
-	w, err := parquetfile.NewWriter(t.TempDir(), schema.AllColumns(), parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 128 << 10})
+	w, err := parquetfile.NewWriter(t.TempDir(), schema.AllColumns(), parquetfile.Options{Unit: lake.Millis, RowGroupBytes: 128 << 10, ColumnIndexes: true})
 	require.NoError(t, err)
 	defer w.Discard()
 	for _, r := range rows {
