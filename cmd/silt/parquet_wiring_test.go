@@ -13,24 +13,21 @@ import (
 // compaction and a report's stored table. Off by default.
 func TestColumnIndexesReachEveryParquetWriter(t *testing.T) {
 	tableJob := config.Job{Name: "r", Table: &config.ReportTable{Name: "r_rows"}}
-	cfg, err := config.Load("")
-	require.NoError(t, err)
-	var opts report.JobOptions
-	(&jobDeps{cfg: cfg}).reportSinks(tableJob, &opts, nil)
-	require.False(t, ingestOptions(cfg, nil).ColumnIndexes)
-	require.False(t, compactOptions(cfg, nil).ColumnIndexes)
-	require.False(t, opts.Table.ColumnIndexes)
-
+	check := func(want bool) {
+		t.Helper()
+		cfg, err := config.Load("")
+		require.NoError(t, err)
+		var opts report.JobOptions
+		(&jobDeps{cfg: cfg}).reportSinks(tableJob, &opts, nil)
+		require.Equal(t, want, ingestOptions(cfg, nil).ColumnIndexes, "ingest")
+		require.Equal(t, want, compactOptions(cfg, nil).ColumnIndexes, "compaction")
+		require.Equal(t, want, opts.Table.ColumnIndexes, "report table")
+	}
+	check(false)
 	t.Setenv("SILT_INGEST_COLUMN_INDEXES", "true")
-	cfg, err = config.Load("")
-	require.NoError(t, err)
-	opts = report.JobOptions{}
-	(&jobDeps{cfg: cfg}).reportSinks(tableJob, &opts, nil)
-	require.True(t, ingestOptions(cfg, nil).ColumnIndexes)
-	require.True(t, compactOptions(cfg, nil).ColumnIndexes)
-	require.True(t, opts.Table.ColumnIndexes)
+	check(true)
 
 	t.Setenv("SILT_INGEST_COLUMN_INDEXES", "sometimes")
-	_, err = config.Load("")
+	_, err := config.Load("")
 	require.ErrorContains(t, err, "SILT_INGEST_COLUMN_INDEXES")
 }
