@@ -66,24 +66,21 @@ func main() {
 
 // table is one way of writing the events.
 type table struct {
-	name, by      string
-	dictionary    int   // parquetfile.Options.MaxDictionaryBytes; unused for Trino's
-	rowGroupBytes int64 // 0: ingest's default; unused for Trino's
-	pageBytes     int64 // parquetfile.Options.PageBytes; 0: the default
-	pageRows      int   // parquetfile.Options.PageRows; 0: the default
-	columnIndexes bool  // parquetfile.Options.ColumnIndexes
-	sortBy        string
-	files         int
-	bytes         int64
-	times         map[string][]time.Duration // wall time per query name
-	cpu           map[string][]time.Duration // Trino's CPU time per query name
+	name, by string
+	// writer are silt's writer options (unused for Trino's); the unit is
+	// millis, and a RowGroupBytes of 0 is ingest's default.
+	writer parquetfile.Options
+	sortBy string
+	files  int
+	bytes  int64
+	times  map[string][]time.Duration // wall time per query name
+	cpu    map[string][]time.Duration // Trino's CPU time per query name
 }
 
 // silTables are the tables silt's writer writes: dictionaries off, ingest's
 // defaults, and the defaults with column indexes; or one table per row
 // group size in rowGroupsMB, or per page size in pageKiB, or per page row
-// limit in pageRows; and one sorted by
-// sortBy.
+// limit in pageRows; and one sorted by sortBy.
 func silTables(rowGroupsMB, pageKiB, pageRows, sortBy string) ([]*table, error) {
 	var out []*table
 	switch {
@@ -93,7 +90,7 @@ func silTables(rowGroupsMB, pageKiB, pageRows, sortBy string) ([]*table, error) 
 			return nil, err
 		}
 		for _, mb := range sizes {
-			out = append(out, &table{name: fmt.Sprintf("sword_silt_rg%d", mb), by: fmt.Sprintf("silt, %d MB row groups", mb), rowGroupBytes: int64(mb) << 20})
+			out = append(out, &table{name: fmt.Sprintf("sword_silt_rg%d", mb), by: fmt.Sprintf("silt, %d MB row groups", mb), writer: parquetfile.Options{RowGroupBytes: int64(mb) << 20}})
 		}
 	case pageRows != "":
 		limits, err := sizesList("-page-rows", pageRows)
@@ -101,7 +98,7 @@ func silTables(rowGroupsMB, pageKiB, pageRows, sortBy string) ([]*table, error) 
 			return nil, err
 		}
 		for _, n := range limits {
-			out = append(out, &table{name: fmt.Sprintf("sword_silt_r%d", n), by: fmt.Sprintf("silt, pages of %d rows", n), pageRows: n})
+			out = append(out, &table{name: fmt.Sprintf("sword_silt_r%d", n), by: fmt.Sprintf("silt, pages of %d rows", n), writer: parquetfile.Options{PageRows: n}})
 		}
 	case pageKiB != "":
 		sizes, err := sizesList("-page-kib", pageKiB)
@@ -109,14 +106,14 @@ func silTables(rowGroupsMB, pageKiB, pageRows, sortBy string) ([]*table, error) 
 			return nil, err
 		}
 		for _, kib := range sizes {
-			t := &table{name: fmt.Sprintf("sword_silt_p%d", kib), by: fmt.Sprintf("silt, %d KiB pages", kib), pageBytes: int64(kib) << 10}
+			t := &table{name: fmt.Sprintf("sword_silt_p%d", kib), by: fmt.Sprintf("silt, %d KiB pages", kib), writer: parquetfile.Options{PageBytes: int64(kib) << 10}}
 			out = append(out, t)
 		}
 	default:
 		out = []*table{
-			{name: "sword_silt_plain", by: "silt, PLAIN only", dictionary: -1},
+			{name: "sword_silt_plain", by: "silt, PLAIN only", writer: parquetfile.Options{MaxDictionaryBytes: -1}},
 			{name: "sword_silt", by: "silt (default)"},
-			{name: "sword_silt_ci", by: "silt, column indexes", columnIndexes: true},
+			{name: "sword_silt_ci", by: "silt, column indexes", writer: parquetfile.Options{ColumnIndexes: true}},
 		}
 	}
 	if sortBy != "" {
@@ -245,7 +242,7 @@ func run(ctx context.Context, stateFile, reuse string, n, hours, rounds int, sil
 			window.Format("2006-01-02 15:04:05"), window.Add(10*time.Minute).Format("2006-01-02 15:04:05"))},
 		{"SELECT * of one hour", fmt.Sprintf("SELECT * FROM %%s WHERE dt = '%s' AND hour = '%s'", hour.Date, hour.Hour)},
 	}
-	if silt[0].rowGroupBytes > 0 || reuse != "" {
+	if silt[0].writer.RowGroupBytes > 0 || reuse != "" {
 		// Moving a whole hour through the client dominates SELECT * (it
 		// varied most), and says nothing of the row groups.
 		queries = queries[:len(queries)-1]
@@ -359,8 +356,10 @@ func gameEvents(n, hours int) ([]lake.Column, time.Time, eventsFunc) {
 // written sorted by that column.
 func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *table, cols []lake.Column, events eventsFunc) error {
 	defaults := ingest.DefaultOptions()
-	if t.rowGroupBytes > 0 {
-		defaults.RowGroupBytes = t.rowGroupBytes
+	opts := t.writer
+	opts.Unit = lake.Millis
+	if opts.RowGroupBytes == 0 {
+		opts.RowGroupBytes = defaults.RowGroupBytes
 	}
 	schema := lake.TableSchema{Table: t.name, Columns: cols[len(lake.SystemColumns):]}
 	if err := lake.SaveSchema(ctx, store, schema); err != nil {
@@ -415,7 +414,7 @@ func writeTable(ctx context.Context, store lake.Store, cat *catalog.Catalog, t *
 		}
 		if w == nil {
 			var err error
-			w, err = parquetfile.NewWriter(os.TempDir(), cols, parquetfile.Options{Unit: lake.Millis, RowGroupBytes: defaults.RowGroupBytes, MaxDictionaryBytes: t.dictionary, PageBytes: t.pageBytes, PageRows: t.pageRows, ColumnIndexes: t.columnIndexes})
+			w, err = parquetfile.NewWriter(os.TempDir(), cols, opts)
 			if err != nil {
 				return err
 			}
