@@ -108,8 +108,9 @@ func TestRunE2EEmbeddedDefault(t *testing.T) {
 	start := time.Now()
 	d.WaitFor(t, "host_breakdown report", 2*time.Minute, func() bool { _, err := os.Stat(latest); return err == nil })
 	t.Logf("first report after %s", time.Since(start).Round(time.Second))
-	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d ingest +ok .*events=\d+`, d.Output(), "a status line per run")
-	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d host_breakdown +ok .*rows=\d+`, d.Output())
+	// A status line per run.
+	d.WaitForLine(t, regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d ingest +ok .*events=\d+`), time.Minute)
+	d.WaitForLine(t, regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d host_breakdown +ok .*rows=\d+`), time.Minute)
 
 	f, err := os.Open(latest)
 	require.NoError(t, err)

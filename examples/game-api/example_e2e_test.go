@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -54,7 +55,7 @@ func TestGameAPIExampleE2E(t *testing.T) {
 
 	latest := filepath.Join(dir, "silt-data", "reports", "game_host_breakdown", "latest.csv")
 	waitForCSV(t, d, latest, want)
-	require.Regexp(t, `(?m)^\d\d:\d\d:\d\d game_host_breakdown +ok .*rows=3`, d.Output())
+	d.WaitForLine(t, regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d game_host_breakdown +ok .*rows=3`), time.Minute)
 	d.Stop(t)
 
 	root := filepath.Join(dir, "silt-data")

@@ -100,6 +100,15 @@ func (d *Daemon) WaitFor(t *testing.T, what string, bound time.Duration, cond fu
 	}
 }
 
+// WaitForLine waits until a line of the output matches re. A run's status
+// line is printed after the run is recorded, which is after its own
+// writes (a report's latest.csv) land: a test that has seen those must
+// still wait for the line, not require it at once.
+func (d *Daemon) WaitForLine(t *testing.T, re *regexp.Regexp, bound time.Duration) {
+	t.Helper()
+	d.WaitFor(t, "a line matching "+re.String(), bound, func() bool { return re.MatchString(d.Output()) })
+}
+
 var (
 	statusURL  = regexp.MustCompile(`status page (http://[0-9.:]+/)`)
 	collectURL = regexp.MustCompile(`collector (http://[0-9.:]+)/`)
