@@ -37,6 +37,7 @@ import (
 	"github.com/silt-etl/silt/jobs/report"
 	"github.com/silt-etl/silt/lake"
 	reportsql "github.com/silt-etl/silt/sql"
+	"github.com/silt-etl/silt/testbed/procmem"
 )
 
 func main() {
@@ -252,7 +253,7 @@ func measureIngest(f format, bin string, n int, inBytes int64) error {
 		return fmt.Errorf("%s: silt ingest: %w", f.name, err)
 	}
 	peak := make(chan int64)
-	go func() { peak <- peakRSS(cmd.Process.Pid) }()
+	go func() { peak <- procmem.Watch(cmd.Process.Pid).RSS }()
 	commits := commitLatencies(stderr)
 	err = cmd.Wait()
 	elapsed := time.Since(start)
@@ -402,25 +403,4 @@ func publish(ctx context.Context, brokers []string, topic string, n int) (total 
 	}
 	wg.Wait()
 	return total, first, last, firstErr
-}
-
-// peakRSS is the highest resident set size of process pid (VmHWM), read
-// every 50 ms until the process is gone (see testbed/bench/ingest).
-func peakRSS(pid int) int64 {
-	var peak int64
-	for {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			return peak
-		}
-		for _, line := range strings.Split(string(raw), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				var kb int64
-				if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb); err == nil {
-					peak = max(peak, kb<<10)
-				}
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/silt-etl/silt/internal/embedded"
 	"github.com/silt-etl/silt/internal/gen"
 	"github.com/silt-etl/silt/internal/stack"
+	"github.com/silt-etl/silt/testbed/procmem"
 )
 
 func main() {
@@ -141,15 +142,15 @@ func printAfterBefore(lake string, r []result) {
 		return
 	}
 	before, after := r[0], r[1]
-	fmt.Printf("%s after/before: %.2f of the events/s (wall), %.2f of the events per CPU second, peak RSS %d -> %d MB\n",
-		lake, after.eventsPerSec/before.eventsPerSec, after.eventsPerCPUSec/before.eventsPerCPUSec, before.peakRSS>>20, after.peakRSS>>20)
+	fmt.Printf("%s after/before: %.2f of the events/s (wall), %.2f of the events per CPU second, peak RSS %s -> %s\n",
+		lake, after.eventsPerSec/before.eventsPerSec, after.eventsPerCPUSec/before.eventsPerCPUSec, before.peak, after.peak)
 }
 
 // result is one measured ingest run.
 type result struct {
 	eventsPerSec    float64 // wall clock
 	eventsPerCPUSec float64 // the silt process's user + system time
-	peakRSS         int64
+	peak            procmem.Peak
 }
 
 func createTopic(ctx context.Context, brokers []string, topic string, partitions int32) error {
@@ -216,8 +217,8 @@ func measure(name, bin string, env []string, n int, inBytes int64) (result, erro
 	if err := cmd.Start(); err != nil {
 		return result{}, fmt.Errorf("%s: silt ingest: %w", name, err)
 	}
-	peak := make(chan int64)
-	go func() { peak <- peakRSS(cmd.Process.Pid) }()
+	peak := make(chan procmem.Peak)
+	go func() { peak <- procmem.Watch(cmd.Process.Pid) }()
 	err := cmd.Wait()
 	elapsed := time.Since(start)
 	rss := <-peak
@@ -238,36 +239,11 @@ func measure(name, bin string, env []string, n int, inBytes int64) (result, erro
 		return result{}, fmt.Errorf("%s: silt ingested %d events, want %d", name, totals.Events, n)
 	}
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	r := result{eventsPerSec: float64(n) / elapsed.Seconds(), eventsPerCPUSec: float64(n) / cpu.Seconds(), peakRSS: rss}
-	fmt.Printf("%-10s %9.0f events/s  %6.1f MB/s in  CPU %s (%.0f events/CPU-s)  peak RSS %4d MB  %d files (%.1f MB Parquet) in %d batches, %s wall\n",
-		name, r.eventsPerSec, float64(inBytes)/1e6/elapsed.Seconds(), cpu.Round(time.Millisecond), r.eventsPerCPUSec, rss>>20,
+	r := result{eventsPerSec: float64(n) / elapsed.Seconds(), eventsPerCPUSec: float64(n) / cpu.Seconds(), peak: rss}
+	fmt.Printf("%-10s %9.0f events/s  %6.1f MB/s in  CPU %s (%.0f events/CPU-s)  peak RSS %s  %d files (%.1f MB Parquet) in %d batches, %s wall\n",
+		name, r.eventsPerSec, float64(inBytes)/1e6/elapsed.Seconds(), cpu.Round(time.Millisecond), r.eventsPerCPUSec, rss,
 		totals.Files, float64(totals.BytesOut)/1e6, totals.Batches, elapsed.Round(time.Millisecond))
 	return r, nil
-}
-
-// peakRSS is the highest resident set size of process pid, in bytes, read
-// from /proc every 50 ms until the process is gone (VmHWM only grows, so
-// the last reading misses at most 50 ms). Not the rusage of the exited
-// child: Go starts children with vfork, sharing this process's memory
-// until exec, and Linux then reports this process's peak (holding the
-// broker's events: 1.6 GB at 10M events) as the child's.
-func peakRSS(pid int) int64 {
-	var peak int64
-	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			return peak
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				var kb int64
-				if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
-					peak = max(peak, kb<<10)
-				}
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // runPlainVsSecure publishes the same n events to the plain stack's Kafka
