@@ -138,6 +138,10 @@ func highWatermarks(ctx context.Context, client *kgo.Client, topics []string) (m
 // one-shot `silt ingest --once` must not end before it could read anything.
 const idleEnd = 1500 * time.Millisecond
 
+// fetchMaxWait bounds a fetch's wait for new records, well under idleEnd
+// (Job.connect).
+const fetchMaxWait = 500 * time.Millisecond
+
 func (b *batch) idleLimit() time.Duration {
 	b.j.mu.Lock()
 	joined := b.j.everAssigned
@@ -173,7 +177,12 @@ func (b *batch) run(ctx context.Context) (_ BatchStats, err error) {
 	}
 	b.parts0 = int64(max(len(assigned), 1))
 
-	// Records fetched past the end of the last batch's ranges come first.
+	// Records fetched past the end of the last batch's ranges come first,
+	// then the rest of those partitions, fetched again from there.
+	if len(j.paused) > 0 {
+		b.client.ResumeFetchPartitions(j.paused)
+		j.paused = nil
+	}
 	j.mu.Lock()
 	carried := j.leftovers
 	j.leftovers = map[tp][]*kgo.Record{}
@@ -207,7 +216,6 @@ func (b *batch) run(ctx context.Context) (_ BatchStats, err error) {
 		if err := pollErr(fetches); err != nil {
 			j.log.Warn("kafka fetch error; retrying", "err", err)
 		}
-		b.polled = b.polled[:0]
 		fetches.EachRecord(func(r *kgo.Record) { b.polled = append(b.polled, r) })
 		if !joined {
 			// Every poll blocks rebalances (BlockRebalanceOnPoll), the
@@ -222,10 +230,18 @@ func (b *batch) run(ctx context.Context) (_ BatchStats, err error) {
 				b.parts0 = int64(max(n, 1))
 			}
 		}
-		if err := b.records(ctx, b.polled); err != nil {
+		err := b.records(ctx, b.polled)
+		polled := len(b.polled)
+		// Let go of the records once written: franz-go allocates a fetched
+		// batch's records together and their values in one decompressed
+		// buffer, so one *kgo.Record left in this slice (its spare
+		// capacity included) would keep that whole batch alive.
+		clear(b.polled)
+		b.polled = b.polled[:0]
+		if err != nil {
 			return b.stats, err
 		}
-		if len(b.polled) > 0 {
+		if polled > 0 {
 			lastRecord = time.Now()
 		} else if time.Since(lastRecord) > b.idleLimit() {
 			break
@@ -326,6 +342,29 @@ func (b *batch) decide(ctx context.Context, k tp, ps *partState, r *kgo.Record) 
 	return nil
 }
 
+// stop ends partition k's part in this batch at the end of its range and
+// pauses its fetching until the next batch. Unpaused, Kafka went on
+// sending the partition's next records for as long as the other
+// partitions took, and every one was held as a leftover: 262,000 records,
+// over 100 MB with their fetched batches, at the end of a batch of 1.9M
+// events, above the process's memory limit.
+func (b *batch) stop(k tp, ps *partState) {
+	ps.done = true
+	if b.j.paused == nil {
+		b.j.paused = map[string][]int32{}
+	}
+	b.j.paused[k.topic] = append(b.j.paused[k.topic], k.part)
+	b.client.PauseFetchPartitions(map[string][]int32{k.topic: {k.part}})
+}
+
+// leftover keeps r, past the end of its partition's range, for the next
+// batch, which starts with it.
+func (b *batch) leftover(k tp, r *kgo.Record) {
+	b.j.mu.Lock()
+	b.j.leftovers[k] = append(b.j.leftovers[k], r)
+	b.j.mu.Unlock()
+}
+
 // record routes one Kafka record, decoded as d, into the batch.
 func (b *batch) record(ctx context.Context, r *kgo.Record, d *decoded) error {
 	k := tp{r.Topic, r.Partition}
@@ -334,9 +373,7 @@ func (b *batch) record(ctx context.Context, r *kgo.Record, d *decoded) error {
 		return err
 	}
 	if ps.done {
-		b.j.mu.Lock()
-		b.j.leftovers[k] = append(b.j.leftovers[k], r)
-		b.j.mu.Unlock()
+		b.leftover(k, r)
 		return nil
 	}
 	if ps.man == nil && (ps.seg.m == nil || r.Offset > ps.seg.m.To) {
@@ -350,17 +387,15 @@ func (b *batch) record(ctx context.Context, r *kgo.Record, d *decoded) error {
 		return nil
 	}
 	if r.Offset > ps.man.To {
-		ps.done = true
-		b.j.mu.Lock()
-		b.j.leftovers[k] = append(b.j.leftovers[k], r)
-		b.j.mu.Unlock()
+		b.stop(k, ps)
+		b.leftover(k, r)
 		return nil
 	}
 	if err := b.write(ctx, r, d, ps); err != nil {
 		return err
 	}
 	if r.Offset == ps.man.To {
-		ps.done = true
+		b.stop(k, ps)
 	}
 	return nil
 }

@@ -430,3 +430,57 @@ func TestDrainEndsAnIdleBatchAtOnce(t *testing.T) {
 		t.Fatal("a drained batch kept waiting for records")
 	}
 }
+
+// TestAPartitionDoneEarlyIsNotFetchedOnUntilTheNextBatch: partition 0's
+// range ends after 1,000 records, while partition 1's few large records
+// take many more fetches. The batch must pause partition 0 there, holding
+// for the next batch only what it had already polled (about one fetch),
+// not every record Kafka would go on sending meanwhile (all 11,000 here,
+// held in memory: at 10M events, 262,000 records and over 100 MB). The
+// next batches resume it and ingest everything once.
+func TestAPartitionDoneEarlyIsNotFetchedOnUntilTheNextBatch(t *testing.T) {
+	s := newSetup(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.opts.Kafka.Brokers...), kgo.DefaultProduceTopic("events"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx := context.Background()
+	const small, large = 12_000, 60
+	var recs []*kgo.Record
+	pad := strings.Repeat("x", 1000) // about 1,000 records per 1 MiB partition fetch
+	for i := range small {
+		recs = append(recs, &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, `{"event_type":"tick","n":%d,"pad":"%s"}`, i, pad)})
+	}
+	big := strings.Repeat("y", 256<<10) // 4 per fetch
+	for i := range large {
+		recs = append(recs, &kgo.Record{Partition: 1, Value: fmt.Appendf(nil, `{"event_type":"blob","n":%d,"pad":"%s"}`, i, big)})
+	}
+	// One record in partition 2 as well, so that every batch can finish
+	// as soon as partition 0's range is done.
+	recs = append(recs, &kgo.Record{Partition: 2, Value: []byte(`{"event_type":"tick","n":-1}`)})
+	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+
+	s.opts.MaxRecords = 3000 // 1,000 records per partition
+	j := New(s.opts, s.store)
+	defer j.Close()
+	st, err := j.RunBatch(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1000+large+1, st.Events)
+	held := 0
+	for _, l := range j.leftovers {
+		held += len(l)
+	}
+	require.Less(t, held, 3000, "records of partition 0 held for the next batch")
+
+	total := st.Events
+	for total < small+large+1 {
+		st, err := j.RunBatch(ctx)
+		require.NoError(t, err)
+		require.NotZero(t, st.Events, "a batch after %d of %d events", total, small+large+1)
+		total += st.Events
+	}
+	rep, err := lakecheck.Check(ctx, s.store.Root())
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"tick": small + 1, "blob": large}, rep.Rows)
+	require.Zero(t, rep.Duplicates)
+}

@@ -72,6 +72,10 @@ func (b *batch) records(ctx context.Context, recs []*kgo.Record) error {
 				err = b.record(ctx, r, &c.results[i])
 			}
 		}
+		// A free chunk holds no record: it would keep its fetched batch
+		// alive (see batch.run).
+		c.recs = nil
+		clear(c.results)
 		b.decodeChunks <- c
 	}
 	return err

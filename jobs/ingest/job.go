@@ -64,6 +64,10 @@ type Job struct {
 	leftovers map[tp][]*kgo.Record
 
 	client *kgo.Client
+	// paused are the partitions whose fetching the last batch paused when
+	// it reached their range's end (batch.stop); the next batch resumes
+	// them. Touched only by the goroutine that runs batches.
+	paused map[string][]int32
 	tables map[string]*table
 	last   BatchStats
 	// avgRecordBytes turns ingest.max_bytes into a record budget; it is
@@ -159,6 +163,13 @@ func (j *Job) connect(ctx context.Context) (*kgo.Client, error) {
 		kgo.OnPartitionsRevoked(j.onRevoked),
 		kgo.OnPartitionsLost(j.onRevoked),
 		kgo.ClientID("silt-ingest"),
+		// A fetch waits at most this long for new records (Kafka's Java
+		// consumer default; franz-go's is 5 s). A partition that the last
+		// batch paused (batch.stop) and this one resumed is fetched only
+		// from the next request on, so with 5 s an idle topic's long poll
+		// held it back past idleEnd and the batch ended with its leftovers
+		// alone.
+		kgo.FetchMaxWait(fetchMaxWait),
 	}
 	if j.kafka.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(j.kafka.InstanceID))
@@ -187,6 +198,7 @@ func (j *Job) reset() {
 	j.everAssigned = false
 	j.manifests = map[tp][]*lake.BatchManifest{}
 	j.leftovers = map[tp][]*kgo.Record{}
+	j.paused = nil // the new client pauses nothing
 	j.tables = map[string]*table{}
 }
 
