@@ -199,8 +199,9 @@ type Ingest struct {
 	// MaxOpenFiles and MaxBufferedBytes bound memory however many tables and
 	// partitions a batch touches: past either, the oldest open file is closed.
 	// MaxBufferedBytes is what the open files hold, as the Parquet writer
-	// counts it (96 MB by default: with Kafka's fetched batches, ~48 MB at
-	// 10M events, and the rest of the process, under the 224 MB
+	// counts it (96 MB by default: with Kafka's fetched batches, at most
+	// about one fetch of each partition, and the rest of the process, a
+	// live heap of up to ~150 MB at 10M events, under the 208 MB
 	// memory_limit with room for the GC; README, "Benchmarks").
 	MaxOpenFiles     int  `yaml:"max_open_files" env:"SILT_INGEST_MAX_OPEN_FILES"`
 	MaxBufferedBytes Size `yaml:"max_buffered_bytes" env:"SILT_INGEST_MAX_BUFFERED_BYTES"`
@@ -209,9 +210,8 @@ type Ingest struct {
 	// MemoryLimit is the process's soft Go memory limit (GOMEMLIMIT, which
 	// wins when set); 0 leaves Go's default. With it silt runs the GC
 	// rarely (GOGC=400) until the heap nears the limit: fast and bounded.
-	// Peak RSS is the limit, some 30 MB of memory the limit does not
-	// bound, and 75-80 MB of the binary's own pages (224 MB: 317-349 MB
-	// at 10M events; README, "Benchmarks").
+	// Peak RSS is about the limit plus 80-85 MB of the binary's own pages
+	// (208 MB: 289 MB at 10M events; README, "Benchmarks").
 	MemoryLimit Size `yaml:"memory_limit" env:"SILT_INGEST_MEMORY_LIMIT"`
 	// SpoolDir holds Parquet files while they are written, before upload.
 	SpoolDir string `yaml:"spool_dir" env:"SILT_INGEST_SPOOL_DIR"`

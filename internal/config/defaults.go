@@ -32,7 +32,7 @@ func Default() *Config {
 			MaxOpenFiles:     64,
 			MaxBufferedBytes: 96 << 20,
 			MaxFileAge:       Duration(60 * time.Second),
-			MemoryLimit:      224 << 20,
+			MemoryLimit:      208 << 20,
 		},
 		Catalog: Catalog{
 			Kind: "duckdb",
