@@ -178,10 +178,11 @@ func (b *batch) run(ctx context.Context) (_ BatchStats, err error) {
 	b.parts0 = int64(max(len(assigned), 1))
 
 	// Records fetched past the end of the last batch's ranges come first,
-	// then the rest of those partitions, fetched again from there.
-	if len(j.paused) > 0 {
-		b.client.ResumeFetchPartitions(j.paused)
-		j.paused = nil
+	// then the rest of those partitions, fetched again from there: resume
+	// what the last batch paused (batch.stop; the client pauses nothing
+	// else).
+	if paused := b.client.PauseFetchPartitions(nil); len(paused) > 0 {
+		b.client.ResumeFetchPartitions(paused)
 	}
 	j.mu.Lock()
 	carried := j.leftovers
@@ -350,10 +351,6 @@ func (b *batch) decide(ctx context.Context, k tp, ps *partState, r *kgo.Record) 
 // events, above the process's memory limit.
 func (b *batch) stop(k tp, ps *partState) {
 	ps.done = true
-	if b.j.paused == nil {
-		b.j.paused = map[string][]int32{}
-	}
-	b.j.paused[k.topic] = append(b.j.paused[k.topic], k.part)
 	b.client.PauseFetchPartitions(map[string][]int32{k.topic: {k.part}})
 }
 

@@ -64,10 +64,6 @@ type Job struct {
 	leftovers map[tp][]*kgo.Record
 
 	client *kgo.Client
-	// paused are the partitions whose fetching the last batch paused when
-	// it reached their range's end (batch.stop); the next batch resumes
-	// them. Touched only by the goroutine that runs batches.
-	paused map[string][]int32
 	tables map[string]*table
 	last   BatchStats
 	// avgRecordBytes turns ingest.max_bytes into a record budget; it is
@@ -198,7 +194,6 @@ func (j *Job) reset() {
 	j.everAssigned = false
 	j.manifests = map[tp][]*lake.BatchManifest{}
 	j.leftovers = map[tp][]*kgo.Record{}
-	j.paused = nil // the new client pauses nothing
 	j.tables = map[string]*table{}
 }
 
