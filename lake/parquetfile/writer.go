@@ -34,8 +34,9 @@ const roundInputBytes = 256 << 10
 
 // A column's page is cut once its values and levels reach DefaultPageBytes
 // (Options.PageBytes), uncompressed, or DefaultPageRows rows
-// (Options.PageRows; parquet-java's default row limit): a column of small or repeating values gathers many
-// rounds into one page, one of large values gets a page a round. A page
+// (Options.PageRows; parquet-java's default row limit): a column of small
+// or repeating values gathers many rounds into one page, one of large
+// values gets a page a round. A page
 // per column per round made pages of ~900 rows on every column, and Trino
 // spent 2.9x its own files' time on GROUP BY host (see README).
 const (

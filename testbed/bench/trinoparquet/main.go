@@ -7,9 +7,9 @@
 // Trino's median wall time over a few rounds (the tables interleaved
 // within each round) for the queries the lake is for, with silt's ratio to
 // Trino's. Nothing asserts on time. Instead of those three, -page-kib
-// compares page sizes and -row-groups
-// row group sizes; -sort-by adds a table with each file's rows sorted by
-// a column. Events are generated as they are written, never all held.
+// compares page sizes, -page-rows page row limits and -row-groups row
+// group sizes; -sort-by adds a table with each file's rows sorted by a
+// column. Events are generated as they are written, never all held.
 //
 //	go run ./testbed/bench/trinoparquet -stack .cache/stack/state.json -events 1000000
 package main
